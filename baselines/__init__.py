@@ -1,0 +1,1 @@
+"""Customization methods behind one interface (see SPEC §4)."""

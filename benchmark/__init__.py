@@ -1,0 +1,1 @@
+"""The harness: suites, stages, cache, executors and the ``overfit-bench`` command line."""

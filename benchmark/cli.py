@@ -1,0 +1,56 @@
+"""``overfit-bench``: a thin shim over the package. Each command lives in ``benchmark.commands``.
+
+Commands are imported lazily, so ``overfit-bench --help`` does not import torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+# command name -> module in benchmark.commands; only commands that work are listed.
+COMMANDS: dict[str, str] = {
+    "metrics": "metrics_cmd",
+    "bench": "bench_cmd",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        pkg_version = version("overfit-bench")
+    except PackageNotFoundError:
+        pkg_version = "unknown"
+    parser = argparse.ArgumentParser(
+        prog="overfit-bench",
+        description="Evaluate concept overfitting in text-to-image customization.",
+    )
+    parser.add_argument("--version", action="version", version=f"overfit-bench {pkg_version}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        mod = importlib.import_module(f"benchmark.commands.{module}")
+        mod.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

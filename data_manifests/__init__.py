@@ -1,0 +1,1 @@
+"""Suite manifests (data only): concepts, reference files with checksums, prompts, seeds."""

@@ -1,0 +1,1 @@
+"""Result rows in; tables, pages and the regression gate out."""

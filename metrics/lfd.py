@@ -1,0 +1,262 @@
+"""Latent Fisher Divergence (``lfd@1``, SPEC §2.1).
+
+    LFD(c) = mean over t in T, n of  w(t) · ||eps_custom(z_t, t, c) - eps_base(z_t, t, c)||^2 / D
+    z_t = sqrt(abar_t) z0 + sigma_t xi,   sigma_t = sqrt(1 - abar_t)
+
+with w(t) = 1 (``weighting="eps"``) or 1/sigma_t^2 (``"score"``, the score-space Fisher divergence).
+
+Paired noise: xi for a row depends only on (seed, t, prompt, the row's z0 values), never on its
+position, the batch size or the other rows. Both models see the same z_t, the result does not move
+when rows or timesteps are reordered or re-batched, and a cache of base predictions keyed by its
+inputs (:class:`PredictionCache`) stays valid when rows are added.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+EpsFn = Callable[[torch.Tensor, torch.Tensor, list[str]], torch.Tensor]
+
+WEIGHTINGS = ("eps", "score")
+
+
+@dataclass(frozen=True)
+class LFDResult:
+    """LFD with its breakdown.
+
+    ``value`` is the mean over all (t, n) terms; ``per_timestep`` maps each t to the mean over n;
+    ``per_prompt`` maps each prompt to the mean over its rows and all t.
+    """
+
+    value: float
+    per_timestep: dict[int, float]
+    per_prompt: dict[str, float]
+    weighting: str
+    n_samples: int
+    timesteps: tuple[int, ...]
+    terms: Any = field(repr=False, default=None)  # float64 tensor [|T|, N]
+
+
+def default_timesteps(num_train_timesteps: int = 1000, n: int = 10) -> list[int]:
+    """``n`` timesteps evenly spaced over [0, num_train_timesteps - 1], extremes excluded."""
+    if n < 1 or num_train_timesteps < n + 2:
+        raise ValueError(f"cannot place {n} interior timesteps in a schedule of {num_train_timesteps}")
+    step = (num_train_timesteps - 1) / (n + 1)
+    return [round(step * (k + 1)) for k in range(n)]
+
+
+def row_noise_seed(seed: int, t: int, prompt: str, z0_row: torch.Tensor) -> int:
+    """The 63-bit generator seed of one (row, timestep): a hash of seed, t, prompt and z0's float32 bytes."""
+    h = hashlib.sha256()
+    h.update(f"lfd@1|{seed}|{t}|".encode())
+    h.update(prompt.encode("utf-8"))
+    h.update(b"|")
+    h.update(z0_row.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return int.from_bytes(h.digest()[:8], "little") & ((1 << 63) - 1)
+
+
+def paired_noise(seed: int, t: int, prompts: Sequence[str], z0: torch.Tensor) -> torch.Tensor:
+    """Standard normal noise for each row of ``z0`` at timestep ``t`` (float32, on CPU)."""
+    out = torch.empty((z0.shape[0], *z0.shape[1:]), dtype=torch.float32)
+    for i in range(z0.shape[0]):
+        g = torch.Generator().manual_seed(row_noise_seed(seed, t, prompts[i], z0[i]))
+        out[i] = torch.randn(z0.shape[1:], generator=g, dtype=torch.float32)
+    return out
+
+
+def _check_inputs(
+    z0: Any, prompts: Any, alphas_cumprod: Any, timesteps: Iterable[int], weighting: str, batch_size: int
+) -> tuple[torch.Tensor, list[str], torch.Tensor, tuple[int, ...]]:
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"unknown weighting {weighting!r}; expected one of {WEIGHTINGS}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not isinstance(z0, torch.Tensor):
+        raise ValueError(f"z0 must be a torch.Tensor of shape [N, ...], got {type(z0).__name__}")
+    if z0.ndim < 2:
+        raise ValueError(f"z0 must have shape [N, ...] with at least one latent dimension, got {tuple(z0.shape)}")
+    if z0.shape[0] == 0:
+        raise ValueError("z0 is empty: no base samples to evaluate LFD on")
+    if not torch.isfinite(z0).all():
+        raise ValueError("z0 contains NaN or inf values")
+    if isinstance(prompts, str) or not isinstance(prompts, Sequence):
+        raise ValueError("prompts must be a list of strings, one per z0 row")
+    prompt_list = list(prompts)
+    if len(prompt_list) != z0.shape[0]:
+        raise ValueError(f"prompts has {len(prompt_list)} entries but z0 has {z0.shape[0]} rows")
+    if not all(isinstance(p, str) for p in prompt_list):
+        raise ValueError("prompts must all be strings")
+    ac = torch.as_tensor(alphas_cumprod).detach().to("cpu", torch.float64)
+    if ac.ndim != 1 or ac.numel() == 0:
+        raise ValueError(f"alphas_cumprod must be a non-empty 1-D tensor, got shape {tuple(ac.shape)}")
+    if not torch.isfinite(ac).all() or (ac <= 0).any() or (ac > 1).any():
+        raise ValueError("alphas_cumprod must hold finite values in (0, 1]")
+    ts: list[int] = []
+    for t in timesteps:
+        if isinstance(t, torch.Tensor):
+            t = t.item()
+        if isinstance(t, bool) or not float(t).is_integer():
+            raise ValueError(f"timestep {t!r} is not an integer")
+        ti = int(t)
+        if not 0 <= ti < ac.numel():
+            raise ValueError(f"timestep {ti} is outside the schedule [0, {ac.numel() - 1}]")
+        ts.append(ti)
+    if not ts:
+        raise ValueError("timesteps is empty")
+    if len(set(ts)) != len(ts):
+        raise ValueError(f"timesteps has duplicates: {ts}")
+    if weighting == "score" and any(float(ac[t]) >= 1.0 for t in ts):
+        raise ValueError("weighting='score' needs sigma_t > 0, but alphas_cumprod[t] == 1 at a requested t")
+    return z0, prompt_list, ac, tuple(ts)
+
+
+def _predict(fn: EpsFn, which: str, z_t: torch.Tensor, t: int, prompts: list[str]) -> torch.Tensor:
+    tt = torch.full((z_t.shape[0],), t, dtype=torch.long, device=z_t.device)
+    out = fn(z_t, tt, prompts)
+    if not isinstance(out, torch.Tensor):
+        raise ValueError(f"{which} returned {type(out).__name__}, expected a tensor")
+    if tuple(out.shape) != tuple(z_t.shape):
+        raise ValueError(f"{which} returned shape {tuple(out.shape)} for z_t of shape {tuple(z_t.shape)}")
+    if not torch.isfinite(out).all():
+        raise ValueError(f"{which} returned NaN or inf at timestep {t}")
+    return out
+
+
+def lfd_breakdown(
+    base_eps: EpsFn,
+    custom_eps: EpsFn,
+    z0: torch.Tensor,
+    prompts: Sequence[str],
+    alphas_cumprod: Any,
+    timesteps: Iterable[int],
+    *,
+    weighting: str = "eps",
+    seed: int = 0,
+    batch_size: int = 16,
+) -> LFDResult:
+    """LFD with per-timestep and per-prompt means. Arguments as :func:`latent_fisher_divergence`."""
+    z0, prompt_list, ac, ts = _check_inputs(z0, prompts, alphas_cumprod, timesteps, weighting, batch_size)
+    n = z0.shape[0]
+    dim = math.prod(z0.shape[1:])
+    terms = torch.zeros((len(ts), n), dtype=torch.float64)
+    z0_f = z0.detach().to(torch.float32)
+    for ti, t in enumerate(ts):
+        abar = float(ac[t])
+        sigma = math.sqrt(1.0 - abar)
+        weight = 1.0 if weighting == "eps" else 1.0 / (sigma * sigma)
+        for start in range(0, n, batch_size):
+            rows = slice(start, min(start + batch_size, n))
+            chunk_prompts = prompt_list[rows]
+            xi = paired_noise(seed, t, chunk_prompts, z0_f[rows]).to(z0.device)
+            z_t = (math.sqrt(abar) * z0_f[rows] + sigma * xi).to(z0.dtype)
+            eb = _predict(base_eps, "base_eps", z_t, t, chunk_prompts)
+            ec = _predict(custom_eps, "custom_eps", z_t, t, chunk_prompts)
+            diff = ec.detach().to(torch.float64) - eb.detach().to(torch.float64)
+            terms[ti, rows] = weight * diff.flatten(1).pow(2).sum(dim=1).cpu() / dim
+    per_t = {t: float(terms[i].mean()) for i, t in enumerate(ts)}
+    per_prompt: dict[str, float] = {}
+    for p in sorted(set(prompt_list)):
+        idx = [i for i, q in enumerate(prompt_list) if q == p]
+        per_prompt[p] = float(terms[:, idx].mean())
+    return LFDResult(
+        value=float(terms.mean()),
+        per_timestep=per_t,
+        per_prompt=per_prompt,
+        weighting=weighting,
+        n_samples=n,
+        timesteps=ts,
+        terms=terms,
+    )
+
+
+def latent_fisher_divergence(
+    base_eps: EpsFn,
+    custom_eps: EpsFn,
+    z0: torch.Tensor,
+    prompts: Sequence[str],
+    alphas_cumprod: Any,
+    timesteps: Iterable[int],
+    *,
+    weighting: str = "eps",
+    seed: int = 0,
+    batch_size: int = 16,
+) -> float:
+    """Latent Fisher Divergence between a base and a customized noise predictor (SPEC §2.1).
+
+    Args:
+        base_eps, custom_eps: ``(z_t [B,...], t LongTensor [B], prompts list[str]) -> eps [B,...]``,
+            conditional predictions (no classifier-free guidance).
+        z0: base-model samples, Tensor [N, ...].
+        prompts: N strings, the prompt each z0 row belongs to.
+        alphas_cumprod: 1-D tensor indexed by timestep.
+        timesteps: ints in [0, len(alphas_cumprod) - 1], no duplicates.
+        weighting: ``"eps"`` (w = 1, training-loss units) or ``"score"`` (w = 1/sigma_t^2).
+        seed: seeds the paired noise (see module docstring).
+        batch_size: rows per predictor call; never changes the result beyond the predictors' own
+            batch-dependence.
+
+    Returns:
+        The mean of w(t)·||eps_custom - eps_base||^2/D over all (t, n), as a Python float
+        (accumulated in float64).
+
+    Raises:
+        ValueError: shape mismatch, empty set, NaN input or prediction, unknown weighting, a timestep
+            outside the schedule, duplicated timesteps, a bad batch size.
+    """
+    return lfd_breakdown(
+        base_eps,
+        custom_eps,
+        z0,
+        prompts,
+        alphas_cumprod,
+        timesteps,
+        weighting=weighting,
+        seed=seed,
+        batch_size=batch_size,
+    ).value
+
+
+class PredictionCache:
+    """Memoises a noise predictor row by row, keyed by (t, prompt, z_t bytes).
+
+    Wrap the base model's predictor once per suite: because paired noise depends only on each row's
+    own inputs, every method's LFD evaluation asks for the same (z_t, t, prompt) rows and hits the
+    cache. ``calls`` counts rows sent to the wrapped predictor; ``state_dict``/``load_state_dict``
+    persist the cache.
+    """
+
+    def __init__(self, fn: EpsFn | None = None) -> None:
+        self.fn = fn
+        self.store: dict[str, torch.Tensor] = {}
+        self.calls = 0
+
+    @staticmethod
+    def key(z_t_row: torch.Tensor, t: int, prompt: str) -> str:
+        h = hashlib.sha256(f"{t}|{prompt}|".encode())
+        h.update(z_t_row.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        return h.hexdigest()
+
+    def __call__(self, z_t: torch.Tensor, t: torch.Tensor, prompts: list[str]) -> torch.Tensor:
+        keys = [self.key(z_t[i], int(t[i]), prompts[i]) for i in range(z_t.shape[0])]
+        missing = [i for i, k in enumerate(keys) if k not in self.store]
+        if missing:
+            if self.fn is None:
+                raise KeyError(f"{len(missing)} rows are not cached and no predictor was given")
+            idx = torch.tensor(missing, device=z_t.device)
+            out = self.fn(z_t[idx], t[idx], [prompts[i] for i in missing])
+            self.calls += len(missing)
+            for j, i in enumerate(missing):
+                self.store[keys[i]] = out[j].detach().to("cpu").clone()
+        return torch.stack([self.store[k] for k in keys]).to(device=z_t.device, dtype=z_t.dtype)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return dict(self.store)
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.store.update(state)

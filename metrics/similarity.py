@@ -1,0 +1,143 @@
+"""CLIP-T, CLIP-I and DINO (SPEC §2): cosine similarities of backbone embeddings.
+
+Functional core on features (:func:`paired_cosine_mean`, :func:`all_pairs_cosine_mean`) and thin
+wrappers that extract features with a :class:`~metrics.backbones.Backbone` first. All return raw
+cosines; display scales are a leaderboard option.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from metrics._arrays import as_float64, check_finite
+
+
+@dataclass(frozen=True)
+class SimilarityResult:
+    """A similarity score with its sample count, truncation count and backbone identity."""
+
+    value: float
+    n: int
+    n_truncated: int = 0
+    backbone: dict[str, str] = field(default_factory=dict)
+
+
+def _features(x: Any, name: str) -> np.ndarray:
+    arr = as_float64(x, name)
+    if arr.ndim != 2:
+        raise ValueError(f"{name}: expected features of shape (n, d), got {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name}: empty set (0 feature rows)")
+    check_finite(arr, name)
+    norms = np.linalg.norm(arr, axis=1)
+    if (norms == 0).any():
+        raise ValueError(f"{name}: {int((norms == 0).sum())} zero-norm feature rows; cosine undefined")
+    return arr / norms[:, None]
+
+
+def paired_cosine_mean(a: Any, b: Any) -> float:
+    """Mean of cos(a_i, b_i) over rows (CLIP-T's image/prompt pairs), in float64."""
+    fa, fb = _features(a, "a"), _features(b, "b")
+    if fa.shape != fb.shape:
+        raise ValueError(f"paired features need equal shapes, got {fa.shape} and {fb.shape}")
+    return float(np.mean(np.sum(fa * fb, axis=1)))
+
+
+def all_pairs_cosine_mean(a: Any, b: Any) -> float:
+    """Mean of cos(a_i, b_j) over all (i, j) pairs (CLIP-I and DINO), in float64."""
+    fa, fb = _features(a, "a"), _features(b, "b")
+    if fa.shape[1] != fb.shape[1]:
+        raise ValueError(f"feature dimensions differ: {fa.shape[1]} vs {fb.shape[1]}")
+    # mean_ij <a_i, b_j> = <mean_i a_i, mean_j b_j>
+    return float(fa.mean(axis=0) @ fb.mean(axis=0))
+
+
+def leave_one_out_cosine_mean(a: Any) -> float:
+    """Mean cosine over ordered pairs (i, j), i != j, within one set (the ``real`` reference row)."""
+    fa = _features(a, "a")
+    n = fa.shape[0]
+    if n < 2:
+        raise ValueError("need at least 2 reference images for a leave-one-out similarity")
+    gram = fa @ fa.T
+    return float((gram.sum() - np.trace(gram)) / (n * (n - 1)))
+
+
+def render_slot(template: str, text: str) -> str:
+    """Fill the ``{concept}`` slot of a suite prompt template.
+
+    Raises:
+        ValueError: the template has no ``{concept}`` slot or other unknown fields.
+    """
+    if "{concept}" not in template:
+        raise ValueError(f"prompt template has no {{concept}} slot: {template!r}")
+    try:
+        return template.format(concept=text)
+    except (KeyError, IndexError) as err:
+        raise ValueError(f"prompt template {template!r} has an unknown field: {err}") from err
+
+
+def strip_identifiers(prompt: str, identifiers: Sequence[str]) -> str:
+    """Remove identifier tokens (``sks``, ``<new1>``, ...) as whole words and tidy the spaces."""
+    out = prompt
+    for ident in identifiers:
+        out = re.sub(rf"(?<!\S){re.escape(ident)}(?!\S)", " ", out)
+    return " ".join(out.split())
+
+
+def clip_t(
+    images: Any,
+    prompts: Sequence[str],
+    backbone: Any,
+    *,
+    allow_truncation: bool = False,
+    batch_size: int = 32,
+    device: Any = None,
+) -> SimilarityResult:
+    """CLIP-T: mean cos(CLIP_img(x_i), CLIP_txt(p_i)).
+
+    ``prompts[i]`` must already have the concept slot rendered as the class noun (see
+    :func:`render_slot`); identifier tokens do not belong in CLIP-T text.
+
+    Raises:
+        ValueError: a different number of images and prompts, a prompt longer than the context
+            (unless ``allow_truncation``), unreadable images.
+    """
+    from metrics.backbones import extract_image_features, extract_text_features
+
+    prompts = list(prompts)
+    n_img = images.shape[0] if hasattr(images, "shape") else len(images)
+    if n_img != len(prompts):
+        raise ValueError(f"CLIP-T needs one prompt per image: {n_img} images, {len(prompts)} prompts")
+    img = extract_image_features(backbone, images, batch_size=batch_size, device=device)
+    txt, n_trunc = extract_text_features(backbone, prompts, allow_truncation=allow_truncation, device=device)
+    return SimilarityResult(paired_cosine_mean(img, txt), len(prompts), n_trunc, backbone.identity())
+
+
+def image_similarity(
+    images: Any, references: Any, backbone: Any, *, batch_size: int = 32, device: Any = None
+) -> SimilarityResult:
+    """Mean cosine over all (generated, reference) pairs: CLIP-I with a CLIP backbone, DINO with DINO."""
+    from metrics.backbones import extract_image_features
+
+    gen = extract_image_features(backbone, images, batch_size=batch_size, device=device)
+    ref = extract_image_features(backbone, references, batch_size=batch_size, device=device)
+    return SimilarityResult(all_pairs_cosine_mean(gen, ref), gen.shape[0] * ref.shape[0], 0, backbone.identity())
+
+
+def clip_i(images: Any, references: Any, backbone: Any, **kwargs: Any) -> SimilarityResult:
+    """CLIP-I (subject fidelity); ``backbone`` must be a CLIP backbone."""
+    if backbone.kind != "clip":
+        raise ValueError(f"CLIP-I needs a CLIP backbone, got {backbone.kind!r}")
+    return image_similarity(images, references, backbone, **kwargs)
+
+
+def dino(images: Any, references: Any, backbone: Any, **kwargs: Any) -> SimilarityResult:
+    """DINO (subject fidelity); ``backbone`` must be a DINO backbone."""
+    if backbone.kind != "dino":
+        raise ValueError(f"DINO needs a DINO backbone, got {backbone.kind!r}")
+    return image_similarity(images, references, backbone, **kwargs)
