@@ -11,11 +11,14 @@ import logging
 import sys
 from collections.abc import Sequence
 
-# command name -> module in benchmark.commands; only commands that work are listed.
-COMMANDS: dict[str, str] = {
-    "metrics": "metrics_cmd",
-    "bench": "bench_cmd",
-}
+
+def _command_modules() -> list[str]:
+    """Modules of ``benchmark.commands`` (one per command, each with ``register``), sorted by name."""
+    import pkgutil
+
+    import benchmark.commands as pkg
+
+    return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,9 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"overfit-bench {pkg_version}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in COMMANDS.items():
-        mod = importlib.import_module(f"benchmark.commands.{module}")
-        mod.register(sub)
+    for module in _command_modules():
+        importlib.import_module(f"benchmark.commands.{module}").register(sub)
     return parser
 
 
