@@ -31,7 +31,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # timm architecture + keyword overrides for the DINO slot.
 _DINO_ARCHS: dict[str, tuple[str, dict[str, Any]]] = {
     "vit_small_patch16_224.dino": ("vit_small_patch16_224", {}),
-    "tiny-dino": ("vit_small_patch16_224", dict(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=2)),
+    "tiny-dino": (
+        "vit_small_patch16_224",
+        dict(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=2),
+    ),
 }
 _TINY_CLIP_CONFIGS = ("tiny-clip",)
 
@@ -53,7 +56,7 @@ class Backbone:
     kind: str
     name: str
     weights: str
-    model: torch.nn.Module
+    model: Any  # open_clip CLIP or timm ViT (an nn.Module)
     preprocess: Callable[[Any], torch.Tensor]
     preprocess_desc: str
     tokenizer: Any = None
@@ -62,7 +65,12 @@ class Backbone:
 
     def identity(self) -> dict[str, str]:
         """Name, weights and preprocessing: everything about the backbone that can move a number."""
-        return {"kind": self.kind, "name": self.name, "weights": self.weights, "preprocess": self.preprocess_desc}
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "weights": self.weights,
+            "preprocess": self.preprocess_desc,
+        }
 
     @property
     def tag(self) -> str:
@@ -148,7 +156,9 @@ def load_clip(
         quick_gelu = bool(cfg.get("quick_gelu", False))
         hub = cfg.get("hf_hub", "")
         if not hub:
-            raise BackboneUnavailable(f"{name}/{weights} has no Hugging Face entry; pass a local file instead")
+            raise BackboneUnavailable(
+                f"{name}/{weights} has no Hugging Face entry; pass a local file instead"
+            )
         repo_id, fname = hub.rstrip("/").rsplit("/", 1) if not hub.endswith("/") else (hub.rstrip("/"), "")
         names = [fname] if fname else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
         file = _cached_hf_file(repo_id, names, f"CLIP {name}/{weights}")
@@ -225,7 +235,13 @@ def load_dino(
     size = int(overrides.get("img_size", 224))
     tf, desc = dino_transform(size)
     return Backbone(
-        kind="dino", name=name, weights=tag, model=model, preprocess=tf, preprocess_desc=desc, device=torch.device(device)
+        kind="dino",
+        name=name,
+        weights=tag,
+        model=model,
+        preprocess=tf,
+        preprocess_desc=desc,
+        device=torch.device(device),
     )
 
 
@@ -238,7 +254,9 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state.get("state_dict", state) if isinstance(state, dict) else state
 
 
-def load_backbone(kind: str, name: str, weights: str | Path | None, *, device: str = "cpu", seed: int = 0) -> Backbone:
+def load_backbone(
+    kind: str, name: str, weights: str | Path | None, *, device: str = "cpu", seed: int = 0
+) -> Backbone:
     """Dispatch to :func:`load_clip` or :func:`load_dino` by ``kind``."""
     if kind == "clip":
         return load_clip(name, weights, device=device, seed=seed)
@@ -268,7 +286,9 @@ def open_image(item: Any) -> Any:
 def _to_batches(backbone: Backbone, images: ImageInput, batch_size: int) -> list[torch.Tensor]:
     if isinstance(images, torch.Tensor):
         if images.ndim != 4:
-            raise ValueError(f"a tensor of images must be [N, 3, H, W] preprocessed, got {tuple(images.shape)}")
+            raise ValueError(
+                f"a tensor of images must be [N, 3, H, W] preprocessed, got {tuple(images.shape)}"
+            )
         return list(images.split(batch_size))
     items = list(images)
     return [

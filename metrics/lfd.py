@@ -80,7 +80,9 @@ def _check_inputs(
     if not isinstance(z0, torch.Tensor):
         raise ValueError(f"z0 must be a torch.Tensor of shape [N, ...], got {type(z0).__name__}")
     if z0.ndim < 2:
-        raise ValueError(f"z0 must have shape [N, ...] with at least one latent dimension, got {tuple(z0.shape)}")
+        raise ValueError(
+            f"z0 must have shape [N, ...] with at least one latent dimension, got {tuple(z0.shape)}"
+        )
     if z0.shape[0] == 0:
         raise ValueError("z0 is empty: no base samples to evaluate LFD on")
     if not torch.isfinite(z0).all():
@@ -145,7 +147,7 @@ def lfd_breakdown(
     n = z0.shape[0]
     dim = math.prod(z0.shape[1:])
     terms = torch.zeros((len(ts), n), dtype=torch.float64)
-    z0_f = z0.detach().to(torch.float32)
+    z0_d = z0.detach()
     for ti, t in enumerate(ts):
         abar = float(ac[t])
         sigma = math.sqrt(1.0 - abar)
@@ -153,8 +155,8 @@ def lfd_breakdown(
         for start in range(0, n, batch_size):
             rows = slice(start, min(start + batch_size, n))
             chunk_prompts = prompt_list[rows]
-            xi = paired_noise(seed, t, chunk_prompts, z0_f[rows]).to(z0.device)
-            z_t = (math.sqrt(abar) * z0_f[rows] + sigma * xi).to(z0.dtype)
+            xi = paired_noise(seed, t, chunk_prompts, z0_d[rows]).to(z0.device, z0.dtype)
+            z_t = math.sqrt(abar) * z0_d[rows] + sigma * xi
             eb = _predict(base_eps, "base_eps", z_t, t, chunk_prompts)
             ec = _predict(custom_eps, "custom_eps", z_t, t, chunk_prompts)
             diff = ec.detach().to(torch.float64) - eb.detach().to(torch.float64)

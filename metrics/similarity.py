@@ -126,7 +126,9 @@ def image_similarity(
 
     gen = extract_image_features(backbone, images, batch_size=batch_size, device=device)
     ref = extract_image_features(backbone, references, batch_size=batch_size, device=device)
-    return SimilarityResult(all_pairs_cosine_mean(gen, ref), gen.shape[0] * ref.shape[0], 0, backbone.identity())
+    return SimilarityResult(
+        all_pairs_cosine_mean(gen, ref), gen.shape[0] * ref.shape[0], 0, backbone.identity()
+    )
 
 
 def clip_i(images: Any, references: Any, backbone: Any, **kwargs: Any) -> SimilarityResult:

@@ -76,7 +76,9 @@ def _psd_sqrt(c: np.ndarray, name: str) -> np.ndarray:
     vals, vecs = np.linalg.eigh(c)
     tol = 1e-8 * max(float(np.abs(vals).max()), 1e-300)
     if float(vals.min()) < -tol:
-        raise ValueError(f"{name}: covariance is not positive semi-definite (min eigenvalue {vals.min():.3g})")
+        raise ValueError(
+            f"{name}: covariance is not positive semi-definite (min eigenvalue {vals.min():.3g})"
+        )
     root = np.sqrt(np.clip(vals, 0.0, None))
     return (vecs * root) @ vecs.T
 
