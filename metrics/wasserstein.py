@@ -72,13 +72,17 @@ def _symmetric(c: Any, d: int, name: str) -> np.ndarray:
     return 0.5 * (arr + arr.T)
 
 
-def _psd_sqrt(c: np.ndarray, name: str) -> np.ndarray:
-    vals, vecs = np.linalg.eigh(c)
+def _check_psd(vals: np.ndarray, name: str) -> None:
     tol = 1e-8 * max(float(np.abs(vals).max()), 1e-300)
     if float(vals.min()) < -tol:
         raise ValueError(
             f"{name}: covariance is not positive semi-definite (min eigenvalue {vals.min():.3g})"
         )
+
+
+def _psd_sqrt(c: np.ndarray, name: str) -> np.ndarray:
+    vals, vecs = np.linalg.eigh(c)
+    _check_psd(vals, name)
     root = np.sqrt(np.clip(vals, 0.0, None))
     return (vecs * root) @ vecs.T
 
@@ -107,7 +111,7 @@ def gaussian_wasserstein2(mu1: Any, cov1: Any, mu2: Any, cov2: Any) -> float:
     c1 = _symmetric(cov1, d, "cov1")
     c2 = _symmetric(cov2, d, "cov2")
     s1 = _psd_sqrt(c1, "cov1")
-    _psd_sqrt(c2, "cov2")  # validates PSD; the root itself is not needed
+    _check_psd(np.linalg.eigvalsh(c2), "cov2")
     middle = s1 @ c2 @ s1
     cross = np.linalg.eigvalsh(0.5 * (middle + middle.T))
     trace_cross = float(np.sqrt(np.clip(cross, 0.0, None)).sum())

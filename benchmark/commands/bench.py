@@ -1,0 +1,26 @@
+"""``overfit-bench bench NAME``: speed/memory benchmark scripts whose output is quoted in notes."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from typing import Any
+
+# benchmark name -> (module, description); each module has main(quick: bool) -> int
+BENCHES: dict[str, tuple[str, str]] = {
+    "metrics": ("benchmark.perf.metrics_bench", "W2 exact/Gaussian and CLIP/DINO feature throughput"),
+}
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("bench", help="run a speed/memory benchmark and print a table")
+    p.add_argument(
+        "name", choices=sorted(BENCHES), help="; ".join(f"{k}: {v[1]}" for k, v in BENCHES.items())
+    )
+    p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke check")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    module, _ = BENCHES[args.name]
+    return int(importlib.import_module(module).main(quick=args.quick))

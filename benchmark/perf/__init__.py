@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks, run by ``overfit-bench bench NAME`` (never as timed tests)."""
