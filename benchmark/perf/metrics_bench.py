@@ -7,6 +7,7 @@ model forward on the same preprocessed batch (random weights: speed does not dep
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -41,7 +42,7 @@ def bench_w2(sizes: tuple[int, ...] = (100, 500, 1000, 2000), d: int = 512) -> l
 
         repeats = 5 if n <= 1000 else 3
         t_bare = _median_time(bare, repeats)
-        t_ours = _median_time(lambda x=x, y=y: wasserstein2(x, y), repeats)
+        t_ours = _median_time(functools.partial(wasserstein2, x, y), repeats)
         rows.append({"n": n, "d": d, "bare_s": t_bare, "ours_s": t_ours, "ratio": t_ours / t_bare})
     return rows
 
@@ -64,8 +65,8 @@ def bench_gaussian(dims: tuple[int, ...] = (512, 768)) -> list[dict[str, float]]
         a, b = rng.standard_normal((2 * d, d)), rng.standard_normal((2 * d, d)) * 1.5
         mu1, c1, mu2, c2 = a.mean(0), np.cov(a.T), b.mean(0), np.cov(b.T)
         args = (mu1, c1, mu2, c2)
-        t_eigh = _median_time(lambda args=args: gaussian_wasserstein2(*args), 5)
-        t_sqrtm = _median_time(lambda args=args: _sqrtm_w2(*args), 3)
+        t_eigh = _median_time(functools.partial(gaussian_wasserstein2, *args), 5)
+        t_sqrtm = _median_time(functools.partial(_sqrtm_w2, *args), 3)
         diff = abs(gaussian_wasserstein2(mu1, c1, mu2, c2) - _sqrtm_w2(mu1, c1, mu2, c2))
         rows.append({"d": d, "eigh_s": t_eigh, "sqrtm_s": t_sqrtm, "abs_diff": diff})
     return rows
@@ -87,7 +88,7 @@ def bench_features(batch: int = 32, repeats: int = 3) -> list[dict[str, Any]]:
                 forward(x)
 
         t_bare = _median_time(bare, repeats)
-        t_ours = _median_time(lambda bb=bb: extract_image_features(bb, x, batch_size=batch), repeats)
+        t_ours = _median_time(functools.partial(extract_image_features, bb, x, batch_size=batch), repeats)
         rows.append(
             {
                 "backbone": bb.name,
