@@ -1,0 +1,159 @@
+"""Result rows (pinned schema) and the run folder's ``results.jsonl``.
+
+One row per (method, concept, metric). Rows for a (method, concept, metric, config_hash) that are
+already in the file are never written again; the file is rewritten through a temporary name under a
+lock, so a killed run never leaves a torn line and two runs can append concurrently.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+ROW_FIELDS = (
+    "suite",
+    "suite_version",
+    "method",
+    "method_version",
+    "concept",
+    "metric",
+    "metric_version",
+    "value",
+    "n",
+    "backbone",
+    "config_hash",
+    "created_at",
+    "package_version",
+    "git_rev",
+    "extra",
+)
+DEDUP_KEY = ("method", "concept", "metric", "config_hash")
+
+
+@cache
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("overfit-bench")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@cache
+def git_rev() -> str:
+    """The checkout's commit (with ``+dirty`` when modified), or ``unknown`` outside git."""
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
+        )
+        if rev.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def make_row(
+    *,
+    suite: str,
+    suite_version: int | str,
+    method: str,
+    method_version: int | str,
+    concept: str,
+    metric: str,
+    value: float,
+    n: int,
+    backbone: str,
+    config_hash: str,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A result row with the pinned fields; metric version comes from ``metrics.spec``.
+
+    Raises:
+        ValueError: the value is not a finite number.
+        KeyError: unknown metric.
+    """
+    import math
+
+    from metrics.spec import get_metric
+
+    spec = get_metric(metric)
+    if not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+        raise ValueError(f"{method}/{concept}/{metric}: value {value!r} is not a finite number")
+    return {
+        "suite": suite,
+        "suite_version": suite_version,
+        "method": method,
+        "method_version": method_version,
+        "concept": concept,
+        "metric": spec.key,
+        "metric_version": spec.version,
+        "value": float(value),
+        "n": int(n),
+        "backbone": backbone,
+        "config_hash": config_hash,
+        "created_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "package_version": package_version(),
+        "git_rev": git_rev(),
+        "extra": extra or {},
+    }
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a JSONL file (empty list when it does not exist).
+
+    Raises:
+        ValueError: a line is not valid JSON (the message names file and line).
+    """
+    if not path.exists():
+        return []
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{i}: not valid JSON ({err})") from err
+    return rows
+
+
+def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Add rows not yet present (by method, concept, metric, config_hash); return how many were added."""
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path.with_name(f".{path.name}.lock"))):
+        existing = read_rows(path)
+        seen = {tuple(r.get(k) for k in DEDUP_KEY) for r in existing}
+        new = []
+        for row in rows:
+            key = tuple(row.get(k) for k in DEDUP_KEY)
+            if key not in seen:
+                seen.add(key)
+                new.append(row)
+        if new:
+            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+            with open(tmp, "w") as f:
+                for row in [*existing, *new]:
+                    f.write(json.dumps(row, sort_keys=True) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+    return len(new)
