@@ -1,1 +1,32 @@
-"""Result rows in; tables, pages and the regression gate out."""
+"""Result rows in; tables, pages and the regression gate out.
+
+Reads only result rows (and the pure-Python metric specs in :mod:`metrics.spec`); never imports torch,
+metric backends, baselines or the benchmark harness.
+"""
+
+from .aggregate import Leaderboard, build_leaderboard
+from .check import CheckReport, Tolerance, ToleranceError, Tolerances, compare_rows, make_tolerances
+from .outputs import OUTPUT_FILES, write_leaderboard
+from .rows import ResultRow, RowError, read_rows
+from .scale import SCALES, parse_scale_options
+from .stats import Interval, bootstrap_mean_ci
+
+__all__ = [
+    "OUTPUT_FILES",
+    "SCALES",
+    "CheckReport",
+    "Interval",
+    "Leaderboard",
+    "ResultRow",
+    "RowError",
+    "Tolerance",
+    "ToleranceError",
+    "Tolerances",
+    "bootstrap_mean_ci",
+    "build_leaderboard",
+    "compare_rows",
+    "make_tolerances",
+    "parse_scale_options",
+    "read_rows",
+    "write_leaderboard",
+]

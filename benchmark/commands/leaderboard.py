@@ -1,0 +1,62 @@
+"""``overfit-bench leaderboard``: Markdown, CSV and a static HTML page from result rows."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    """Add the ``leaderboard`` subcommand."""
+    p = sub.add_parser(
+        "leaderboard",
+        help="build LEADERBOARD.md, leaderboard.csv and index.html from result rows",
+        description="Aggregate result rows per method (mean over concepts, 95%% bootstrap interval) and "
+        "write LEADERBOARD.md, leaderboard.csv and a self-contained index.html. Output depends only on "
+        "the rows, so regenerating from the same rows gives identical files.",
+    )
+    p.add_argument(
+        "results", nargs="+", metavar="RESULTS", help="JSONL result files (or directories of *.jsonl)"
+    )
+    p.add_argument("--out", default="runs/leaderboard", help="output directory (default: %(default)s)")
+    p.add_argument(
+        "--scale",
+        action="append",
+        default=[],
+        metavar="KEYS=SCALE",
+        help="display scale for some metrics, e.g. clip_t,clip_i,dino=x100; scales: raw (default), x100, "
+        "clipscore (2.5*max(cos,0)). Repeatable. The scale is printed in every header.",
+    )
+    p.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
+    p.add_argument(
+        "--digits", type=int, default=3, help="significant digits shown per column (default: %(default)s)"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build and write the leaderboard.
+
+    Returns:
+        0 on success, 2 on invalid rows or options (the error is printed to stderr).
+    """
+    from leaderboard import RowError, build_leaderboard, parse_scale_options, read_rows, write_leaderboard
+
+    try:
+        if args.digits < 1:
+            raise ValueError(f"--digits must be >= 1, got {args.digits}")
+        scales = parse_scale_options(args.scale)
+        rows = read_rows(args.results)
+        board = build_leaderboard(rows, scales=scales, resamples=args.resamples, seed=args.seed)
+        paths = write_leaderboard(board, args.out, digits=args.digits)
+    except (RowError, ValueError, OSError) as exc:
+        print(f"overfit-bench leaderboard: error: {exc}", file=sys.stderr)
+        return 2
+    groups = sum(len(s.groups) for s in board.sections)
+    print(
+        f"leaderboard: {board.n_rows} rows, {len(board.sections)} suite version(s), {groups} metric group(s) -> "
+        + ", ".join(str(p) for p in paths)
+    )
+    return 0

@@ -1,0 +1,247 @@
+"""Aggregate result rows per method: mean over concepts with a bootstrap interval.
+
+Rows are grouped by (suite, suite_version, metric, metric_version, backbone). Rows from different
+groups are never averaged together: each (suite, suite_version) is its own section, and each
+(metric, metric_version, backbone) within it its own column.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from metrics.spec import METRICS, MetricSpec
+
+from .rows import ResultRow, RowError, Version, parse_created_at, version_sort_key
+from .scale import RAW, DisplayScale
+from .stats import DEFAULT_LEVEL, DEFAULT_RESAMPLES, DEFAULT_SEED, Interval, bootstrap_mean_ci
+
+REFERENCE_METHODS: tuple[str, ...] = ("base", "real")
+"""SPEC §2.3 reference rows: listed after the customization methods and marked as references."""
+
+
+@dataclass(frozen=True)
+class MethodKey:
+    """A method at one version; different versions of a method are never averaged together."""
+
+    method: str
+    version: Version
+
+    @property
+    def is_reference(self) -> bool:
+        """Whether this is one of the reference rows (``base``, ``real``)."""
+        return self.method in REFERENCE_METHODS
+
+    @property
+    def label(self) -> str:
+        """``method@version``."""
+        return f"{self.method}@{self.version}"
+
+    def sort_key(self) -> tuple[int, int, str, tuple[int, int, str]]:
+        """Customization methods by name, then the references in SPEC order."""
+        ref = REFERENCE_METHODS.index(self.method) if self.is_reference else -1
+        return (int(self.is_reference), ref, self.method, version_sort_key(self.version))
+
+
+@dataclass(frozen=True)
+class MethodStat:
+    """One method's aggregate in one group."""
+
+    key: MethodKey
+    interval: Interval
+    concepts: tuple[str, ...]
+    missing: tuple[str, ...]
+
+    @property
+    def n_concepts(self) -> int:
+        """Number of concepts this method has rows for in the group."""
+        return len(self.concepts)
+
+
+@dataclass(frozen=True)
+class Group:
+    """All rows of one metric definition version on one backbone within one suite version."""
+
+    metric: str
+    metric_version: int
+    backbone: str | None
+    spec: MetricSpec
+    scale: DisplayScale
+    stats: tuple[MethodStat, ...]
+
+    @property
+    def metric_id(self) -> str:
+        """``metric@version``."""
+        return f"{self.metric}@{self.metric_version}"
+
+    @property
+    def definition_known(self) -> bool:
+        """False when the rows use a metric version this package does not define."""
+        return self.spec.version == self.metric_version
+
+    @property
+    def arrow(self) -> str:
+        """Orientation arrow read from the metric spec."""
+        return self.spec.arrow
+
+    def stat_for(self, key: MethodKey) -> MethodStat | None:
+        """This group's aggregate for ``key``, or None when the method has no rows here."""
+        for stat in self.stats:
+            if stat.key == key:
+                return stat
+        return None
+
+
+@dataclass(frozen=True)
+class Section:
+    """One suite at one version: its concepts, methods and metric groups."""
+
+    suite: str
+    suite_version: Version
+    concepts: tuple[str, ...]
+    methods: tuple[MethodKey, ...]
+    groups: tuple[Group, ...]
+    n_rows: int
+
+    @property
+    def label(self) -> str:
+        """``suite@version``."""
+        return f"{self.suite}@{self.suite_version}"
+
+    def concepts_of(self, key: MethodKey) -> tuple[str, ...]:
+        """Concepts the method has at least one row for, in any group of this section."""
+        found: set[str] = set()
+        for group in self.groups:
+            stat = group.stat_for(key)
+            if stat is not None:
+                found.update(stat.concepts)
+        return tuple(sorted(found))
+
+    def groups_for(self, metric: str) -> tuple[Group, ...]:
+        """Groups of this section whose metric key is ``metric``."""
+        return tuple(g for g in self.groups if g.metric == metric)
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    """Everything the renderers need; built only from rows and metric specs."""
+
+    sections: tuple[Section, ...]
+    n_rows: int
+    latest_created_at: str
+    package_versions: tuple[str, ...]
+    git_revs: tuple[str, ...]
+    resamples: int
+    level: float
+    seed: int
+
+
+def _metric_order(metric: str) -> int:
+    return list(METRICS).index(metric)
+
+
+def build_leaderboard(
+    rows: Iterable[ResultRow],
+    *,
+    scales: Mapping[str, DisplayScale] | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    level: float = DEFAULT_LEVEL,
+    seed: int = DEFAULT_SEED,
+) -> Leaderboard:
+    """Group rows and aggregate each method over concepts.
+
+    The result depends only on the set of rows (not their order), so rendering it twice gives
+    identical bytes.
+
+    Args:
+        rows: validated rows (see :func:`leaderboard.rows.read_rows`).
+        scales: display scale per metric key; unnamed metrics are shown raw.
+        resamples, level, seed: bootstrap settings (see :func:`leaderboard.stats.bootstrap_mean_ci`).
+
+    Returns:
+        The :class:`Leaderboard`.
+
+    Raises:
+        RowError: no rows.
+        ValueError: invalid bootstrap settings.
+    """
+    rows = list(rows)
+    if not rows:
+        raise RowError("no result rows to aggregate")
+    scales = dict(scales or {})
+
+    by_section: dict[tuple[str, Version], list[ResultRow]] = defaultdict(list)
+    for row in rows:
+        by_section[(row.suite, row.suite_version)].append(row)
+
+    sections = []
+    for (suite, suite_version), section_rows in sorted(
+        by_section.items(), key=lambda item: (item[0][0], version_sort_key(item[0][1]))
+    ):
+        sections.append(_build_section(suite, suite_version, section_rows, scales, resamples, level, seed))
+
+    latest = max(rows, key=lambda r: (parse_created_at(r.created_at), r.created_at)).created_at
+    return Leaderboard(
+        sections=tuple(sections),
+        n_rows=len(rows),
+        latest_created_at=latest,
+        package_versions=tuple(sorted({r.package_version for r in rows})),
+        git_revs=tuple(sorted({r.git_rev for r in rows if r.git_rev is not None})),
+        resamples=resamples,
+        level=level,
+        seed=seed,
+    )
+
+
+def _build_section(
+    suite: str,
+    suite_version: Version,
+    rows: Sequence[ResultRow],
+    scales: Mapping[str, DisplayScale],
+    resamples: int,
+    level: float,
+    seed: int,
+) -> Section:
+    concepts = tuple(sorted({r.concept for r in rows}))
+    by_group: dict[tuple[str, int, str | None], dict[MethodKey, dict[str, float]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
+    for row in rows:
+        by_group[(row.metric, row.metric_version, row.backbone)][MethodKey(row.method, row.method_version)][
+            row.concept
+        ] = row.value
+
+    groups = []
+    for (metric, metric_version, backbone), per_method in sorted(
+        by_group.items(),
+        key=lambda item: (_metric_order(item[0][0]), item[0][1], item[0][2] or ""),
+    ):
+        stats = []
+        for key in sorted(per_method, key=MethodKey.sort_key):
+            values = per_method[key]
+            have = tuple(sorted(values))
+            interval = bootstrap_mean_ci(
+                [values[c] for c in have], resamples=resamples, level=level, seed=seed
+            )
+            missing = tuple(c for c in concepts if c not in values)
+            stats.append(MethodStat(key=key, interval=interval, concepts=have, missing=missing))
+        groups.append(
+            Group(
+                metric=metric,
+                metric_version=metric_version,
+                backbone=backbone,
+                spec=METRICS[metric],
+                scale=scales.get(metric, RAW),
+                stats=tuple(stats),
+            )
+        )
+    methods = tuple(sorted({s.key for g in groups for s in g.stats}, key=MethodKey.sort_key))
+    return Section(
+        suite=suite,
+        suite_version=suite_version,
+        concepts=concepts,
+        methods=methods,
+        groups=tuple(groups),
+        n_rows=len(rows),
+    )

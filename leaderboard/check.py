@@ -1,0 +1,293 @@
+"""The regression gate: compare fresh result rows with committed baseline rows.
+
+Rows are keyed by (suite, method, concept, metric). A fresh value passes when
+``|fresh - baseline| <= atol + rtol * |baseline|``. A change of suite, method or metric version, of
+backbone or of sample count ``n`` is reported as a change (values are not comparable then); keys only
+in the baseline are *missing*, keys only in the fresh rows are *new*.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from metrics.spec import METRICS
+
+from .rows import ResultRow
+
+DEFAULT_RTOL = 1e-3
+DEFAULT_ATOL = 1e-6
+
+COMPARED_FIELDS: tuple[str, ...] = ("suite_version", "method_version", "metric_version", "backbone", "n")
+"""Fields that must be equal before two values are compared at all."""
+
+_KIND_ORDER = {"drift": 0, "changed": 1, "missing": 2, "new": 3}
+
+
+class ToleranceError(ValueError):
+    """A tolerance value or tolerance file is invalid; the message names the file and entry."""
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Absolute and relative tolerance: pass when ``|fresh - base| <= atol + rtol * |base|``."""
+
+    rtol: float
+    atol: float
+
+    def bound(self, base: float) -> float:
+        """The largest allowed ``|fresh - base|``."""
+        return self.atol + self.rtol * abs(base)
+
+    def describe(self) -> str:
+        """``atol A + rtol R·|baseline|``."""
+        return f"atol {self.atol:g} + rtol {self.rtol:g}·|baseline|"
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """A default tolerance plus per-metric overrides keyed by metric key (``lfd``) or id (``lfd@1``)."""
+
+    default: Tolerance = Tolerance(DEFAULT_RTOL, DEFAULT_ATOL)
+    per_metric: Mapping[str, Tolerance] = field(default_factory=dict)
+
+    def for_metric(self, metric: str, version: int) -> Tolerance:
+        """The tolerance for ``metric@version``: its id entry, else its key entry, else the default."""
+        return self.per_metric.get(f"{metric}@{version}") or self.per_metric.get(metric) or self.default
+
+
+def _tol_value(where: str, name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ToleranceError(f"{where}: {name!r} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _tol_entry(where: str, entry: Any, inherit: Tolerance) -> Tolerance:
+    if not isinstance(entry, dict):
+        raise ToleranceError(f"{where}: expected an object with 'rtol' and/or 'atol', got {entry!r}")
+    unknown = sorted(set(entry) - {"rtol", "atol"})
+    if unknown:
+        raise ToleranceError(
+            f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; expected rtol, atol"
+        )
+    return Tolerance(
+        rtol=_tol_value(where, "rtol", entry["rtol"]) if "rtol" in entry else inherit.rtol,
+        atol=_tol_value(where, "atol", entry["atol"]) if "atol" in entry else inherit.atol,
+    )
+
+
+def make_tolerances(
+    path: str | os.PathLike[str] | None = None, *, rtol: float | None = None, atol: float | None = None
+) -> Tolerances:
+    """Resolve tolerances from built-in defaults, an optional file and command-line values.
+
+    The file is JSON (or YAML when it ends in ``.yaml``/``.yml``)::
+
+        {"rtol": 1e-3, "atol": 1e-6, "metrics": {"lfd": {"atol": 1e-5}, "w2@1": {"rtol": 0.01}}}
+
+    Precedence, lowest first: built-in defaults, the file's top level, ``rtol``/``atol`` arguments,
+    the file's per-metric key entry, its per-metric id entry. A per-metric entry that gives only one of
+    rtol/atol inherits the other from the resolved default.
+
+    Returns:
+        The resolved :class:`Tolerances`.
+
+    Raises:
+        ToleranceError: unreadable file, bad syntax, unknown field or metric, negative or NaN values.
+    """
+    where = "tolerance"
+    if rtol is not None:
+        _tol_value("--rtol", "rtol", rtol)
+    if atol is not None:
+        _tol_value("--atol", "atol", atol)
+    doc: dict[str, Any] = {}
+    if path is not None:
+        where = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ToleranceError(f"{where}: cannot read tolerance file: {exc}") from exc
+        try:
+            if Path(path).suffix.lower() in (".yaml", ".yml"):
+                import yaml
+
+                loaded = yaml.safe_load(text)
+            else:
+                loaded = json.loads(text)
+        except Exception as exc:  # json and yaml raise different types; both mean bad syntax
+            raise ToleranceError(f"{where}: cannot parse tolerance file: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ToleranceError(f"{where}: expected an object at the top level, got {type(loaded).__name__}")
+        unknown = sorted(set(loaded) - {"rtol", "atol", "metrics"})
+        if unknown:
+            raise ToleranceError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}")
+        doc = loaded
+
+    top = _tol_entry(
+        where, {k: doc[k] for k in ("rtol", "atol") if k in doc}, Tolerance(DEFAULT_RTOL, DEFAULT_ATOL)
+    )
+    default = Tolerance(rtol=top.rtol if rtol is None else rtol, atol=top.atol if atol is None else atol)
+    per_metric: dict[str, Tolerance] = {}
+    metrics_doc = doc.get("metrics", {})
+    if not isinstance(metrics_doc, dict):
+        raise ToleranceError(f"{where}: 'metrics' must be an object of metric -> {{rtol, atol}}")
+    for name, entry in metrics_doc.items():
+        key, _, version = str(name).partition("@")
+        if key not in METRICS or (version and not version.isdigit()):
+            raise ToleranceError(
+                f"{where}: metrics.{name}: unknown metric (expected a key or key@version of {', '.join(METRICS)})"
+            )
+        per_metric[str(name)] = _tol_entry(f"{where}: metrics.{name}", entry, default)
+    return Tolerances(default=default, per_metric=per_metric)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One reason the gate fails."""
+
+    kind: str
+    key: tuple[str, str, str, str]
+    message: str
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """The outcome of :func:`compare_rows`."""
+
+    findings: tuple[Finding, ...]
+    n_fresh: int
+    n_baseline: int
+    n_compared: int
+    worst_ratio: float
+    tolerances: Tolerances
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing drifted, changed, went missing or appeared."""
+        return not self.findings
+
+    def count(self, kind: str) -> int:
+        """Number of findings of ``kind`` (drift, changed, missing, new)."""
+        return sum(1 for f in self.findings if f.kind == kind)
+
+    def summary(self) -> str:
+        """A one-line verdict."""
+        tol = self.tolerances.default
+        overrides = (
+            f", {len(self.tolerances.per_metric)} per-metric override(s)"
+            if self.tolerances.per_metric
+            else ""
+        )
+        if self.ok:
+            return (
+                f"check OK: {self.n_compared} rows match the baseline within tolerance "
+                f"(rtol {tol.rtol:g}, atol {tol.atol:g}{overrides}); largest |diff|/tolerance {self.worst_ratio:.3g}"
+            )
+        return (
+            f"check FAILED: {self.count('drift')} drifted, {self.count('changed')} changed version, "
+            f"{self.count('missing')} missing, {self.count('new')} new "
+            f"({self.n_baseline} baseline rows, {self.n_fresh} fresh rows; rtol {tol.rtol:g}, atol {tol.atol:g}{overrides})"
+        )
+
+
+def _sub_key(row: ResultRow) -> tuple[str, str, str, str]:
+    return (str(row.suite_version), str(row.method_version), str(row.metric_version), row.backbone or "")
+
+
+def _label(row: ResultRow) -> str:
+    return f"{row.suite}@{row.suite_version} {row.method}@{row.method_version} {row.concept} {row.metric_id}"
+
+
+def _compare_pair(fresh: ResultRow, base: ResultRow, tolerances: Tolerances) -> tuple[Finding | None, float]:
+    key = (base.suite, base.method, base.concept, base.metric)
+    changes = [
+        f"{name} {getattr(base, name)!r} → {getattr(fresh, name)!r}"
+        for name in COMPARED_FIELDS
+        if getattr(base, name) != getattr(fresh, name)
+    ]
+    if changes:
+        message = (
+            f"CHANGED {base.suite} {base.method} {base.concept} {base.metric}: {', '.join(changes)} "
+            f"(baseline → fresh; values not compared, regenerate the baseline if this is intended) "
+            f"[fresh {fresh.source}, baseline {base.source}]"
+        )
+        return Finding("changed", key, message), 0.0
+    tol = tolerances.for_metric(base.metric, base.metric_version)
+    diff = abs(fresh.value - base.value)
+    bound = tol.bound(base.value)
+    ratio = diff / bound if bound > 0 else (0.0 if diff == 0 else math.inf)
+    if diff <= bound:
+        return None, ratio
+    message = (
+        f"DRIFT   {_label(base)}: fresh {fresh.value!r} vs baseline {base.value!r}, |diff| {diff:.3g} > "
+        f"tolerance {bound:.3g} ({tol.describe()}) [fresh {fresh.source}, baseline {base.source}]"
+    )
+    return Finding("drift", key, message), ratio
+
+
+def compare_rows(
+    fresh: Sequence[ResultRow], baseline: Sequence[ResultRow], tolerances: Tolerances | None = None
+) -> CheckReport:
+    """Compare fresh rows with baseline rows.
+
+    Rows are matched on (suite, method, concept, metric). When each side has exactly one row for a key
+    they are compared even if their versions differ (reported as ``changed``); when a side has several
+    rows for a key (several versions or backbones), rows are matched on (suite_version, method_version,
+    metric_version, backbone) as well.
+
+    Returns:
+        A :class:`CheckReport` whose findings are sorted by key, then kind.
+    """
+    tolerances = tolerances or Tolerances()
+    by_key_fresh: dict[tuple[str, str, str, str], list[ResultRow]] = defaultdict(list)
+    by_key_base: dict[tuple[str, str, str, str], list[ResultRow]] = defaultdict(list)
+    for row in fresh:
+        by_key_fresh[(row.suite, row.method, row.concept, row.metric)].append(row)
+    for row in baseline:
+        by_key_base[(row.suite, row.method, row.concept, row.metric)].append(row)
+
+    findings: list[Finding] = []
+    compared = 0
+    worst = 0.0
+    for key in sorted(set(by_key_fresh) | set(by_key_base)):
+        f_rows, b_rows = by_key_fresh.get(key, []), by_key_base.get(key, [])
+        pairs: list[tuple[ResultRow, ResultRow]] = []
+        if len(f_rows) == 1 and len(b_rows) == 1:
+            pairs.append((f_rows[0], b_rows[0]))
+            f_rest: list[ResultRow] = []
+            b_rest: list[ResultRow] = []
+        else:
+            f_by = {_sub_key(r): r for r in f_rows}
+            b_by = {_sub_key(r): r for r in b_rows}
+            pairs.extend((f_by[k], b_by[k]) for k in sorted(set(f_by) & set(b_by)))
+            f_rest = [f_by[k] for k in sorted(set(f_by) - set(b_by))]
+            b_rest = [b_by[k] for k in sorted(set(b_by) - set(f_by))]
+        for f_row, b_row in pairs:
+            finding, ratio = _compare_pair(f_row, b_row, tolerances)
+            compared += 1
+            worst = max(worst, ratio)
+            if finding is not None:
+                findings.append(finding)
+        findings.extend(
+            Finding("missing", key, f"MISSING {_label(r)}: in baseline ({r.source}), not in fresh rows")
+            for r in b_rest
+        )
+        findings.extend(
+            Finding("new", key, f"NEW     {_label(r)}: in fresh rows ({r.source}), not in baseline")
+            for r in f_rest
+        )
+    findings.sort(key=lambda f: (f.key, _KIND_ORDER[f.kind], f.message))
+    return CheckReport(
+        findings=tuple(findings),
+        n_fresh=len(fresh),
+        n_baseline=len(baseline),
+        n_compared=compared,
+        worst_ratio=worst,
+        tolerances=tolerances,
+    )

@@ -1,0 +1,125 @@
+"""Text shared by the Markdown and HTML renderers: number formats, headers, notes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from .aggregate import Group, Leaderboard, MethodKey, MethodStat, Section
+
+DEFAULT_DIGITS = 3
+
+
+def decimals_for(values: Iterable[float], digits: int = DEFAULT_DIGITS) -> int:
+    """Decimal places that show ``digits`` significant digits of the largest magnitude in ``values``.
+
+    Returns:
+        A count in [0, 12]; ``digits - 1`` when all values are zero or there are none.
+    """
+    largest = max((abs(v) for v in values), default=0.0)
+    if largest == 0.0:
+        return max(0, digits - 1)
+    return min(12, max(0, digits - 1 - math.floor(math.log10(largest))))
+
+
+def fmt(value: float, decimals: int) -> str:
+    """Fixed-point text of ``value``; never prints ``-0``."""
+    text = f"{value:.{decimals}f}"
+    if text.startswith("-") and float(text) == 0.0:
+        text = text[1:]
+    return text
+
+
+def group_decimals(group: Group, digits: int = DEFAULT_DIGITS) -> int:
+    """Decimal places for one group's displayed means (one precision per column)."""
+    return decimals_for((group.scale(s.interval.mean) for s in group.stats), digits)
+
+
+def displayed(group: Group, stat: MethodStat) -> tuple[float, float, float]:
+    """``(mean, low, high)`` on the group's display scale."""
+    return (
+        group.scale(stat.interval.mean),
+        group.scale(stat.interval.low),
+        group.scale(stat.interval.high),
+    )
+
+
+def cell_text(group: Group, stat: MethodStat, decimals: int) -> str:
+    """``mean [low, high]`` on the group's display scale."""
+    mean, low, high = displayed(group, stat)
+    return f"{fmt(mean, decimals)} [{fmt(low, decimals)}, {fmt(high, decimals)}]"
+
+
+def column_title(section: Section, group: Group) -> str:
+    """``metric@version`` plus the backbone when the same metric version appears on several backbones."""
+    clash = sum(1 for g in section.groups if g.metric_id == group.metric_id) > 1
+    return f"{group.metric_id} [{group.backbone or 'no backbone'}]" if clash else group.metric_id
+
+
+def column_header(section: Section, group: Group) -> str:
+    """Column header with the orientation arrow and the display scale, e.g. ``clip_t@1 ↑ (raw)``."""
+    return f"{column_title(section, group)} {group.arrow} ({group.scale.label})"
+
+
+def method_label(key: MethodKey) -> str:
+    """Method name, marked when it is a reference row."""
+    return f"{key.method} (reference)" if key.is_reference else key.method
+
+
+def concept_count(section: Section, key: MethodKey) -> str:
+    """``have/total`` concepts of the method over the whole section."""
+    return f"{len(section.concepts_of(key))}/{len(section.concepts)}"
+
+
+MISSING_MARK = "†"
+
+
+def missing_notes(section: Section) -> list[str]:
+    """One sentence per (method, group) that lacks some of the section's concepts."""
+    notes = []
+    for key in section.methods:
+        for group in section.groups:
+            stat = group.stat_for(key)
+            if stat is not None and stat.missing:
+                notes.append(
+                    f"{key.label}, {column_title(section, group)}: {stat.n_concepts}/{len(section.concepts)} "
+                    f"concepts (missing: {', '.join(stat.missing)})"
+                )
+    return notes
+
+
+def absent_notes(section: Section) -> list[str]:
+    """One sentence per method with no rows at all for some metric group of the section."""
+    notes = []
+    for key in section.methods:
+        absent = [column_title(section, g) for g in section.groups if g.stat_for(key) is None]
+        if absent:
+            notes.append(f"{key.label} has no rows for {', '.join(absent)}")
+    return notes
+
+
+def summary_sentence(board: Leaderboard) -> str:
+    """Provenance line derived from the rows only (no clock), so regenerating gives identical bytes."""
+    revs = ", ".join(board.git_revs) if board.git_revs else "none recorded"
+    return (
+        f"Built from {board.n_rows} result rows; latest row created_at {board.latest_created_at}; "
+        f"package versions {', '.join(board.package_versions)}; git revisions {revs}."
+    )
+
+
+def method_sentence(board: Leaderboard) -> str:
+    """How the numbers are aggregated."""
+    return (
+        f"Each cell is the mean over concepts with a {board.level:.0%} percentile-bootstrap interval over "
+        f"concepts ({board.resamples:,} resamples, seed {board.seed}). Orientation: ↑ higher is better, "
+        "↓ lower is better (read from each metric's own spec). The scale of each column is printed in its "
+        "header; stored values are raw."
+    )
+
+
+def no_mixing_sentence() -> str:
+    """The promise that versions are never averaged together."""
+    return (
+        "Rows from different suite versions, metric versions or backbones are never averaged together: "
+        "each suite@version is its own section and each metric@version its own column and table."
+    )

@@ -1,0 +1,48 @@
+"""Write the three leaderboard files, each atomically (temp name, then rename)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .aggregate import Leaderboard
+from .format import DEFAULT_DIGITS
+from .render_csv import render_csv
+from .render_html import render_html
+from .render_md import render_markdown
+
+OUTPUT_FILES: tuple[str, ...] = ("LEADERBOARD.md", "leaderboard.csv", "index.html")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_leaderboard(
+    board: Leaderboard, out_dir: str | os.PathLike[str], *, digits: int = DEFAULT_DIGITS
+) -> list[Path]:
+    """Write ``LEADERBOARD.md``, ``leaderboard.csv`` and ``index.html`` into ``out_dir`` (created).
+
+    Returns:
+        The written paths, in :data:`OUTPUT_FILES` order.
+
+    Raises:
+        OSError: the directory cannot be created or written.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    texts = (render_markdown(board, digits=digits), render_csv(board), render_html(board, digits=digits))
+    paths = []
+    for name, text in zip(OUTPUT_FILES, texts, strict=True):
+        path = out / name
+        _write_atomic(path, text)
+        paths.append(path)
+    return paths

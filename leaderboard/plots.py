@@ -1,0 +1,265 @@
+"""Hand-written inline SVG scatter plots (no plotting library, no external resources).
+
+Each point is one method's mean over concepts, with its bootstrap interval as whiskers on both axes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from html import escape
+
+from .aggregate import Group, MethodKey, Section
+from .format import decimals_for, displayed, fmt
+
+
+@dataclass(frozen=True)
+class PlotSpec:
+    """A scatter plot of one metric against another, per method."""
+
+    slug: str
+    title: str
+    x: str
+    y: str
+    caption: str
+
+
+PLOTS: tuple[PlotSpec, ...] = (
+    PlotSpec(
+        slug="overfitting-map",
+        title="Overfitting map",
+        x="lfd",
+        y="w2",
+        caption="Concept-agnostic overfitting (LFD, x) against concept-specific overfitting (W2, y).",
+    ),
+    PlotSpec(
+        slug="fidelity",
+        title="Subject vs prompt fidelity",
+        x="dino",
+        y="clip_t",
+        caption="Subject fidelity (DINO, x) against prompt fidelity (CLIP-T, y).",
+    ),
+)
+"""The plots on the page. Axes and orientation come from the groups' metric specs."""
+
+PALETTE: tuple[str, ...] = (
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#c9a227",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+)
+
+WIDTH, HEIGHT = 480, 380
+LEFT, RIGHT, TOP, BOTTOM = 70, 20, 34, 56
+
+
+def nice_ticks(low: float, high: float, target: int = 5) -> list[float]:
+    """Round tick positions (1, 2 or 5 × 10^k apart) covering ``[low, high]``.
+
+    Returns:
+        Ticks in increasing order, all inside ``[low, high]`` (at least one when low < high).
+    """
+    span = high - low
+    if span <= 0:
+        return [low]
+    raw = span / target
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    step = magnitude
+    for mult in (1.0, 2.0, 5.0, 10.0):
+        step = mult * magnitude
+        if span / step <= target:
+            break
+    first = math.ceil(low / step - 1e-9)
+    ticks = []
+    k = first
+    while k * step <= high + step * 1e-9:
+        ticks.append(k * step)
+        k += 1
+    return ticks
+
+
+def _extent(values: list[float]) -> tuple[float, float]:
+    low, high = min(values), max(values)
+    if high == low:
+        pad = abs(low) * 0.1 or 1.0
+        return low - pad, high + pad
+    pad = (high - low) * 0.08
+    return low - pad, high + pad
+
+
+def _n(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def _axis_label(section: Section, group: Group) -> str:
+    title = group.metric_id
+    if sum(1 for g in section.groups if g.metric_id == group.metric_id) > 1:
+        title += f" [{group.backbone or 'no backbone'}]"
+    return f"{title} {group.arrow} ({group.scale.label})"
+
+
+def render_scatter(
+    section: Section,
+    plot: PlotSpec,
+    xg: Group,
+    yg: Group,
+    colors: dict[MethodKey, str],
+) -> tuple[str, list[str]]:
+    """One SVG scatter plot of ``yg`` against ``xg`` for the methods that have both.
+
+    Returns:
+        ``(svg, left_out)``: the ``<svg>`` element text and the labels of methods left out because they
+        lack one of the two metrics.
+    """
+    points = []
+    left_out = []
+    for key in section.methods:
+        xs, ys = xg.stat_for(key), yg.stat_for(key)
+        if xs is None or ys is None:
+            if xs is not None or ys is not None:
+                left_out.append(key.label)
+            continue
+        points.append((key, displayed(xg, xs), displayed(yg, ys)))
+
+    x0, x1 = _extent([v for _, x, _ in points for v in x] or [0.0])
+    y0, y1 = _extent([v for _, _, y in points for v in y] or [0.0])
+    pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+    def px(v: float) -> float:
+        return LEFT + (v - x0) / (x1 - x0) * pw
+
+    def py(v: float) -> float:
+        return TOP + ph - (v - y0) / (y1 - y0) * ph
+
+    name = f"{plot.slug}: {xg.metric_id} vs {yg.metric_id}"
+    out = [
+        f'<svg class="plot" data-plot="{escape(plot.slug)}" data-x="{escape(xg.metric_id)}" '
+        f'data-y="{escape(yg.metric_id)}" width="{WIDTH}" height="{HEIGHT}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(name)}">',
+        f"<title>{escape(plot.title)} — {escape(section.label)}</title>",
+        f'<text x="{WIDTH / 2}" y="20" class="ptitle" text-anchor="middle">{escape(plot.title)}</text>',
+        f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" class="frame"/>',
+    ]
+    xticks, yticks = nice_ticks(x0, x1), nice_ticks(y0, y1)
+    xd = decimals_for([xticks[1] - xticks[0]] if len(xticks) > 1 else xticks, 1)
+    yd = decimals_for([yticks[1] - yticks[0]] if len(yticks) > 1 else yticks, 1)
+    for t in xticks:
+        x = _n(px(t))
+        out.append(f'<line x1="{x}" y1="{TOP}" x2="{x}" y2="{TOP + ph}" class="grid"/>')
+        out.append(f'<text x="{x}" y="{TOP + ph + 16}" text-anchor="middle" class="tick">{fmt(t, xd)}</text>')
+    for t in yticks:
+        y = _n(py(t))
+        out.append(f'<line x1="{LEFT}" y1="{y}" x2="{LEFT + pw}" y2="{y}" class="grid"/>')
+        out.append(f'<text x="{LEFT - 6}" y="{y}" dy="4" text-anchor="end" class="tick">{fmt(t, yd)}</text>')
+    out.append(
+        f'<text x="{LEFT + pw / 2}" y="{HEIGHT - 12}" text-anchor="middle" class="axis">'
+        f"{escape(_axis_label(section, xg))}</text>"
+    )
+    out.append(
+        f'<text transform="translate(16,{TOP + ph / 2}) rotate(-90)" text-anchor="middle" class="axis">'
+        f"{escape(_axis_label(section, yg))}</text>"
+    )
+
+    right = xg.spec.higher_is_better
+    up = yg.spec.higher_is_better
+    arrow = {(False, False): "↙", (True, False): "↘", (False, True): "↖", (True, True): "↗"}[(right, up)]
+    bx = LEFT + pw - 6 if right else LEFT + 6
+    by = TOP + 14 if up else TOP + ph - 6
+    anchor = "end" if right else "start"
+    out.append(f'<text x="{bx}" y="{by}" text-anchor="{anchor}" class="better">better {arrow}</text>')
+
+    xdec = decimals_for([m for _, (m, _, _), _ in points])
+    ydec = decimals_for([m for _, _, (m, _, _) in points])
+    anchors = [(px(xm), py(ym)) for _, (xm, _, _), (ym, _, _) in points]
+    labels = _place_labels([key.method for key, _, _ in points], anchors, (LEFT, TOP, LEFT + pw, TOP + ph))
+    for (key, (xm, xl, xh), (ym, yl, yh)), (lx, ly, lanchor) in zip(points, labels, strict=True):
+        color = colors[key]
+        cx, cy = _n(px(xm)), _n(py(ym))
+        tip = (
+            f"{key.label}: {xg.metric_id} {fmt(xm, xdec)} [{fmt(xl, xdec)}, {fmt(xh, xdec)}], "
+            f"{yg.metric_id} {fmt(ym, ydec)} [{fmt(yl, ydec)}, {fmt(yh, ydec)}]"
+        )
+        fill = "#fff" if key.is_reference else color
+        out.append(f'<g class="point" data-method="{escape(key.label)}"><title>{escape(tip)}</title>')
+        out.append(
+            f'<line x1="{_n(px(xl))}" y1="{cy}" x2="{_n(px(xh))}" y2="{cy}" stroke="{color}" class="ci"/>'
+        )
+        out.append(
+            f'<line x1="{cx}" y1="{_n(py(yl))}" x2="{cx}" y2="{_n(py(yh))}" stroke="{color}" class="ci"/>'
+        )
+        out.append(f'<circle cx="{cx}" cy="{cy}" r="5" fill="{fill}" stroke="{color}" stroke-width="2"/>')
+        out.append(
+            f'<text x="{_n(lx)}" y="{_n(ly)}" text-anchor="{lanchor}" fill="{color}" class="plabel">{escape(key.method)}</text></g>'
+        )
+    out.append("</svg>")
+    return "\n".join(out), left_out
+
+
+_CHAR_W, _TEXT_H = 6.5, 11.0
+
+
+def _place_labels(
+    texts: list[str], anchors: list[tuple[float, float]], area: tuple[float, float, float, float]
+) -> list[tuple[float, float, str]]:
+    """Greedy, deterministic label placement: for each point in turn, the first of eight positions around
+    it whose box stays inside ``area`` and overlaps no point and no label placed before.
+
+    Returns:
+        ``(x, y, text_anchor)`` per label (baseline position for SVG ``<text>``).
+    """
+    obstacles = [(x - 5.0, y - 5.0, x + 5.0, y + 5.0) for x, y in anchors]
+    placed: list[tuple[float, float, float, float]] = []
+    result = []
+    left, top, right, bottom = area
+    for text, (x, y) in zip(texts, anchors, strict=True):
+        width = _CHAR_W * len(text)
+        candidates = [
+            (x + 7, y - 7, "start"),
+            (x + 7, y + 15, "start"),
+            (x - 7, y - 7, "end"),
+            (x - 7, y + 15, "end"),
+            (x + 9, y + 4, "start"),
+            (x - 9, y + 4, "end"),
+            (x, y - 10, "middle"),
+            (x, y + 19, "middle"),
+        ]
+        for step in (1, 2, 3):
+            dy = step * (_TEXT_H + 1)
+            candidates += [
+                (x + 7, y - 7 - dy, "start"),
+                (x - 7, y - 7 - dy, "end"),
+                (x + 7, y + 15 + dy, "start"),
+                (x - 7, y + 15 + dy, "end"),
+            ]
+        chosen = None
+        fallback = None
+        for cx, cy, anchor in candidates:
+            x0 = cx if anchor == "start" else cx - width if anchor == "end" else cx - width / 2
+            box = (x0, cy - _TEXT_H + 2, x0 + width, cy + 2)
+            inside = box[0] >= left and box[2] <= right and box[1] >= top and box[3] <= bottom
+            if not inside:
+                continue
+            if fallback is None:
+                fallback = (cx, cy, anchor, box)
+            clear = all(
+                box[2] <= o[0] or box[0] >= o[2] or box[3] <= o[1] or box[1] >= o[3]
+                for o in obstacles + placed
+            )
+            if clear:
+                chosen = (cx, cy, anchor, box)
+                break
+        pick = chosen or fallback or (x + 7, y - 7, "start", (x + 7, y - 16, x + 7 + width, y - 5))
+        placed.append(pick[3])
+        result.append((pick[0], pick[1], pick[2]))
+    return result
+
+
+def method_colors(section: Section) -> dict[MethodKey, str]:
+    """A fixed colour per method, by its position in the section's method order."""
+    return {key: PALETTE[i % len(PALETTE)] for i, key in enumerate(section.methods)}

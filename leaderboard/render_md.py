@@ -1,0 +1,132 @@
+"""``LEADERBOARD.md``: one summary table per suite version, then one table per metric group."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from metrics.spec import METRICS
+
+from .aggregate import Leaderboard, Section
+from .format import (
+    DEFAULT_DIGITS,
+    MISSING_MARK,
+    absent_notes,
+    cell_text,
+    column_header,
+    column_title,
+    concept_count,
+    fmt,
+    group_decimals,
+    method_label,
+    method_sentence,
+    missing_notes,
+    no_mixing_sentence,
+    summary_sentence,
+)
+
+
+def _cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines.extend("| " + " | ".join(_cell(c) for c in row) + " |" for row in body)
+    return lines
+
+
+def _section(section: Section, digits: int, level: str) -> list[str]:
+    out = [f"## Suite `{section.label}`", ""]
+    out.append(
+        f"{len(section.concepts)} concepts, {len(section.methods)} methods, {section.n_rows} rows. "
+        + no_mixing_sentence()
+    )
+    out.append("")
+    decimals = [group_decimals(g, digits) for g in section.groups]
+    header = ["method", "version", "concepts"] + [column_header(section, g) for g in section.groups]
+    body = []
+    for key in section.methods:
+        cells = [method_label(key), str(key.version), concept_count(section, key)]
+        for group, d in zip(section.groups, decimals, strict=True):
+            stat = group.stat_for(key)
+            if stat is None:
+                cells.append("—")
+                continue
+            text = cell_text(group, stat, d)
+            cells.append(text + (f" {MISSING_MARK}" if stat.missing else ""))
+        body.append(cells)
+    out.extend(_table(header, body))
+    notes = missing_notes(section)
+    absent = absent_notes(section)
+    if notes or absent:
+        out.append("")
+        out.extend(f"- {MISSING_MARK} {note}" for note in notes)
+        out.extend(f"- — {note}" for note in absent)
+
+    for group, d in zip(section.groups, decimals, strict=True):
+        out += [
+            "",
+            f"### `{section.label}` · {column_title(section, group)} {group.arrow} — {group.spec.name}",
+            "",
+        ]
+        out.append(f"Backbone: {group.backbone or 'none recorded'}. Display scale: {group.scale.label}.")
+        if not group.definition_known:
+            out.append(
+                f"This package defines {group.spec.id}, not {group.metric_id}; the definition below is the "
+                "current one and the orientation is assumed unchanged."
+            )
+        out.append("")
+        scale = group.scale.label
+        rows = [
+            [
+                method_label(s.key),
+                str(s.key.version),
+                f"{s.n_concepts}/{len(section.concepts)}",
+                fmt(group.scale(s.interval.mean), d),
+                fmt(group.scale(s.interval.low), d),
+                fmt(group.scale(s.interval.high), d),
+            ]
+            for s in group.stats
+        ]
+        out.extend(
+            _table(
+                [
+                    "method",
+                    "version",
+                    "concepts",
+                    f"mean ({scale})",
+                    f"{level} CI low ({scale})",
+                    f"{level} CI high ({scale})",
+                ],
+                rows,
+            )
+        )
+    return out
+
+
+def render_markdown(board: Leaderboard, *, digits: int = DEFAULT_DIGITS) -> str:
+    """Render the leaderboard as Markdown (no timestamps beyond those in the rows).
+
+    Returns:
+        The document text, ending in a newline.
+    """
+    out = ["# overfit-bench leaderboard", "", summary_sentence(board), "", method_sentence(board), ""]
+    for section in board.sections:
+        out.extend(_section(section, digits, f"{board.level:.0%}"))
+        out.append("")
+    out += ["## Metric definitions", ""]
+    used = sorted(
+        {(g.metric, g.metric_version) for s in board.sections for g in s.groups},
+        key=lambda mv: (list(METRICS).index(mv[0]), mv[1]),
+    )
+    for metric, version in used:
+        spec = METRICS[metric]
+        better = "higher is better" if spec.higher_is_better else "lower is better"
+        note = (
+            ""
+            if spec.version == version
+            else f" This package defines {spec.id}, not {metric}@{version}: the text is the {spec.id} "
+            "definition and the orientation is assumed unchanged."
+        )
+        out.append(f"- **{metric}@{version}** {spec.arrow} {spec.name} — {better}. {spec.definition}{note}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,286 @@
+"""Result rows: the pinned JSONL contract between the harness and the leaderboard.
+
+One row per (method, concept, metric). Reading validates every field and raises :class:`RowError`
+naming the file, the line and the field, so a bad row never turns silently into a wrong table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from metrics.spec import METRICS
+
+Version = int | str
+"""A suite or method version: an integer, or a non-empty string such as ``"2024-06"``."""
+
+REQUIRED_FIELDS: tuple[str, ...] = (
+    "suite",
+    "suite_version",
+    "method",
+    "method_version",
+    "concept",
+    "metric",
+    "metric_version",
+    "value",
+    "n",
+    "backbone",
+    "config_hash",
+    "created_at",
+    "package_version",
+    "git_rev",
+)
+"""Fields every row must carry (``extra`` is optional and defaults to an empty dict)."""
+
+
+class RowError(ValueError):
+    """A result row (or a results file) is malformed; the message names file, line and field."""
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One validated result row.
+
+    ``source`` (``"path:line"``) is kept for error messages and is not part of equality.
+    """
+
+    suite: str
+    suite_version: Version
+    method: str
+    method_version: Version
+    concept: str
+    metric: str
+    metric_version: int
+    value: float
+    n: int
+    backbone: str | None
+    config_hash: str
+    created_at: str
+    package_version: str
+    git_rev: str | None
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    source: str = field(default="", compare=False, hash=False)
+
+    @property
+    def metric_id(self) -> str:
+        """Versioned metric identifier, e.g. ``lfd@1``."""
+        return f"{self.metric}@{self.metric_version}"
+
+    @property
+    def identity(self) -> tuple[str, str, str, str, str, str, str, str]:
+        """What makes a row unique: two rows with the same identity would be averaged twice."""
+        return (
+            self.suite,
+            str(self.suite_version),
+            self.method,
+            str(self.method_version),
+            self.concept,
+            self.metric,
+            str(self.metric_version),
+            "" if self.backbone is None else self.backbone,
+        )
+
+    def describe(self) -> str:
+        """Short human-readable key, e.g. ``dreambench@1 dreambooth@1 dog clip_t@1``."""
+        return (
+            f"{self.suite}@{self.suite_version} {self.method}@{self.method_version} "
+            f"{self.concept} {self.metric_id}"
+        )
+
+
+def version_sort_key(version: Version) -> tuple[int, int, str]:
+    """Sort key that orders integer versions numerically and before string versions."""
+    if isinstance(version, int):
+        return (0, version, "")
+    return (1, 0, version)
+
+
+def parse_created_at(text: str) -> datetime:
+    """Parse an ISO 8601 timestamp; a naive timestamp is taken as UTC.
+
+    Raises:
+        ValueError: ``text`` is not ISO 8601.
+    """
+    stamp = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=timezone.utc)
+
+
+def _fail(where: str, name: str, expected: str, got: Any) -> RowError:
+    return RowError(f"{where}: field {name!r}: expected {expected}, got {got!r}")
+
+
+def _nonempty_str(where: str, name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(where, name, "a non-empty string", value)
+    return value
+
+
+def _optional_str(where: str, name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    return _nonempty_str(where, name, value)
+
+
+def _version(where: str, name: str, value: Any) -> Version:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise _fail(where, name, "an integer or a non-empty string", value)
+    if isinstance(value, str) and not value.strip():
+        raise _fail(where, name, "an integer or a non-empty string", value)
+    return value
+
+
+def _positive_int(where: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _fail(where, name, "an integer >= 1", value)
+    return value
+
+
+def parse_row(obj: Any, where: str) -> ResultRow:
+    """Validate one decoded JSON object and return it as a :class:`ResultRow`.
+
+    Args:
+        obj: the decoded JSON value of one line.
+        where: ``"path:line"``, used in error messages and kept as ``ResultRow.source``.
+
+    Returns:
+        The validated row. Fields beyond the contract are ignored.
+
+    Raises:
+        RowError: ``obj`` is not an object, a required field is missing, a field has the wrong type,
+            ``value`` is NaN or infinite, or ``metric`` is not a known metric key.
+    """
+    if not isinstance(obj, dict):
+        raise RowError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    missing = [name for name in REQUIRED_FIELDS if name not in obj]
+    if missing:
+        raise RowError(f"{where}: missing field(s) {', '.join(repr(m) for m in missing)}")
+
+    metric = _nonempty_str(where, "metric", obj["metric"])
+    if metric not in METRICS:
+        raise RowError(f"{where}: field 'metric': unknown metric {metric!r} (known: {', '.join(METRICS)})")
+    value = obj["value"]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _fail(where, "value", "a finite number", value)
+    extra = obj.get("extra", {})
+    if extra is None:
+        extra = {}
+    if not isinstance(extra, dict):
+        raise _fail(where, "extra", "an object", extra)
+    created_at = _nonempty_str(where, "created_at", obj["created_at"])
+    try:
+        parse_created_at(created_at)
+    except ValueError:
+        raise _fail(where, "created_at", "an ISO 8601 timestamp", created_at) from None
+
+    return ResultRow(
+        suite=_nonempty_str(where, "suite", obj["suite"]),
+        suite_version=_version(where, "suite_version", obj["suite_version"]),
+        method=_nonempty_str(where, "method", obj["method"]),
+        method_version=_version(where, "method_version", obj["method_version"]),
+        concept=_nonempty_str(where, "concept", obj["concept"]),
+        metric=metric,
+        metric_version=_positive_int(where, "metric_version", obj["metric_version"]),
+        value=float(value),
+        n=_positive_int(where, "n", obj["n"]),
+        backbone=_optional_str(where, "backbone", obj["backbone"]),
+        config_hash=_nonempty_str(where, "config_hash", obj["config_hash"]),
+        created_at=created_at,
+        package_version=_nonempty_str(where, "package_version", obj["package_version"]),
+        git_rev=_optional_str(where, "git_rev", obj["git_rev"]),
+        extra=extra,
+        source=where,
+    )
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> list[ResultRow]:
+    """Read and validate one JSONL results file. Blank lines are skipped.
+
+    Returns:
+        The rows in file order.
+
+    Raises:
+        RowError: the file cannot be read, a line is not JSON, a row is invalid, or two rows have the
+            same identity (suite, versions, method, concept, metric, backbone).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RowError(f"{path}: cannot read results file: {exc}") from exc
+    rows: list[ResultRow] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise RowError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        rows.append(parse_row(obj, where))
+    check_unique(rows)
+    return rows
+
+
+def check_unique(rows: Iterable[ResultRow]) -> None:
+    """Raise when two rows share an identity.
+
+    Raises:
+        RowError: naming both locations and the duplicated key.
+    """
+    seen: dict[tuple[str, ...], ResultRow] = {}
+    for row in rows:
+        first = seen.setdefault(row.identity, row)
+        if first is not row:
+            raise RowError(
+                f"{row.source}: duplicate row {row.describe()} (backbone {row.backbone!r}); "
+                f"first seen at {first.source}"
+            )
+
+
+def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Turn the command-line RESULTS arguments into files: a directory stands for its ``*.jsonl``.
+
+    Returns:
+        Files in argument order; a directory's files sorted by path.
+
+    Raises:
+        RowError: a path does not exist, or a directory holds no ``*.jsonl`` file.
+    """
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(path.rglob("*.jsonl"))
+            if not found:
+                raise RowError(f"{path}: directory holds no *.jsonl results file")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise RowError(f"{path}: no such results file")
+    return files
+
+
+def read_rows(paths: Iterable[str | os.PathLike[str]]) -> list[ResultRow]:
+    """Read and validate every results file (or directory of ``*.jsonl`` files).
+
+    Returns:
+        All rows, in the order read.
+
+    Raises:
+        RowError: as :func:`read_jsonl`, also for duplicates across files and for no input at all.
+    """
+    rows: list[ResultRow] = []
+    files = expand_paths(paths)
+    if not files:
+        raise RowError("no results files given")
+    for path in files:
+        rows.extend(read_jsonl(path))
+    check_unique(rows)
+    return rows
