@@ -84,6 +84,12 @@ _JS = """
       });
     });
   });
+  // "#sort=w2@1" in the address sorts every summary table by that metric on load (for links and tests).
+  var m = /^#sort=(.+)$/.exec(decodeURIComponent(location.hash));
+  if (m) {
+    var sel = 'table.board thead th[data-metric="' + m[1].replace(/"/g, "") + '"]';
+    document.querySelectorAll(sel).forEach(function(th){ th.click(); });
+  }
   document.documentElement.dataset.sortReady = "1";
 })();
 """

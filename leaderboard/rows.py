@@ -237,9 +237,15 @@ def check_unique(rows: Iterable[ResultRow]) -> None:
     for row in rows:
         first = seen.setdefault(row.identity, row)
         if first is not row:
+            hashes = (
+                f" with config_hash {first.config_hash!r} and {row.config_hash!r} (a config changed without a "
+                "method_version bump? keep one set of rows or bump the version)"
+                if first.config_hash != row.config_hash
+                else ""
+            )
             raise RowError(
-                f"{row.source}: duplicate row {row.describe()} (backbone {row.backbone!r}); "
-                f"first seen at {first.source}"
+                f"{row.source}: duplicate row {row.describe()} (backbone {row.backbone!r}); first seen at "
+                f"{first.source}{hashes}; a leaderboard never averages two rows of one concept"
             )
 
 

@@ -71,4 +71,6 @@ def bootstrap_mean_ci(
         means[start:stop] = data[idx].sum(axis=1) / n
     tail = (1.0 - level) / 2.0 * 100.0
     low, high = np.percentile(means, [tail, 100.0 - tail])
-    return Interval(mean, float(low), float(high))
+    # A resampled mean lies in [min, max] exactly; summing can round it just outside, so bring it back.
+    low, high = max(float(low), float(data[0])), min(float(high), float(data[-1]))
+    return Interval(mean, low, high)

@@ -1,0 +1,330 @@
+"""Leaderboard: row validation, bootstrap intervals, grouping, rendering and determinism."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from benchmark.cli import main
+from leaderboard import (
+    RowError,
+    bootstrap_mean_ci,
+    build_leaderboard,
+    parse_scale_options,
+    read_rows,
+    write_leaderboard,
+)
+from leaderboard.demo import demo_rows, write_demo_rows
+from leaderboard.render_csv import render_csv
+from leaderboard.render_html import render_html
+from leaderboard.render_md import render_markdown
+from leaderboard.rows import parse_row
+from metrics.spec import METRICS
+
+# Few resamples keep the tests fast; determinism and the properties do not depend on the count.
+FAST = 2000
+
+
+def row(**overrides: Any) -> dict[str, Any]:
+    base = {
+        "suite": "toy",
+        "suite_version": 1,
+        "method": "dreambooth",
+        "method_version": 1,
+        "concept": "c0",
+        "metric": "clip_t",
+        "metric_version": METRICS["clip_t"].version,
+        "value": 0.3,
+        "n": 10,
+        "backbone": "tiny-clip",
+        "config_hash": "h0",
+        "created_at": "2026-11-27T10:00:00+00:00",
+        "package_version": "0.1.0",
+        "git_rev": "abc",
+        "extra": {},
+    }
+    base.update(overrides)
+    return base
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+# --- bootstrap -----------------------------------------------------------------------------------
+
+
+def test_bootstrap_contains_mean_and_is_ordered() -> None:
+    rng = np.random.default_rng(1)
+    for trial in range(20):
+        values = rng.normal(0.5, 0.1, size=int(rng.integers(2, 40))).tolist()
+        ci = bootstrap_mean_ci(values, resamples=FAST, seed=trial)
+        assert ci.low <= ci.mean <= ci.high
+        assert ci.mean == pytest.approx(float(np.mean(values)), abs=1e-15)
+        assert min(values) <= ci.low and ci.high <= max(values)
+
+
+def test_bootstrap_degenerate_when_all_equal_or_single() -> None:
+    ci = bootstrap_mean_ci([0.1] * 30)
+    assert (ci.mean, ci.low, ci.high) == (0.1, 0.1, 0.1)
+    one = bootstrap_mean_ci([0.8123])
+    assert (one.mean, one.low, one.high) == (0.8123, 0.8123, 0.8123)
+
+
+def test_bootstrap_deterministic_and_order_invariant() -> None:
+    values = [0.2, 0.5, 0.9, 0.4, 0.3, 0.75]
+    a = bootstrap_mean_ci(values, resamples=FAST, seed=7)
+    shuffled = values[:]
+    random.Random(3).shuffle(shuffled)
+    assert bootstrap_mean_ci(values, resamples=FAST, seed=7) == a
+    assert bootstrap_mean_ci(shuffled, resamples=FAST, seed=7) == a
+    assert bootstrap_mean_ci(values, resamples=FAST, seed=8) != a
+
+
+def test_bootstrap_width_matches_normal_theory() -> None:
+    # For n = 200 draws the percentile interval is close to mean ± 1.96·s/√n.
+    values = np.random.default_rng(0).normal(0.0, 1.0, size=200)
+    ci = bootstrap_mean_ci(values.tolist(), resamples=10_000)
+    expected = 2 * 1.96 * values.std(ddof=1) / np.sqrt(values.size)
+    assert ci.high - ci.low == pytest.approx(expected, rel=0.1)
+
+
+@pytest.mark.parametrize(
+    ("values", "kwargs", "message"),
+    [([], {}, "no values"), ([1.0, float("nan")], {}, "finite"), ([1.0], {"level": 1.0}, "level")],
+)
+def test_bootstrap_rejects_bad_input(values: list[float], kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        bootstrap_mean_ci(values, **kwargs)
+
+
+# --- row validation ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{not json", r"res\.jsonl:2: not valid JSON"),
+        (
+            json.dumps(row(value=float("nan"))),
+            r"res\.jsonl:2: field 'value': expected a finite number, got nan",
+        ),
+        (json.dumps(row(value="0.3")), r"res\.jsonl:2: field 'value'"),
+        (json.dumps(row(metric="clipt")), r"res\.jsonl:2: field 'metric': unknown metric 'clipt'"),
+        (
+            json.dumps({k: v for k, v in row().items() if k != "concept"}),
+            r"res\.jsonl:2: missing field\(s\) 'concept'",
+        ),
+        (json.dumps(row(metric_version="1")), r"res\.jsonl:2: field 'metric_version'"),
+        (json.dumps(row(n=0)), r"res\.jsonl:2: field 'n'"),
+        (json.dumps(row(created_at="yesterday")), r"res\.jsonl:2: field 'created_at'"),
+        (json.dumps(row(extra=[1])), r"res\.jsonl:2: field 'extra'"),
+        ("[1, 2]", r"res\.jsonl:2: expected a JSON object"),
+        (json.dumps(row(config_hash="h1")), r"res\.jsonl:2: duplicate row .* first seen at .*res\.jsonl:1"),
+    ],
+)
+def test_bad_rows_name_file_line_and_field(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "res.jsonl"
+    path.write_text(json.dumps(row()) + "\n" + line + "\n", encoding="utf-8")
+    with pytest.raises(RowError, match=message):
+        read_rows([path])
+
+
+def test_duplicates_across_files_and_missing_paths(tmp_path: Path) -> None:
+    a = write_jsonl(tmp_path / "a.jsonl", [row()])
+    b = write_jsonl(tmp_path / "b.jsonl", [row()])
+    with pytest.raises(RowError, match=r"b\.jsonl:1: duplicate row .*a\.jsonl:1"):
+        read_rows([a, b])
+    with pytest.raises(RowError, match="no such results file"):
+        read_rows([tmp_path / "nope.jsonl"])
+
+
+def test_valid_row_round_trip_and_blank_lines(tmp_path: Path) -> None:
+    path = tmp_path / "res.jsonl"
+    path.write_text("\n" + json.dumps(row(git_rev=None, backbone=None)) + "\n\n", encoding="utf-8")
+    (got,) = read_rows([tmp_path])  # a directory stands for its *.jsonl files
+    assert got.metric_id == "clip_t@1"
+    assert got.git_rev is None and got.backbone is None
+    assert got.source.endswith("res.jsonl:2")
+    # Equality ignores where a row was read from.
+    assert parse_row(row(git_rev=None, backbone=None), "elsewhere:9") == got
+
+
+# --- grouping ------------------------------------------------------------------------------------
+
+
+def parsed(rows: list[dict[str, Any]]) -> list[Any]:
+    return [parse_row(r, f"mem:{i}") for i, r in enumerate(rows, 1)]
+
+
+def test_versions_are_never_averaged_together() -> None:
+    rows = [row(concept=f"c{i}", value=0.2) for i in range(3)]
+    rows += [row(concept=f"c{i}", value=0.8, metric_version=2) for i in range(3)]
+    rows += [row(concept=f"c{i}", value=0.5, suite_version=2) for i in range(3)]
+    board = build_leaderboard(parsed(rows), resamples=FAST)
+    assert [s.label for s in board.sections] == ["toy@1", "toy@2"]
+    v1 = board.sections[0]
+    assert [g.metric_id for g in v1.groups] == ["clip_t@1", "clip_t@2"]
+    means = [g.stats[0].interval.mean for g in v1.groups]
+    assert means == [pytest.approx(0.2), pytest.approx(0.8)]
+    assert board.sections[1].groups[0].stats[0].interval.mean == pytest.approx(0.5)
+    assert not v1.groups[1].definition_known  # clip_t@2 is not defined by this package
+    md = render_markdown(board)
+    assert "toy@1" in md and "toy@2" in md and "never averaged together" in md
+    assert "This package defines clip_t@1, not clip_t@2" in md
+
+
+def test_backbones_and_method_versions_are_separate() -> None:
+    rows = [row(concept="c0", value=0.2), row(concept="c0", value=0.6, backbone="other")]
+    rows += [row(concept="c0", value=0.4, method_version=2)]
+    board = build_leaderboard(parsed(rows), resamples=FAST)
+    (section,) = board.sections
+    assert [(g.metric_id, g.backbone) for g in section.groups] == [
+        ("clip_t@1", "other"),
+        ("clip_t@1", "tiny-clip"),
+    ]
+    assert [k.label for k in section.methods] == ["dreambooth@1", "dreambooth@2"]
+    assert "clip_t@1 [other] ↑ (raw)" in render_markdown(board)
+
+
+def test_missing_concepts_flagged_and_references_last() -> None:
+    rows = [row(method=m, concept=c, value=0.3) for m in ("zeta", "alpha", "base") for c in ("a", "b", "c")]
+    rows = [r for r in rows if not (r["method"] == "zeta" and r["concept"] == "b")]
+    rows += [row(method="real", metric="dino", concept=c, value=0.7, backbone="tiny-dino") for c in "abc"]
+    board = build_leaderboard(parsed(rows), resamples=FAST)
+    (section,) = board.sections
+    assert [k.method for k in section.methods] == ["alpha", "zeta", "base", "real"]
+    stat = section.groups[0].stat_for(section.methods[1])
+    assert stat is not None and stat.missing == ("b",) and stat.n_concepts == 2
+    md = render_markdown(board)
+    assert "zeta@1, clip_t@1: 2/3 concepts (missing: b)" in md
+    assert "real@1 has no rows for clip_t@1" in md
+    assert "| zeta | 1 | 2/3 |" in md
+
+
+def test_arrows_and_definitions_come_from_spec() -> None:
+    rows = [row(metric=m, backbone="bb", value=0.1) for m in METRICS]
+    board = build_leaderboard(parsed(rows), resamples=FAST)
+    md = render_markdown(board)
+    html = render_html(board)
+    for spec in METRICS.values():
+        assert f"{spec.id} {spec.arrow} (raw)" in md
+        assert spec.definition.split(";")[0][:40] in md
+        assert f'data-metric="{spec.id}"' in html
+
+
+def test_display_scale_is_printed_and_applied() -> None:
+    rows = [row(concept=c, value=v) for c, v in (("a", 0.30), ("b", 0.32))]
+    rows += [row(metric="lfd", concept="a", value=0.01, backbone="sd")]
+    scales = parse_scale_options(["clip_t,clip_i,dino=x100"])
+    board = build_leaderboard(parsed(rows), scales=scales, resamples=FAST)
+    md = render_markdown(board)
+    assert "clip_t@1 ↑ (×100)" in md and "lfd@1 ↓ (raw)" in md
+    assert re.search(r"\| 31\.0 \[30\.\d, 3\d\.\d\] \|", md)
+    # CSV stays in stored units whatever the display scale.
+    (line,) = [r for r in csv.DictReader(io.StringIO(render_csv(board))) if r["metric"] == "clip_t"]
+    assert float(line["mean"]) == pytest.approx(0.31)
+    with pytest.raises(ValueError, match="unknown metric 'clipt'"):
+        parse_scale_options(["clipt=x100"])
+    with pytest.raises(ValueError, match="unknown scale"):
+        parse_scale_options(["clip_t=x1000"])
+    with pytest.raises(ValueError, match="KEYS=SCALE"):
+        parse_scale_options(["x100"])
+
+
+def test_output_independent_of_row_and_file_order(tmp_path: Path) -> None:
+    rows = demo_rows()
+    shuffled = rows[:]
+    random.Random(0).shuffle(shuffled)
+    a = write_jsonl(tmp_path / "a.jsonl", rows)
+    b1 = write_jsonl(tmp_path / "b1.jsonl", shuffled[: len(rows) // 2])
+    b2 = write_jsonl(tmp_path / "b2.jsonl", shuffled[len(rows) // 2 :])
+    board_a = build_leaderboard(read_rows([a]), resamples=FAST)
+    board_b = build_leaderboard(read_rows([b2, b1]), resamples=FAST)
+    assert render_markdown(board_a) == render_markdown(board_b)
+    assert render_csv(board_a) == render_csv(board_b)
+    assert render_html(board_a) == render_html(board_b)
+
+
+def test_csv_matches_aggregates() -> None:
+    rows = [row(concept=f"c{i}", value=0.1 * i) for i in range(1, 6)]
+    board = build_leaderboard(parsed(rows), resamples=FAST)
+    (line,) = list(csv.DictReader(io.StringIO(render_csv(board))))
+    assert float(line["mean"]) == pytest.approx(0.3)
+    assert float(line["ci_low"]) < 0.3 < float(line["ci_high"])
+    assert (line["n_concepts"], line["higher_is_better"], line["metric_id"]) == ("5", "true", "clip_t@1")
+
+
+def test_html_is_self_contained_with_table_and_plots() -> None:
+    board = build_leaderboard(parsed(demo_rows()), resamples=FAST)
+    html = render_html(board)
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert "@import" not in html and "url(" not in html and "<link" not in html
+    assert html.count('<svg class="plot"') == 2
+    assert 'data-plot="overfitting-map" data-x="lfd@1" data-y="w2@1"' in html
+    assert 'data-plot="fidelity" data-x="dino@1" data-y="clip_t@1"' in html
+    assert html.count("<tr data-method=") == 5 and html.count('<tr class="reference" data-method=') == 2
+    assert "latest row created_at 2026-11-27T16:00:00+00:00" in html
+
+
+def test_html_escapes_row_strings() -> None:
+    rows = [row(method="<script>alert(1)</script>")]
+    html = render_html(build_leaderboard(parsed(rows), resamples=FAST))
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_markdown_escapes_pipes() -> None:
+    md = render_markdown(build_leaderboard(parsed([row(method="a|b")]), resamples=FAST))
+    assert "| a\\|b | 1 |" in md
+
+
+# --- command line --------------------------------------------------------------------------------
+
+
+def test_cli_regenerates_byte_identical(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = write_demo_rows(tmp_path / "results.jsonl")
+    for out in ("one", "two"):
+        assert (
+            main(["leaderboard", str(results), "--out", str(tmp_path / out), "--resamples", str(FAST)]) == 0
+        )
+    assert "303 rows" in capsys.readouterr().out
+    for name in ("LEADERBOARD.md", "leaderboard.csv", "index.html"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    assert not list((tmp_path / "one").glob("*.tmp"))
+
+
+def test_cli_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = write_jsonl(tmp_path / "bad.jsonl", [row(), row(concept="c1", value=float("inf"))])
+    assert main(["leaderboard", str(bad), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.jsonl:2: field 'value': expected a finite number, got inf" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_write_leaderboard_returns_paths(tmp_path: Path) -> None:
+    board = build_leaderboard(parsed([row()]), resamples=FAST)
+    paths = write_leaderboard(board, tmp_path / "deep" / "out")
+    assert [p.name for p in paths] == ["LEADERBOARD.md", "leaderboard.csv", "index.html"]
+    assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_leaderboard_imports_no_heavy_packages() -> None:
+    code = (
+        "import sys, leaderboard, leaderboard.check, leaderboard.demo; "
+        "bad = [m for m in ('torch', 'open_clip', 'timm', 'diffusers', 'ot', 'baselines', 'benchmark') "
+        "if m in sys.modules]; print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

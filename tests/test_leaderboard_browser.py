@@ -1,0 +1,112 @@
+"""Render ``index.html`` in headless Chromium: the script runs, the table sorts, the plots are drawn."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from leaderboard import build_leaderboard, write_leaderboard
+from leaderboard.demo import demo_rows
+from leaderboard.rows import parse_row
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+CHROMIUM = _chromium()
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="headless Chromium not installed (Debian: apt-get install -y chromium)"
+)
+
+
+def _flags(profile: Path) -> list[str]:
+    return [
+        "--headless",
+        "--no-sandbox",  # CI runs as root, where Chromium's sandbox refuses to start
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+    ]
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("board")
+    rows = [parse_row(r, f"demo:{i}") for i, r in enumerate(demo_rows(), 1)]
+    write_leaderboard(build_leaderboard(rows, resamples=2000), out)
+    return out / "index.html"
+
+
+def _dump_dom(page: Path, tmp_path: Path, fragment: str = "") -> str:
+    assert CHROMIUM is not None
+    cmd = [CHROMIUM, *_flags(tmp_path / "profile"), "--virtual-time-budget=3000", "--dump-dom"]
+    done = subprocess.run([*cmd, page.as_uri() + fragment], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def _board_methods(dom: str) -> list[str]:
+    board = dom[dom.index('<table class="board sortable">') :]
+    board = board[: board.index("</table>")]
+    return re.findall(r'<tr(?: class="reference")? data-method="([^"]+)"', board)
+
+
+def test_page_renders_with_table_and_plots(page: Path, tmp_path: Path) -> None:
+    dom = _dump_dom(page, tmp_path)
+    assert 'data-sort-ready="1"' in dom  # the inline script ran without error
+    assert _board_methods(dom) == [
+        "custom-diffusion@1",
+        "dreambooth@1",
+        "dreambooth-lora@1",
+        "infusion@1",
+        "textual-inversion@1",
+        "base@1",
+        "real@1",
+    ]
+    assert len(re.findall(r'<svg class="plot" data-plot="overfitting-map"', dom)) == 1
+    assert len(re.findall(r'<svg class="plot" data-plot="fidelity"', dom)) == 1
+    assert len(re.findall(r'<g class="point"', dom)) == 6 + 6  # real has neither lfd/w2 nor clip_t
+
+
+def test_sorting_follows_metric_orientation(page: Path, tmp_path: Path) -> None:
+    # w2 is lower-is-better: the first click puts the lowest W2 (the base model, 0) first.
+    by_w2 = _board_methods(_dump_dom(page, tmp_path, "#sort=w2@1"))
+    assert by_w2[0] == "base@1" and by_w2[-1] == "real@1"  # real has no W2 row: always last
+    assert by_w2[-2] == "dreambooth@1"
+    # dino is higher-is-better: the real photos come first.
+    by_dino = _board_methods(_dump_dom(page, tmp_path, "#sort=dino@1"))
+    assert by_dino[0] == "real@1" and by_dino[-1] == "base@1"
+    assert 'aria-sort="descending"' in _dump_dom(page, tmp_path, "#sort=dino@1")
+
+
+def test_screenshot_is_not_blank(page: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    assert CHROMIUM is not None
+    shot = tmp_path / "shot.png"
+    cmd = [CHROMIUM, *_flags(tmp_path / "profile"), "--window-size=1280,1300", f"--screenshot={shot}"]
+    done = subprocess.run([*cmd, page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    header = shot.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", header[16:24]) == (1280, 1300)
+    with Image.open(shot) as image:
+        colors = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colors is not None and len(colors) > 50  # text, table shading and coloured plot markers
+    white = sum(count for count, rgb in colors if rgb == (255, 255, 255))
+    assert white < 0.97 * 1280 * 1300
