@@ -190,7 +190,7 @@ class CheckReport:
                 f"(rtol {tol.rtol:g}, atol {tol.atol:g}{overrides}); largest |diff|/tolerance {self.worst_ratio:.3g}"
             )
         return (
-            f"check FAILED: {self.count('drift')} drifted, {self.count('changed')} changed version, "
+            f"check FAILED: {self.count('drift')} drifted, {self.count('changed')} changed (version, backbone or n), "
             f"{self.count('missing')} missing, {self.count('new')} new "
             f"({self.n_baseline} baseline rows, {self.n_fresh} fresh rows; rtol {tol.rtol:g}, atol {tol.atol:g}{overrides})"
         )

@@ -54,7 +54,9 @@ def test_perturbed_value_fails_naming_the_row(tmp_path: Path, capsys: pytest.Cap
     assert f"fresh {target['value']!r} vs baseline {old!r}" in lines[0]
     assert "atol 1e-06 + rtol 0.001·|baseline|" in lines[0]
     assert "fresh.jsonl:" in lines[0] and "base.jsonl:" in lines[0]
-    assert lines[1].startswith("check FAILED: 1 drifted, 0 changed version, 0 missing, 0 new")
+    assert lines[1].startswith(
+        "check FAILED: 1 drifted, 0 changed (version, backbone or n), 0 missing, 0 new"
+    )
 
 
 def test_within_tolerance_passes(tmp_path: Path) -> None:
@@ -79,7 +81,9 @@ def test_missing_and_new_rows_reported(tmp_path: Path, capsys: pytest.CaptureFix
         line.startswith("NEW     dreambench@1 infusion@1 new_concept clip_t@1: in fresh rows")
         for line in lines
     )
-    assert lines[-1].startswith("check FAILED: 0 drifted, 0 changed version, 1 missing, 1 new")
+    assert lines[-1].startswith(
+        "check FAILED: 0 drifted, 0 changed (version, backbone or n), 1 missing, 1 new"
+    )
 
 
 @pytest.mark.parametrize(
@@ -88,6 +92,7 @@ def test_missing_and_new_rows_reported(tmp_path: Path, capsys: pytest.CaptureFix
         ("metric_version", 2, "metric_version 1 → 2"),
         ("suite_version", 2, "suite_version 1 → 2"),
         ("backbone", "ViT-L-14", "backbone 'ViT-B-32-quickgelu/openai' → 'ViT-L-14'"),
+        ("n", 50, "n 100 → 50"),
     ],
 )
 def test_version_change_is_drift(
@@ -100,7 +105,7 @@ def test_version_change_is_drift(
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("CHANGED dreambench dreambooth dog clip_t: ")
     assert expected in lines[0] and "values not compared" in lines[0]
-    assert "1 changed version" in lines[-1]
+    assert "1 changed (version, backbone or n)" in lines[-1]
 
 
 def test_several_versions_per_key_are_matched_by_version() -> None:
