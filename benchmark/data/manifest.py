@@ -155,8 +155,8 @@ def _read_manifest_text(name_or_path: str | Path) -> tuple[str, str]:
     names = available_suites()
     if name not in names:
         close = difflib.get_close_matches(name, names, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise KeyError(f"unknown suite {name!r}; known suites: {', '.join(names)}.{hint}")
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise KeyError(f"unknown suite {name!r} (known suites: {', '.join(names)}){hint}")
     res = resources.files(_MANIFEST_PACKAGE) / f"{name}.json"
     return res.read_text(encoding="utf-8"), f"data_manifests/{name}.json"
 
