@@ -137,7 +137,7 @@ def fetch_files(
                 report.kept.append(entry.path)
                 continue
             if final.exists() or final.is_symlink():
-                log.warning("%s does not match the manifest; removing it before fetching it again", final)
+                log.debug("%s does not match the manifest; removing it before fetching it again", final)
                 _remove(final)
                 report.removed_bad.append(entry.path)
             todo.append(entry)
