@@ -58,18 +58,15 @@ __all__ = [
 def default_data_root() -> Path:
     """The data root when none is given: ``$OVERFIT_BENCH_DATA``, else ``<cache>/data``.
 
-    ``<cache>`` is ``$OVERFIT_BENCH_CACHE`` when set, else the user cache directory
-    (``platformdirs.user_cache_dir("overfit-bench")``). Nothing is created.
+    ``<cache>`` is :func:`benchmark.paths.cache_dir` (``$OVERFIT_BENCH_CACHE``, else the user cache
+    directory). Nothing is created.
     """
     env = os.environ.get("OVERFIT_BENCH_DATA")
     if env:
         return Path(env).expanduser()
-    cache = os.environ.get("OVERFIT_BENCH_CACHE")
-    if cache:
-        return Path(cache).expanduser() / "data"
-    import platformdirs
+    from benchmark.paths import cache_dir
 
-    return Path(platformdirs.user_cache_dir("overfit-bench")) / "data"
+    return cache_dir() / "data"
 
 
 def suite_dir(manifest: Manifest, data_root: str | Path | None = None) -> Path:

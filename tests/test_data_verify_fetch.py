@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -94,7 +95,7 @@ def test_verify_reports_unreadable_images(
     img.write_bytes(img.read_bytes()[:200] if kind == "truncated" else b"GIF? no, plain text\n")
     text = manifest.read_text(encoding="utf-8")
     entry = load_manifest(manifest).image_entries()[0]
-    digest, size = fetch.hashlib.sha256(img.read_bytes()).hexdigest(), img.stat().st_size
+    digest, size = hashlib.sha256(img.read_bytes()).hexdigest(), img.stat().st_size
     manifest.write_text(
         text.replace(entry.sha256, digest).replace(f'"bytes": {entry.size}', f'"bytes": {size}')
     )
@@ -141,6 +142,27 @@ def test_fetch_from_local_copy_then_resume(tmp_path: Path, capsys: pytest.Captur
     assert _cli(*args) == 0
     assert "0 written, 7 already present" in capsys.readouterr().out
     assert (dest / "images/dog0/00.png").stat().st_mtime_ns == stamp
+
+
+def test_fetch_of_a_complete_copy_writes_nothing(tmp_path: Path) -> None:
+    manifest, src = _suite(tmp_path)
+    dest = tmp_path / "dest"
+    assert fetch.fetch_files(_entries(manifest), dest, source_dir=src).ok
+    (dest / fetch.LOCK_NAME).unlink()
+    before = sorted(p.name for p in dest.rglob("*"))
+    report = fetch.fetch_files(_entries(manifest), dest, url_for=lambda e: None)  # no source needed
+    assert report.ok and len(report.kept) == 7 and report.written == []
+    assert sorted(p.name for p in dest.rglob("*")) == before  # not even a lock file
+
+
+def test_fetch_reports_a_folder_in_place_of_a_file(tmp_path: Path) -> None:
+    manifest, src = _suite(tmp_path)
+    dest = tmp_path / "dest"
+    (dest / "images/dog0/00.png").mkdir(parents=True)
+    report = fetch.fetch_files(_entries(manifest), dest, source_dir=src)
+    assert [(p.path, p.kind) for p in report.problems] == [(dest / "images/dog0/00.png", "missing")]
+    assert "a folder has this file's name" in report.problems[0].detail
+    assert len(report.written) == 6
 
 
 def test_fetch_accepts_the_data_root_as_source(tmp_path: Path) -> None:
@@ -401,6 +423,13 @@ def test_verify_dreambench_with_one_altered_and_one_deleted_photo(
     assert len(lines) == 2
     assert lines[0].startswith(f"{altered}: checksum mismatch (expected sha256 ")
     assert lines[1].startswith(f"{deleted}: missing (expected ")
+
+
+@needs_data
+def test_fetch_into_the_complete_shared_copy_is_a_no_op(capsys: pytest.CaptureFixture[str]) -> None:
+    root = Path(str(DATA)) / "dreambench"
+    assert _cli("data", "fetch", "dreambench", "--root", root, "--no-progress") == 0  # no download needed
+    assert "(0 written, 161 already present)" in capsys.readouterr().out
 
 
 @needs_data

@@ -129,16 +129,26 @@ def fetch_files(
             sources[entry.path] = (url_for(entry) if url_for is not None else None) or ""
     local = source_dir is not None or source_files is not None
     report = FetchReport()
+    pending = [e for e in items if not ((root / e.path).is_file() and check_file(root / e.path, e) is None)]
+    if not pending:  # nothing to write: no lock file either, so a read-only complete copy just verifies
+        report.kept = [e.path for e in items]
+        return report
     with FileLock(str(root / LOCK_NAME)):
         todo: list[FileEntry] = []
+        pending_paths = {e.path for e in pending}
         for entry in items:
             final = root / entry.path
-            if final.is_file() and check_file(final, entry) is None:
+            if entry.path not in pending_paths or (final.is_file() and check_file(final, entry) is None):
                 report.kept.append(entry.path)
+                continue
+            if final.is_dir() and not final.is_symlink():
+                report.problems.append(
+                    Problem(final, "missing", f"a folder has this file's name; remove it ({expected(entry)})")
+                )
                 continue
             if final.exists() or final.is_symlink():
                 log.debug("%s does not match the manifest; removing it before fetching it again", final)
-                _remove(final)
+                final.unlink()
                 report.removed_bad.append(entry.path)
             todo.append(entry)
         bar = _progress_bar(sum(e.size for e in todo), desc) if progress and todo else None
@@ -153,12 +163,6 @@ def fetch_files(
             if bar is not None:
                 bar.close()
     return report
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        raise IsADirectoryError(f"{path}: a folder has the name of a manifest file; remove it by hand")
-    path.unlink()
 
 
 def _progress_bar(total: int, desc: str) -> Any:
