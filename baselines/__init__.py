@@ -1,1 +1,94 @@
-"""Customization methods behind one interface (see SPEC §4)."""
+"""Customization methods behind one interface (SPEC §4).
+
+``get_method(name_or_import_path)`` returns a method with ``fit(concept, pipeline, config, *, seed,
+progress=True) -> Artifact``, ``load(artifact, pipeline) -> CustomizedPipeline`` and
+``render(template, concept)``. Built-in methods are registered by name as ``"module:Class"`` strings and
+imported on first use, so importing this package imports neither torch nor diffusers. Outside methods
+are given as ``package.module:Class``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from types import MappingProxyType
+from typing import Any
+
+METHODS: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "base": "baselines.base:BaseMethod",
+        "infusion": "baselines.infusion:Infusion",
+        "infusion-single": "baselines.infusion:InfusionSingle",
+        "infusion-kv": "baselines.infusion:InfusionKV",
+        "dreambooth": "baselines.dreambooth:DreamBooth",
+        "dreambooth-lora": "baselines.lora:DreamBoothLoRA",
+        "textual-inversion": "baselines.textual_inversion:TextualInversion",
+        "custom-diffusion": "baselines.custom_diffusion:CustomDiffusion",
+    }
+)
+
+_REQUIRED = ("fit", "load", "render")
+
+
+class UnknownMethodError(ValueError):
+    """A method name that is neither registered nor a ``module:Class`` import path."""
+
+
+def list_methods() -> list[str]:
+    """Registered method names, in registry order."""
+    return list(METHODS)
+
+
+def _import(path: str) -> Any:
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise UnknownMethodError(f"import path {path!r} must look like 'package.module:Class'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UnknownMethodError(f"cannot import module {module_name!r} for method {path!r}: {exc}") from exc
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise UnknownMethodError(f"module {module_name!r} has no attribute {attr!r} (method {path!r})")
+        obj = getattr(obj, part)
+    return obj
+
+
+def get_method(name_or_path: str) -> Any:
+    """A method instance by registered name (``infusion``) or import path (``pkg.module:Class``).
+
+    Returns:
+        An object with ``fit``, ``load`` and ``render``; a class is instantiated without arguments.
+
+    Raises:
+        UnknownMethodError: an unknown name (the closest registered names are suggested), an import
+            path that does not import, or an object without the method interface.
+    """
+    if not isinstance(name_or_path, str) or not name_or_path.strip():
+        raise UnknownMethodError(f"a method name must be a non-empty string, got {name_or_path!r}")
+    name = name_or_path.strip()
+    if name in METHODS:
+        obj = _import(METHODS[name])
+    elif ":" in name:
+        obj = _import(name)
+    else:
+        close = difflib.get_close_matches(name, list(METHODS), n=3, cutoff=0.5)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise UnknownMethodError(
+            f"unknown method {name!r}{hint}; registered: {', '.join(METHODS)}; outside methods are given as "
+            "'package.module:Class'"
+        )
+    method = obj() if isinstance(obj, type) else obj
+    missing = [m for m in _REQUIRED if not callable(getattr(method, m, None))]
+    if missing:
+        raise UnknownMethodError(f"{name!r} is not a method: it lacks {', '.join(missing)}")
+    if not getattr(method, "name", None):
+        try:
+            method.name = name
+        except AttributeError:
+            pass
+    return method
+
+
+__all__ = ["METHODS", "UnknownMethodError", "get_method", "list_methods"]
