@@ -1,0 +1,80 @@
+"""``overfit-bench run``: run a suite with built-in or external methods, then print and write the leaderboard."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SUITE = "smoke"
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("run", help="run a suite (default: the smoke suite, every built-in method, CPU)")
+    p.add_argument("--suite", default=DEFAULT_SUITE, help=f"suite name (default: {DEFAULT_SUITE})")
+    p.add_argument(
+        "--methods", help="comma-separated method names or package.module:Class (default: all built-in)"
+    )
+    p.add_argument("--concepts", help="comma-separated concept ids (default: all of the suite's)")
+    p.add_argument("--model", help="base model id or local path (default: the suite's)")
+    p.add_argument("--out", type=Path, help="run folder (default: runs/<suite>)")
+    p.add_argument(
+        "--cache", type=Path, help="cache folder (default: $OVERFIT_BENCH_CACHE or the user cache dir)"
+    )
+    p.add_argument("--data-root", help="data root (default: $OVERFIT_BENCH_DATA or the user cache dir)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--executor", default="local", choices=["local", "ray"])
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--no-leaderboard", action="store_true", help="do not write RUN_DIR/leaderboard/")
+    p.set_defaults(func=run)
+
+
+def default_methods() -> list[str]:
+    from baselines import list_methods
+
+    return list(list_methods())
+
+
+def run(args: argparse.Namespace) -> int:
+    from benchmark.context import ModelUnavailable
+    from benchmark.paths import cache_dir
+    from benchmark.runner import run_suite, summary_table
+    from benchmark.settings import settings_for
+
+    start = time.perf_counter()
+    try:
+        settings = settings_for(args.suite, model=args.model)
+        methods = args.methods.split(",") if args.methods else default_methods()
+        concepts = args.concepts.split(",") if args.concepts else None
+        out = args.out or Path("runs") / args.suite
+        result = run_suite(
+            suite=args.suite,
+            methods=methods,
+            concepts=concepts,
+            settings=settings,
+            run_dir=out,
+            cache_root=cache_dir(args.cache),
+            data_root=args.data_root,
+            device=args.device,
+            executor=args.executor,
+            progress=not args.no_progress,
+        )
+    except (KeyError, ValueError, FileNotFoundError, ModelUnavailable) as err:
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"overfit-bench run: error: {msg}", file=sys.stderr)
+        return 2
+    print(summary_table(result.results))
+    print("\nstages (computed / from cache):")
+    for stage, counts in result.stages.items():
+        print(f"  {stage:<14} {counts['computed']:>4} / {counts['cached']}")
+    if result.counters:
+        print("counters: " + ", ".join(f"{k}={v}" for k, v in sorted(result.counters.items())))
+    if not args.no_leaderboard:
+        from leaderboard import build_leaderboard, read_rows, write_leaderboard
+
+        paths = write_leaderboard(build_leaderboard(read_rows([result.results])), out / "leaderboard")
+        print("leaderboard: " + ", ".join(str(p) for p in paths))
+    print(f"{result.rows_added} new rows in {result.results} ({time.perf_counter() - start:.1f} s)")
+    return 0

@@ -1,0 +1,70 @@
+"""Everything a stage needs: the suite, settings, cache, run folder and lazily loaded models."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.cache import StageCache
+from benchmark.settings import BackboneSpec, EvalSettings
+
+log = logging.getLogger(__name__)
+
+
+class ModelUnavailable(RuntimeError):
+    """Model weights are not on this machine; the message names the command that fetches them."""
+
+
+@dataclass
+class RunContext:
+    """Shared state of one run (one per process; Ray workers build their own)."""
+
+    suite: Any
+    settings: EvalSettings
+    cache: StageCache
+    run_dir: Path
+    device: str = "cpu"
+    progress: bool = True
+    counters: Counter[str] = field(default_factory=Counter)
+    _models: dict[str, Any] = field(default_factory=dict)
+    _backbones: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def suite_id(self) -> dict[str, Any]:
+        return {"suite": self.suite.name, "suite_version": self.suite.version}
+
+    def base_components(self) -> Any:
+        """The base model's pipeline (loaded once; never downloads)."""
+        if "base" not in self._models:
+            from baselines.models import load_model
+
+            try:
+                self._models["base"] = load_model(self.settings.model, device=self.device)
+            except (OSError, FileNotFoundError, ValueError) as err:
+                raise ModelUnavailable(
+                    f"model {self.settings.model!r} is not available locally ({err}). "
+                    f"Fetch it explicitly with `overfit-bench models fetch {self.settings.model}`."
+                ) from err
+        return self._models["base"]
+
+    def backbone(self, spec: BackboneSpec) -> Any:
+        """A feature backbone (loaded once)."""
+        key = f"{spec.kind}:{spec.name}:{spec.weights}:{spec.seed}"
+        if key not in self._backbones:
+            from metrics.backbones import BackboneUnavailable, load_backbone
+
+            try:
+                self._backbones[key] = load_backbone(
+                    spec.kind, spec.name, spec.weights, device=self.device, seed=spec.seed
+                )
+            except BackboneUnavailable as err:
+                raise ModelUnavailable(
+                    f"{err} Fetch it explicitly with `overfit-bench models fetch {spec.name}`."
+                ) from err
+        return self._backbones[key]
+
+    def backbone_identity(self, spec: BackboneSpec) -> dict[str, str]:
+        return dict(self.backbone(spec).identity())

@@ -1,0 +1,465 @@
+"""The harness stages. Each returns the directory of its cached output (and its key).
+
+Per (method, concept): fit → generate → features → metrics. Shared per suite: base samples and base
+noise predictions on the LFD grid, reference-photo features, class-prompt text features. The base
+model's generations for W2 are the ``base`` method's own ``generate`` stage (slot = class noun), so
+they are cached once and reused by every method.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmark.context import RunContext
+from benchmark.settings import BackboneSpec
+
+log = logging.getLogger(__name__)
+
+
+# -------------------------------------------------------------------------------- methods
+
+
+def method_identity(ctx: RunContext, method: Any) -> dict[str, Any]:
+    """Name, version and hash of the resolved config of ``method`` under this run's budget."""
+    config = method_config(ctx, method)
+    return {
+        "method": method.name,
+        "method_version": method.version,
+        "config_hash": method.config_hash(config),
+    }
+
+
+def method_config(ctx: RunContext, method: Any) -> dict[str, Any]:
+    """The config passed to ``fit``: the suite's budget plus any per-method overrides."""
+    budget = {"budget": ctx.settings.budget} if ctx.settings.budget else {}
+    recipe = method.resolve_config(budget)
+    common = {k: v for k, v in ctx.settings.method_overrides.get("*", {}).items() if k in recipe}
+    own = ctx.settings.method_overrides.get(method.name, {})
+    return dict(method.resolve_config({**budget, **common, **own}))
+
+
+def fit(ctx: RunContext, method: Any, concept: Any) -> tuple[Path, str]:
+    """Train ``method`` on ``concept``; the artifact is ``<dir>/artifact.safetensors``."""
+    inputs = {
+        "model": ctx.settings.model,
+        **method_identity(ctx, method),
+        **ctx.suite_id,
+        "concept": concept.id,
+        "seed": ctx.settings.fit_seed,
+    }
+
+    key = ctx.cache.key("fit", inputs)
+
+    def compute(out: Path) -> None:
+        # Checkpoints live outside the temporary folder so that a killed fit resumes.
+        work = ctx.cache.root / "fit_work" / key
+        artifact = method.fit(
+            concept,
+            ctx.base_components(),
+            method_config(ctx, method),
+            seed=ctx.settings.fit_seed,
+            progress=ctx.progress,
+            **({"work_dir": work} if _accepts_work_dir(method) else {}),
+        )
+        size = artifact.save(out / "artifact.safetensors")
+        shutil.rmtree(work, ignore_errors=True)  # checkpoints are only needed until the fit finishes
+        (out / "fit.json").write_text(
+            json.dumps({"artifact_bytes": size, "meta": artifact.meta}, default=str)
+        )
+
+    return ctx.cache.get_or_compute("fit", inputs, compute)
+
+
+def _accepts_work_dir(method: Any) -> bool:
+    import inspect
+
+    try:
+        return "work_dir" in inspect.signature(method.fit).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def load_customized(ctx: RunContext, method: Any, concept: Any) -> tuple[Any, str]:
+    """The customized pipeline of (method, concept) and its fit key (fits first if needed)."""
+    from baselines.artifact import Artifact
+
+    path, key = fit(ctx, method, concept)
+    artifact = Artifact.load(path / "artifact.safetensors")
+    return method.load(artifact, ctx.base_components()), key
+
+
+# -------------------------------------------------------------------------------- generation
+
+
+def generation_plan(ctx: RunContext, concept: Any) -> list[tuple[int, str, int]]:
+    """(prompt index, template, seed) for every image of a concept."""
+    seeds = list(ctx.suite.seeds)[: ctx.suite.images_per_prompt]
+    return [(i, tpl, s) for i, tpl in enumerate(concept.prompts) for s in seeds]
+
+
+def generate(ctx: RunContext, method: Any, concept: Any) -> tuple[Path, str]:
+    """Images of (method, concept) for the suite's prompts and seeds: ``<dir>/images/<i>_<seed>.png``.
+
+    The images are also copied to ``RUN_DIR/images/<method>/<concept>/`` for people to look at.
+    """
+    from baselines.artifact import Artifact
+
+    fit_path, fit_key = fit(ctx, method, concept)
+    plan = generation_plan(ctx, concept)
+    s = ctx.settings
+    inputs = {
+        "fit": fit_key,
+        "plan": [(i, tpl, seed) for i, tpl, seed in plan],
+        "steps": s.steps,
+        "guidance": s.guidance,
+        "resolution": s.resolution,
+        "batch": s.gen_batch_size,
+    }
+
+    def compute(out: Path) -> None:
+        pipe = method.load(Artifact.load(fit_path / "artifact.safetensors"), ctx.base_components())
+        prompts = [pipe.render(tpl) for _, tpl, _ in plan]
+        result = pipe.generate(
+            prompts,
+            [seed for _, _, seed in plan],
+            steps=s.steps,
+            guidance=s.guidance,
+            height=s.resolution,
+            width=s.resolution,
+            batch_size=s.gen_batch_size,
+            progress=ctx.progress,
+        )
+        (out / "images").mkdir()
+        for (i, _, seed), image in zip(plan, result.images, strict=True):
+            image.save(out / "images" / f"{i}_{seed}.png")
+        (out / "prompts.json").write_text(json.dumps(prompts))
+        ctx.counters[f"generate_rows:{method.name}"] += len(prompts)
+
+    path, key = ctx.cache.get_or_compute("generate", inputs, compute)
+    _publish_images(ctx, path, method.name, concept.id)
+    return path, key
+
+
+def _publish_images(ctx: RunContext, path: Path, method: str, concept: str) -> None:
+    dest = ctx.run_dir / "images" / method / concept
+    dest.mkdir(parents=True, exist_ok=True)
+    for png in sorted((path / "images").glob("*.png")):
+        target = dest / png.name
+        if not target.exists():
+            tmp = dest / f".{png.name}.tmp"
+            shutil.copyfile(png, tmp)
+            tmp.replace(target)
+
+
+def image_files(gen_dir: Path, plan: list[tuple[int, str, int]]) -> list[Path]:
+    """The PNG paths of a generation stage, in plan order."""
+    return [gen_dir / "images" / f"{i}_{seed}.png" for i, _, seed in plan]
+
+
+# -------------------------------------------------------------------------------- features
+
+
+def _save_tensor(path: Path, tensor: torch.Tensor) -> None:
+    from safetensors.torch import save_file
+
+    save_file({"x": tensor.contiguous()}, str(path))
+
+
+def load_tensor(path: Path) -> torch.Tensor:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))["x"]
+
+
+def image_features(ctx: RunContext, images: list[Path], spec: BackboneSpec, source_key: str) -> torch.Tensor:
+    """Normalised features of ``images`` (identified by ``source_key``) with backbone ``spec``."""
+    from metrics.backbones import extract_image_features
+
+    inputs = {
+        "source": source_key,
+        "files": [p.name for p in images],
+        "backbone": ctx.backbone_identity(spec),
+    }
+
+    def compute(out: Path) -> None:
+        feats = extract_image_features(ctx.backbone(spec), images, device=ctx.device)
+        _save_tensor(out / "features.safetensors", feats)
+
+    path, _ = ctx.cache.get_or_compute("features", inputs, compute)
+    return load_tensor(path / "features.safetensors")
+
+
+def reference_features(ctx: RunContext, concept: Any, spec: BackboneSpec) -> torch.Tensor:
+    """Features of a concept's verified reference photos."""
+    images = [Path(p) for p in concept.images]
+    source = f"{ctx.suite.name}@{ctx.suite.version}/{concept.id}/reference"
+    return image_features(ctx, images, spec, source)
+
+
+def class_text_features(ctx: RunContext, concept: Any) -> tuple[torch.Tensor, int]:
+    """CLIP text features of each generated image's prompt with the slot rendered as the class noun."""
+    from metrics.backbones import extract_text_features
+    from metrics.similarity import render_slot
+
+    texts = [render_slot(tpl, concept.class_noun) for _, tpl, _ in generation_plan(ctx, concept)]
+    spec = ctx.settings.clip
+    inputs = {"texts": texts, "backbone": ctx.backbone_identity(spec)}
+
+    def compute(out: Path) -> None:
+        feats, n_trunc = extract_text_features(ctx.backbone(spec), texts, device=ctx.device)
+        _save_tensor(out / "features.safetensors", feats)
+        (out / "truncated.json").write_text(json.dumps(n_trunc))
+
+    path, _ = ctx.cache.get_or_compute("text_features", inputs, compute)
+    return load_tensor(path / "features.safetensors"), int(json.loads((path / "truncated.json").read_text()))
+
+
+# -------------------------------------------------------------------------------- LFD
+
+
+def lfd_prompt_sets(ctx: RunContext, concept: Any) -> dict[str, list[str]]:
+    """``lfd``: the suite's non-customized prompts; ``lfd_class``: its class prompts for this class noun."""
+    class_prompts = [tpl.replace("{class}", concept.class_noun) for tpl in ctx.suite.class_prompts]
+    return {"lfd": list(ctx.suite.lfd_prompts), "lfd_class": class_prompts}
+
+
+def _lfd_rows(ctx: RunContext, prompts: list[str]) -> tuple[list[str], list[int]]:
+    seeds = list(ctx.suite.seeds)[: ctx.suite.images_per_prompt]
+    return [p for p in prompts for _ in seeds], [s for _ in prompts for s in seeds]
+
+
+def lfd_timesteps(ctx: RunContext) -> list[int]:
+    from metrics.lfd import default_timesteps
+
+    n_train = int(ctx.base_components().scheduler.config.num_train_timesteps)
+    return default_timesteps(n_train, ctx.settings.lfd_timesteps)
+
+
+def base_samples(ctx: RunContext, prompts: list[str]) -> tuple[Path, str]:
+    """Base-model samples z0 for LFD: one per (prompt, seed), as final latents."""
+    rows, seeds = _lfd_rows(ctx, prompts)
+    s = ctx.settings
+    inputs = {
+        "model": s.model,
+        "prompts": rows,
+        "seeds": seeds,
+        "steps": s.steps,
+        "guidance": s.guidance,
+        "resolution": s.resolution,
+    }
+
+    def compute(out: Path) -> None:
+        pipe = base_pipeline(ctx)
+        z0 = pipe.sample_latents(
+            rows,
+            seeds,
+            steps=s.steps,
+            guidance=s.guidance,
+            height=s.resolution,
+            width=s.resolution,
+            batch_size=s.gen_batch_size,
+        )
+        _save_tensor(out / "z0.safetensors", z0)
+        (out / "prompts.json").write_text(json.dumps(rows))
+
+    return ctx.cache.get_or_compute("lfd_samples", inputs, compute)
+
+
+def base_pipeline(ctx: RunContext) -> Any:
+    """The un-customized pipeline (the ``base`` method)."""
+    if "base_pipeline" not in ctx._models:
+        from baselines.pipeline import CustomizedPipeline
+
+        ctx._models["base_pipeline"] = CustomizedPipeline(ctx.base_components())
+    return ctx._models["base_pipeline"]
+
+
+def _lfd_grid(ctx: RunContext) -> dict[str, Any]:
+    s = ctx.settings
+    return {"timesteps": lfd_timesteps(ctx), "seed": s.lfd_seed, "batch_size": s.lfd_batch_size}
+
+
+def base_eps(ctx: RunContext, prompts: list[str]) -> tuple[Path, str]:
+    """Base-model predictions on the LFD grid, keyed row by row (a saved ``PredictionCache``)."""
+    from metrics.lfd import PredictionCache, lfd_breakdown
+
+    samples_path, samples_key = base_samples(ctx, prompts)
+    inputs = {"samples": samples_key, **_lfd_grid(ctx)}
+
+    def compute(out: Path) -> None:
+        from safetensors.torch import save_file
+
+        pipe = base_pipeline(ctx)
+        cache = PredictionCache(pipe.eps)
+        z0 = load_tensor(samples_path / "z0.safetensors")
+        rows = json.loads((samples_path / "prompts.json").read_text())
+        grid = _lfd_grid(ctx)
+        # custom == base here: every second call is a cache hit, so the base model runs N·|T| rows.
+        lfd_breakdown(
+            cache,
+            cache,
+            z0,
+            rows,
+            pipe.alphas_cumprod,
+            grid["timesteps"],
+            seed=grid["seed"],
+            batch_size=grid["batch_size"],
+        )
+        ctx.counters["lfd_base_rows"] += cache.calls
+        save_file({k: v.contiguous() for k, v in cache.state_dict().items()}, str(out / "eps.safetensors"))
+
+    return ctx.cache.get_or_compute("lfd_base_eps", inputs, compute)
+
+
+def lfd(ctx: RunContext, method: Any, concept: Any, metric: str, prompts: list[str]) -> dict[str, Any]:
+    """LFD of (method, concept) on ``prompts``; only the customized model is evaluated."""
+    from safetensors.torch import load_file
+
+    from metrics.lfd import PredictionCache, lfd_breakdown
+
+    samples_path, _ = base_samples(ctx, prompts)
+    eps_path, eps_key = base_eps(ctx, prompts)
+    _, fit_key = fit(ctx, method, concept)
+    s = ctx.settings
+    inputs = {"fit": fit_key, "base_eps": eps_key, "metric": metric, "weighting": s.lfd_weighting}
+
+    def compute(out: Path) -> None:
+        cached = PredictionCache(None)  # no predictor: a cache miss is an error, never a base-model call
+        cached.load_state_dict(load_file(str(eps_path / "eps.safetensors")))
+        custom, _ = load_customized(ctx, method, concept)
+        custom.reset_counters()
+        z0 = load_tensor(samples_path / "z0.safetensors")
+        rows = json.loads((samples_path / "prompts.json").read_text())
+        grid = _lfd_grid(ctx)
+        res = lfd_breakdown(
+            cached,
+            custom.eps,
+            z0,
+            rows,
+            custom.alphas_cumprod,
+            grid["timesteps"],
+            weighting=s.lfd_weighting,
+            seed=grid["seed"],
+            batch_size=grid["batch_size"],
+        )
+        ctx.counters["lfd_custom_rows"] += custom.eps_rows
+        result = {
+            "value": res.value,
+            "n": res.n_samples,
+            "per_timestep": {str(t): v for t, v in res.per_timestep.items()},
+            "weighting": res.weighting,
+            "custom_rows": custom.eps_rows,
+        }
+        (out / "lfd.json").write_text(json.dumps(result))
+
+    path, _ = ctx.cache.get_or_compute("lfd", inputs, compute)
+    return dict(json.loads((path / "lfd.json").read_text()))
+
+
+# -------------------------------------------------------------------------------- scoring
+
+
+def row_config_hash(ctx: RunContext, method_id: dict[str, Any]) -> str:
+    """Hash of everything behind a (method, concept) row: method config, settings, suite version."""
+    from benchmark.cache import hash_inputs
+
+    return hash_inputs({**method_id, **ctx.suite_id, "settings": ctx.settings.identity()})[:16]
+
+
+def score(ctx: RunContext, method: Any, concept: Any) -> list[dict[str, Any]]:
+    """All metric rows of (method, concept), from cached stages where possible."""
+    from baselines import get_method
+    from benchmark.results import make_row
+    from metrics.similarity import all_pairs_cosine_mean, paired_cosine_mean
+    from metrics.wasserstein import wasserstein2
+
+    s = ctx.settings
+    plan = generation_plan(ctx, concept)
+    gen_path, gen_key = generate(ctx, method, concept)
+    files = image_files(gen_path, plan)
+    clip_gen = image_features(ctx, files, s.clip, gen_key)
+    dino_gen = image_features(ctx, files, s.dino, gen_key)
+    base = method if method.name == "base" else get_method("base")
+    base_path, base_key = generate(ctx, base, concept)
+    clip_base = image_features(ctx, image_files(base_path, plan), s.clip, base_key)
+    text, n_trunc = class_text_features(ctx, concept)
+    clip_tag = ctx.backbone(s.clip).tag
+    dino_tag = ctx.backbone(s.dino).tag
+
+    values: list[tuple[str, float, int, str, dict[str, Any]]] = [
+        ("clip_t", paired_cosine_mean(clip_gen, text), len(files), clip_tag, {"truncated": n_trunc}),
+        (
+            "clip_i",
+            all_pairs_cosine_mean(clip_gen, reference_features(ctx, concept, s.clip)),
+            len(files),
+            clip_tag,
+            {},
+        ),
+        (
+            "dino",
+            all_pairs_cosine_mean(dino_gen, reference_features(ctx, concept, s.dino)),
+            len(files),
+            dino_tag,
+            {},
+        ),
+        ("w2", wasserstein2(clip_gen, clip_base), len(files), clip_tag, {}),
+    ]
+    for metric, prompts in lfd_prompt_sets(ctx, concept).items():
+        res = lfd(ctx, method, concept, metric, prompts)
+        extra = {"per_timestep": res["per_timestep"], "weighting": res["weighting"]}
+        values.append((metric, res["value"], res["n"], f"latent:{s.model}", extra))
+
+    ident = method_identity(ctx, method)
+    chash = row_config_hash(ctx, ident)
+    return [
+        make_row(
+            suite=ctx.suite.name,
+            suite_version=ctx.suite.version,
+            method=method.name,
+            method_version=ident["method_version"],
+            concept=concept.id,
+            metric=metric,
+            value=value,
+            n=n,
+            backbone=backbone,
+            config_hash=chash,
+            extra=extra,
+        )
+        for metric, value, n, backbone, extra in values
+    ]
+
+
+def real_rows(ctx: RunContext, concept: Any) -> list[dict[str, Any]]:
+    """The ``real`` reference: CLIP-I / DINO among the reference photos themselves (leave-one-out)."""
+    from benchmark.cache import hash_inputs
+    from benchmark.results import make_row
+    from metrics.similarity import leave_one_out_cosine_mean
+
+    rows: list[dict[str, Any]] = []
+    n = len(concept.images)
+    if n < 2:
+        return rows
+    for metric, spec in (("clip_i", ctx.settings.clip), ("dino", ctx.settings.dino)):
+        feats = reference_features(ctx, concept, spec)
+        chash = hash_inputs({"real": True, **ctx.suite_id, "backbone": ctx.backbone_identity(spec)})[:16]
+        rows.append(
+            make_row(
+                suite=ctx.suite.name,
+                suite_version=ctx.suite.version,
+                method="real",
+                method_version=1,
+                concept=concept.id,
+                metric=metric,
+                value=leave_one_out_cosine_mean(feats),
+                n=n * (n - 1),
+                backbone=ctx.backbone(spec).tag,
+                config_hash=chash,
+            )
+        )
+    return rows
