@@ -9,7 +9,9 @@ artifact reproduces the trained model exactly. Outside methods only need the thr
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -22,7 +24,7 @@ from baselines.data import ConceptInfo, class_images, concept_info, encode_laten
 from baselines.models import Components, components_of
 from baselines.pipeline import CustomizedPipeline
 from baselines.prompts import render_template
-from baselines.training import TrainConfig, TrainingData, train
+from baselines.training import TrainConfig, TrainingData, TrainResult, train
 
 logger = logging.getLogger(__name__)
 
@@ -173,9 +175,12 @@ class Method:
             "concept_id": info.id,
             "seed": int(seed),
         }
-        custom = self.customize(comps, cfg, info.class_noun, None, seed=seed)
-        if self.trains:
-            result = self._train(custom, comps, cfg, info, seed, progress, work_dir)
+        result = None
+        with frozen(comps):
+            custom = self.customize(comps, cfg, info.class_noun, None, seed=seed)
+            if self.trains:
+                result = self._train(custom, comps, cfg, info, seed, progress, work_dir)
+        if result is not None:
             meta.update(
                 losses=result.losses,
                 eval_loss_before=None if result.eval_before != result.eval_before else result.eval_before,
@@ -237,7 +242,7 @@ class Method:
         seed: int,
         progress: bool,
         work_dir: str | Path | None,
-    ) -> Any:
+    ) -> TrainResult:
         wd = Path(work_dir) if work_dir is not None else None
         tcfg = TrainConfig.from_config(cfg)
         data = self._training_data(comps, cfg, info, seed, progress, wd)
@@ -296,6 +301,21 @@ class Method:
             inference=dict(cfg.get("inference") or {}),
             **kwargs,
         )
+
+
+@contextlib.contextmanager
+def frozen(comps: Components) -> Iterator[None]:
+    """The base model's parameters do not require grad inside the block (flags restored afterwards), so
+    training touches and accumulates gradients in nothing but the method's own tensors."""
+    params = [p for m in (comps.unet, comps.text_encoder, comps.vae) if m is not None for p in m.parameters()]
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags, strict=True):
+            p.requires_grad_(flag)
 
 
 def new_param(value: torch.Tensor, trainable: bool) -> torch.Tensor:

@@ -1,0 +1,1 @@
+"""Test package (lets outside-method tests import helpers as ``tests.<module>``)."""
