@@ -79,7 +79,13 @@ def get_method(name_or_path: str) -> Any:
             f"unknown method {name!r}{hint}; registered: {', '.join(METHODS)}; outside methods are given as "
             "'package.module:Class'"
         )
-    method = obj() if isinstance(obj, type) else obj
+    if isinstance(obj, type):
+        try:
+            method = obj()
+        except TypeError as exc:
+            raise UnknownMethodError(f"{name!r} cannot be created without arguments: {exc}") from exc
+    else:
+        method = obj
     missing = [m for m in _REQUIRED if not callable(getattr(method, m, None))]
     if missing:
         raise UnknownMethodError(f"{name!r} is not a method: it lacks {', '.join(missing)}")
