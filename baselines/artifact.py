@@ -21,13 +21,17 @@ class Artifact:
     Attributes:
         method: the method's registered name (or import path).
         tensors: the trained tensors by name — exactly the method's trainable numbers.
-        meta: JSON-serialisable facts: ``version``, ``config`` (resolved), ``config_hash``,
-            ``class_noun``, ``slot``, ``concept_id``, ``seed``, training losses, …
+        meta: JSON-serialisable facts stored in the file header: ``version``, ``config`` (resolved),
+            ``config_hash``, ``class_noun``, ``slot``, ``concept_id``, ``seed``, ``steps``,
+            ``eval_loss_before``/``eval_loss_after``.
+        log: the training log (``losses`` per optimizer step), kept in memory for the caller to store
+            wherever it likes; not written into the artifact file, which stays tensors + a small header.
     """
 
     method: str
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    log: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def num_params(self) -> int:
@@ -42,10 +46,10 @@ class Artifact:
     def to(self, dtype: torch.dtype) -> Artifact:
         """A copy with floating tensors cast to ``dtype`` (e.g. ``torch.float16`` for a smaller file)."""
         tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in self.tensors.items()}
-        return Artifact(self.method, tensors, dict(self.meta))
+        return Artifact(self.method, tensors, dict(self.meta), dict(self.log))
 
     def save(self, path: str | Path) -> int:
-        """Write a single ``.safetensors`` file atomically (temp file + rename).
+        """Write a single ``.safetensors`` file atomically (temp file + rename): the tensors and ``meta``.
 
         Returns:
             The file size in bytes.

@@ -158,7 +158,8 @@ class Method:
             work_dir: checkpoints and generated class images go here; a rerun resumes.
 
         Returns:
-            :class:`Artifact` with the trained tensors and metadata (config, hash, losses).
+            :class:`Artifact` with the trained tensors, metadata (config, hash, eval losses) and the
+            training log (per-step losses).
 
         Raises:
             ValueError: bad concept or config.
@@ -176,19 +177,21 @@ class Method:
             "seed": int(seed),
         }
         result = None
+        log: dict[str, Any] = {}
         with frozen(comps):
             custom = self.customize(comps, cfg, info.class_noun, None, seed=seed)
             if self.trains:
                 result = self._train(custom, comps, cfg, info, seed, progress, work_dir)
         if result is not None:
+            log["losses"] = result.losses
+            log["resumed_from"] = result.resumed_from
             meta.update(
-                losses=result.losses,
                 eval_loss_before=None if result.eval_before != result.eval_before else result.eval_before,
                 eval_loss_after=None if result.eval_after != result.eval_after else result.eval_after,
                 steps=result.steps,
             )
         tensors = {k: v.detach().to("cpu", torch.float32).clone() for k, v in custom.params.items()}
-        return Artifact(method=self.name, tensors=tensors, meta=meta)
+        return Artifact(method=self.name, tensors=tensors, meta=meta, log=log)
 
     def _training_data(
         self,

@@ -251,7 +251,7 @@ def test_artifact_file_round_trip_and_errors(tmp_path) -> None:
     assert half.nbytes == 2 * 352 and half.save(tmp_path / "half.safetensors") < size
     back = Artifact.load(tmp_path / "inf.safetensors")
     assert back.meta["class_noun"] == "teddybear" and back.meta["slot"] == "⟦teddybear⟧"
-    assert back.meta["losses"] == art.meta["losses"]
+    assert back.meta == art.meta and back.log == {} and len(art.log["losses"]) == 8
     with pytest.raises(FileNotFoundError):
         Artifact.load(tmp_path / "missing.safetensors")
     with pytest.raises(ValueError, match="made by method 'infusion', not 'infusion-kv'"):
@@ -335,6 +335,7 @@ def test_methods_command_json(capsys) -> None:
         } <= set(r)
         assert r["artifact_bytes_fp32"] == 4 * r["trainable_params"] == 2 * r["artifact_bytes_fp16"]
     assert by_name["infusion"]["trainable_params"] == fitted("infusion").num_params == 352
+    assert 1408 < by_name["infusion"]["artifact_file_bytes"] < 1408 + 8192  # payload + header
     assert main(["methods"]) == 0
     assert "infusion-kv" in capsys.readouterr().out
 

@@ -21,7 +21,7 @@ def test_a_few_steps_lower_the_loss(name: str) -> None:
     before, after = art.meta["eval_loss_before"], art.meta["eval_loss_after"]
     assert math.isfinite(before) and math.isfinite(after)
     assert after < before, f"{name}: held-out loss {before:.5f} -> {after:.5f}"
-    assert art.meta["steps"] == 8 and len(art.meta["losses"]) == 8
+    assert art.meta["steps"] == 8 and len(art.log["losses"]) == 8
 
 
 @pytest.mark.parametrize("name", TRAINED)
@@ -118,7 +118,7 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(name: str, tmp_path
     resumed = method.fit(concept(), tiny(), cfg, seed=1, progress=False, work_dir=tmp_path)
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-000004.pt"]
     assert all(torch.equal(full.tensors[k], resumed.tensors[k]) for k in full.tensors)
-    assert resumed.meta["losses"] == full.meta["losses"]
+    assert resumed.log["losses"] == full.log["losses"] and resumed.log["resumed_from"] == 2
     with pytest.raises(ValueError, match="different run"):
         method.fit(
             concept(), tiny(), {**cfg, "lr": 0.5, "steps": 6}, seed=1, progress=False, work_dir=tmp_path
@@ -133,4 +133,4 @@ def test_prior_preservation_caches_class_images(tmp_path) -> None:
     art = method.fit(concept(), tiny(), cfg, seed=0, progress=False, work_dir=tmp_path)
     files = sorted(p.name for p in (tmp_path / "class_images").iterdir())
     assert files == ["class-0.png", "class-1.png"]
-    assert art.meta["config"]["prior_preservation"] is True and math.isfinite(art.meta["losses"][0])
+    assert art.meta["config"]["prior_preservation"] is True and math.isfinite(art.log["losses"][0])

@@ -32,19 +32,23 @@ def _kib(n: int) -> str:
 
 
 def _table(rows: list[dict[str, Any]], model: str) -> str:
-    head = ("method", "trainable", "fp32 bytes", "fp16 bytes", "steps")
+    head = ("method", "trainable", "fp32 bytes", "fp16 bytes", "file (fp32)", "steps")
     body = [
         (
             r["name"],
             f"{r['trainable_params']:,}",
             f"{r['artifact_bytes_fp32']:,} ({_kib(r['artifact_bytes_fp32'])})",
             f"{r['artifact_bytes_fp16']:,} ({_kib(r['artifact_bytes_fp16'])})",
+            "-" if r.get("artifact_file_bytes") is None else f"{r['artifact_file_bytes']:,}",
             "-" if r.get("recipe_steps") is None else str(r["recipe_steps"]),
         )
         for r in rows
     ]
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
-    lines = [f"model: {model}", "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+    lines = [
+        f"model: {model}  (bytes: tensor payload; file: the fp32 .safetensors incl. its JSON header)",
+        "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
+    ]
     lines += [
         "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(b, widths, strict=True)))
         for b in body
