@@ -69,6 +69,12 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
     """Score one (method, concept); returns rows, stage counts and counters (plain data for Ray)."""
     from baselines import get_method
 
+    if spec.get("torch_threads"):
+        import torch
+
+        # Ray workers start with one thread; float32 reductions depend on the thread count, so
+        # workers use the driver's to give bit-identical rows.
+        torch.set_num_threads(int(spec["torch_threads"]))
     ctx = make_context(spec)
     concept = select_concepts(ctx.suite, [spec["concept"]])[0]
     rows = _score_job(ctx, get_method(spec["method"]), concept)
@@ -155,9 +161,19 @@ def run_suite(
         counters = Counter(ctx.counters)
         stages = ctx.cache.summary()
     else:
+        import torch
+
         from benchmark.ray_executor import run_ray
 
-        for out in run_ray([{**spec, "method": m.name, "concept": c.id} for m, c in jobs], progress=progress):
+        spec["torch_threads"] = torch.get_num_threads()
+
+        for out in run_ray(
+            [
+                {**spec, "method": spec_name, "concept": c.id}
+                for (m, c), spec_name in zip(jobs, [n for n in methods for _ in chosen], strict=True)
+            ],
+            progress=progress,
+        ):
             added += append_rows(results, out["rows"])
             for stage, counts in out["stages"].items():
                 computed_total[stage] += counts["computed"]

@@ -25,22 +25,37 @@ log = logging.getLogger(__name__)
 # -------------------------------------------------------------------------------- methods
 
 
+def method_name(method: Any) -> str:
+    """The name rows and folders use: ``method.name``, else ``module:Class``."""
+    name = getattr(method, "name", None)
+    return str(name) if name else f"{type(method).__module__}:{type(method).__qualname__}"
+
+
 def method_identity(ctx: RunContext, method: Any) -> dict[str, Any]:
-    """Name, version and hash of the resolved config of ``method`` under this run's budget."""
+    """Name, version and hash of the resolved config of ``method`` under this run's budget.
+
+    Outside methods need only ``fit``/``load``/``render``; without ``version`` they count as version
+    ``"0"`` and their config hash covers (name, version, config).
+    """
+    from benchmark.cache import hash_inputs
+
     config = method_config(ctx, method)
-    return {
-        "method": method.name,
-        "method_version": method.version,
-        "config_hash": method.config_hash(config),
-    }
+    name, version = method_name(method), str(getattr(method, "version", "0"))
+    if hasattr(method, "config_hash"):
+        chash = str(method.config_hash(config))
+    else:
+        chash = hash_inputs({"method": name, "version": version, "config": config})
+    return {"method": name, "method_version": version, "config_hash": chash}
 
 
 def method_config(ctx: RunContext, method: Any) -> dict[str, Any]:
     """The config passed to ``fit``: the suite's budget plus any per-method overrides."""
+    own = ctx.settings.method_overrides.get(method_name(method), {})
+    if not hasattr(method, "resolve_config"):
+        return dict(own)
     budget = {"budget": ctx.settings.budget} if ctx.settings.budget else {}
     recipe = method.resolve_config(budget)
     common = {k: v for k, v in ctx.settings.method_overrides.get("*", {}).items() if k in recipe}
-    own = ctx.settings.method_overrides.get(method.name, {})
     return dict(method.resolve_config({**budget, **common, **own}))
 
 
@@ -139,10 +154,10 @@ def generate(ctx: RunContext, method: Any, concept: Any) -> tuple[Path, str]:
         for (i, _, seed), image in zip(plan, result.images, strict=True):
             image.save(out / "images" / f"{i}_{seed}.png")
         (out / "prompts.json").write_text(json.dumps(prompts))
-        ctx.counters[f"generate_rows:{method.name}"] += len(prompts)
+        ctx.counters[f"generate_rows:{method_name(method)}"] += len(prompts)
 
     path, key = ctx.cache.get_or_compute("generate", inputs, compute)
-    _publish_images(ctx, path, method.name, concept.id)
+    _publish_images(ctx, path, method_name(method), concept.id)
     return path, key
 
 
@@ -385,7 +400,7 @@ def score(ctx: RunContext, method: Any, concept: Any) -> list[dict[str, Any]]:
     files = image_files(gen_path, plan)
     clip_gen = image_features(ctx, files, s.clip, gen_key)
     dino_gen = image_features(ctx, files, s.dino, gen_key)
-    base = method if method.name == "base" else get_method("base")
+    base = method if method_name(method) == "base" else get_method("base")
     base_path, base_key = generate(ctx, base, concept)
     clip_base = image_features(ctx, image_files(base_path, plan), s.clip, base_key)
     text, n_trunc = class_text_features(ctx, concept)
@@ -421,7 +436,7 @@ def score(ctx: RunContext, method: Any, concept: Any) -> list[dict[str, Any]]:
         make_row(
             suite=ctx.suite.name,
             suite_version=ctx.suite.version,
-            method=method.name,
+            method=method_name(method),
             method_version=ident["method_version"],
             concept=concept.id,
             metric=metric,

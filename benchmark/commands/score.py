@@ -1,0 +1,76 @@
+"""``overfit-bench score``: score an outside method (import path) or a folder of generated images."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("score", help="score an outside method (package.module:Class) or a folder of images")
+    p.add_argument("--suite", required=True, help="suite name")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--method", help="package.module:Class (full scoring, LFD included)")
+    src.add_argument("--images", type=Path, help="folder DIR/<concept>/<prompt_index>_<seed>.png")
+    p.add_argument("--name", help="method name for image-folder rows (default: the folder's name)")
+    p.add_argument("--concepts", help="comma-separated concept ids (default: all)")
+    p.add_argument("--model", help="base model id or local path (default: the suite's)")
+    p.add_argument("--out", type=Path, help="run folder (default: runs/<suite>-score)")
+    p.add_argument("--cache", type=Path, help="cache folder")
+    p.add_argument("--data-root", help="data root")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from benchmark.cache import StageCache
+    from benchmark.context import ModelUnavailable, RunContext
+    from benchmark.image_scoring import ImageFolderError, score_folder
+    from benchmark.paths import cache_dir
+    from benchmark.results import append_rows
+    from benchmark.runner import run_suite, select_concepts, summary_table
+    from benchmark.settings import settings_for
+    from benchmark.suites import load_suite
+
+    out = args.out or Path("runs") / f"{args.suite}-score"
+    concepts = args.concepts.split(",") if args.concepts else None
+    try:
+        settings = settings_for(args.suite, model=args.model)
+        if args.method:
+            result = run_suite(
+                suite=args.suite,
+                methods=[args.method],
+                concepts=concepts,
+                settings=settings,
+                run_dir=out,
+                cache_root=cache_dir(args.cache),
+                data_root=args.data_root,
+                device=args.device,
+                progress=not args.no_progress,
+            )
+            results = result.results
+        else:
+            suite = load_suite(args.suite, args.data_root)
+            ctx = RunContext(
+                suite, settings, StageCache(cache_dir(args.cache)), out, args.device, not args.no_progress
+            )
+            chosen = select_concepts(suite, concepts)
+            rows = score_folder(ctx, args.images, chosen, args.name or args.images.resolve().name)
+            results = out / "results.jsonl"
+            append_rows(results, rows)
+    except ImageFolderError as err:
+        print(
+            f"overfit-bench score: the image folder does not match suite {args.suite!r}:\n{err}",
+            file=sys.stderr,
+        )
+        return 1
+    except (KeyError, ValueError, FileNotFoundError, ModelUnavailable) as err:
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"overfit-bench score: error: {msg}", file=sys.stderr)
+        return 2
+    print(summary_table(results))
+    print(f"rows in {results}")
+    return 0

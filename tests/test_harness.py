@@ -1,0 +1,231 @@
+"""The harness on the smoke suite: rows, exact-zero LFD controls, caching, resume after SIGKILL, Ray.
+
+These tests run real (tiny) training and generation, so they share one module-scoped run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmark.results import ROW_FIELDS, read_rows
+from benchmark.runner import run_suite
+from benchmark.settings import settings_for
+
+DATA = os.environ.get("OVERFIT_BENCH_DATA")
+pytestmark = pytest.mark.skipif(
+    not DATA or not (Path(DATA) / "dreambench").is_dir(),
+    reason="OVERFIT_BENCH_DATA is not set to a folder with dreambench/ (CI sets it to ../shared/datasets)",
+)
+METHODS = ["base", "infusion", "textual-inversion", "dreambooth"]
+
+
+def _values(rows: list[dict]) -> dict[tuple[str, str, str], float]:
+    return {(r["method"], r["concept"], r["metric"]): r["value"] for r in rows}
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    root = tmp_path_factory.mktemp("smoke")
+    result = run_suite(
+        suite="smoke",
+        methods=METHODS,
+        concepts=None,
+        settings=settings_for("smoke"),
+        run_dir=root / "run",
+        cache_root=root / "cache",
+        progress=False,
+    )
+    return root, result
+
+
+def test_rows_have_pinned_fields_and_no_duplicates(smoke) -> None:
+    _, result = smoke
+    rows = read_rows(result.results)
+    assert all(set(ROW_FIELDS) <= set(r) for r in rows)
+    keys = [(r["method"], r["concept"], r["metric"], r["config_hash"]) for r in rows]
+    assert len(keys) == len(set(keys))
+    # 4 methods x 2 concepts x 6 metrics + real (2 concepts x clip_i, dino)
+    assert len(rows) == 4 * 2 * 6 + 2 * 2
+    lfd = next(r for r in rows if r["method"] == "dreambooth" and r["metric"] == "lfd")
+    assert set(lfd["extra"]["per_timestep"]) == {"200", "400", "599", "799"}
+
+
+def test_lfd_controls(smoke) -> None:
+    _, result = smoke
+    values = _values(read_rows(result.results))
+    for concept in ("dog", "backpack"):
+        for metric in ("lfd", "lfd_class"):
+            # Methods that cannot touch prompts without their concept: exactly zero, not just small.
+            assert values[("base", concept, metric)] == 0.0
+            assert values[("infusion", concept, metric)] == 0.0
+            assert values[("textual-inversion", concept, metric)] == 0.0
+            assert values[("dreambooth", concept, metric)] > 0.0  # full fine-tuning moves every prompt
+        assert values[("base", concept, "w2")] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_images_are_saved_as_png(smoke) -> None:
+    root, _ = smoke
+    pngs = sorted((root / "run" / "images" / "infusion" / "dog").glob("*.png"))
+    assert [p.name for p in pngs] == ["0_0.png", "1_0.png"]
+
+
+def test_rerun_recomputes_nothing(smoke) -> None:
+    root, _ = smoke
+    again = run_suite(
+        suite="smoke",
+        methods=METHODS,
+        concepts=None,
+        settings=settings_for("smoke"),
+        run_dir=root / "run",
+        cache_root=root / "cache",
+        progress=False,
+    )
+    assert again.rows_added == 0
+    assert all(c["computed"] == 0 for c in again.stages.values()), again.stages
+    assert again.counters.get("lfd_base_rows", 0) == 0
+
+
+def test_second_method_costs_only_customized_lfd_calls(smoke) -> None:
+    root, _ = smoke
+    res = run_suite(
+        suite="smoke",
+        methods=["infusion-single"],
+        concepts=None,
+        settings=settings_for("smoke"),
+        run_dir=root / "run2",
+        cache_root=root / "cache",
+        progress=False,
+    )
+    n_rows = 2 * 1  # 2 prompts x 1 seed in each LFD prompt set of the smoke suite
+    n_t = settings_for("smoke").lfd_timesteps
+    assert res.counters.get("lfd_base_rows", 0) == 0
+    assert res.counters["lfd_custom_rows"] == 2 * 2 * n_rows * n_t  # 2 concepts x {lfd, lfd_class}
+    assert res.stages["lfd_base_eps"]["computed"] == 0
+
+
+def _stage_dirs(cache: Path) -> dict[str, float]:
+    out = {}
+    for stage in cache.iterdir():
+        if stage.is_dir() and stage.name != "fit_work":
+            for d in stage.iterdir():
+                if d.is_dir() and not d.name.startswith("."):
+                    out[f"{stage.name}/{d.name}"] = (d / "inputs.json").stat().st_mtime
+    return out
+
+
+def test_sigkill_during_generation_then_resume(smoke, tmp_path: Path) -> None:
+    root, _ = smoke
+    cache, out = tmp_path / "cache", tmp_path / "run"
+    cmd = [sys.executable, "-m", "benchmark.cli", "run", "--suite", "smoke", "--methods", "infusion",
+           "--out", str(out), "--cache", str(cache), "--no-progress", "--no-leaderboard"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    killed = False
+    while time.time() < deadline and proc.poll() is None:
+        gen = cache / "generate"
+        if gen.is_dir() and any(p.name.startswith(".") and ".tmp-" in p.name for p in gen.iterdir()):
+            os.kill(proc.pid, signal.SIGKILL)
+            killed = True
+            break
+        time.sleep(0.05)
+    proc.wait()
+    assert killed, "the run finished before generation could be interrupted"
+    before = _stage_dirs(cache)
+    assert not any(".tmp-" in k for k in before)  # a partial output never has its final name
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    after = _stage_dirs(cache)
+    assert all(after[k] == v for k, v in before.items())  # nothing that had finished ran again
+    stages = json.loads((out / "stages.json").read_text())["stages"]
+    assert sum(s["computed"] for s in stages.values()) == len(set(after) - set(before))
+    rows = read_rows(out / "results.jsonl")
+    keys = [(r["method"], r["concept"], r["metric"]) for r in rows]
+    assert len(keys) == len(set(keys))
+    reference = _values(read_rows(root / "run" / "results.jsonl"))
+    for key, value in _values(rows).items():
+        assert value == reference[key], key  # same seeds => same numbers on CPU
+
+
+def test_ray_executor_matches_local(smoke, tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+    root, _ = smoke
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        res = run_suite(
+            suite="smoke",
+            methods=["textual-inversion"],
+            concepts=None,
+            settings=settings_for("smoke"),
+            run_dir=tmp_path / "run",
+            cache_root=tmp_path / "cache",
+            executor="ray",
+            progress=False,
+        )
+    finally:
+        ray.shutdown()
+    reference = _values(read_rows(root / "run" / "results.jsonl"))
+    got = {k: v for k, v in _values(read_rows(res.results)).items() if k[0] != "real"}
+    assert len(got) == 2 * 6
+    for key, value in got.items():
+        assert value == reference[key], key
+
+
+def test_score_image_folder_equals_harness_rows(smoke, tmp_path: Path, capsys) -> None:
+    from benchmark.cli import main
+
+    root, _ = smoke
+    images = root / "run" / "images" / "infusion"
+    args = ["score", "--suite", "smoke", "--images", str(images), "--cache", str(root / "cache")]
+    assert main([*args, "--out", str(tmp_path / "s"), "--no-progress"]) == 0
+    got = {(r["concept"], r["metric"]): r["value"] for r in read_rows(tmp_path / "s" / "results.jsonl")}
+    rows = _values(read_rows(root / "run" / "results.jsonl"))
+    ref = {(c, m): v for (meth, c, m), v in rows.items() if meth == "infusion"}
+    assert set(got) == {(c, m) for c in ("dog", "backpack") for m in ("clip_t", "clip_i", "dino", "w2")}
+    for key, value in got.items():
+        assert value == ref[key], key
+
+
+def test_score_image_folder_names_missing_and_extra(smoke, tmp_path: Path, capsys) -> None:
+    import shutil
+
+    from benchmark.cli import main
+
+    root, _ = smoke
+    bad = tmp_path / "bad"
+    shutil.copytree(root / "run" / "images" / "infusion", bad)
+    (bad / "dog" / "1_0.png").unlink()
+    (bad / "dog" / "notes.png").write_bytes(b"")
+    (bad / "cat").mkdir()
+    code = main(["score", "--suite", "smoke", "--images", str(bad), "--cache", str(root / "cache")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"missing: {bad / 'dog' / '1_0.png'}" in err
+    assert f"extra: {bad / 'dog' / 'notes.png'}" in err
+    assert f"extra: {bad / 'cat'}" in err
+
+
+def test_external_method_by_import_path(smoke, tmp_path: Path) -> None:
+    root, _ = smoke
+    res = run_suite(
+        suite="smoke",
+        methods=["tests.external_method:PrefixMethod"],
+        concepts=["dog"],
+        settings=settings_for("smoke"),
+        run_dir=tmp_path / "run",
+        cache_root=root / "cache",
+        progress=False,
+    )
+    rows = [r for r in read_rows(res.results) if r["method"] != "real"]
+    assert {r["metric"] for r in rows} == {"clip_t", "clip_i", "dino", "w2", "lfd", "lfd_class"}
+    values = {r["metric"]: r["value"] for r in rows}
+    assert values["lfd"] == 0.0  # it leaves the base model untouched
+    assert rows[0]["method"] == "tests.external_method:PrefixMethod"
