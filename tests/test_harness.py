@@ -33,6 +33,16 @@ def _values(rows: list[dict]) -> dict[tuple[str, str, str], float]:
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
+    import torch
+
+    # Other test modules pin torch to one thread; float32 reductions depend on the thread count, and the
+    # resume test compares against a fresh `overfit-bench run` process, so use a fresh process's count.
+    code = "import torch; print(torch.get_num_threads())"
+    fresh = int(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    )
+    previous = torch.get_num_threads()
+    torch.set_num_threads(fresh)
     root = tmp_path_factory.mktemp("smoke")
     result = run_suite(
         suite="smoke",
@@ -43,7 +53,8 @@ def smoke(tmp_path_factory):
         cache_root=root / "cache",
         progress=False,
     )
-    return root, result
+    yield root, result
+    torch.set_num_threads(previous)
 
 
 def test_rows_have_pinned_fields_and_no_duplicates(smoke) -> None:
