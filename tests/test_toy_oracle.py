@@ -10,6 +10,7 @@ import torch
 
 from benchmark.toy.oracle import (
     CHECKPOINT,
+    EVAL_FILE,
     HEADS,
     RECORD,
     Oracle,
@@ -18,6 +19,7 @@ from benchmark.toy.oracle import (
     evaluate,
     labels_of,
     load_oracle,
+    main,
     predict,
     train_oracle,
 )
@@ -109,6 +111,27 @@ def test_labels_follow_the_head_vocabularies() -> None:
     assert HEADS["position"][int(labels["position"][0])] == "center"
     assert HEADS["pattern"][int(labels["pattern"][0])] == "rings"
     assert HEADS["pattern"][int(labels["pattern"][1])] == "none"
+
+
+def test_command_line_trains_then_writes_the_evaluation(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = [
+        "--out",
+        str(tmp_path),
+        "--steps",
+        "2",
+        "--bank-size",
+        "32",
+        "--batch-size",
+        "8",
+        "--threads",
+        "1",
+    ]
+    assert main([*args, "--eval-n", "10"]) == 0
+    written = json.loads((tmp_path / EVAL_FILE).read_text())
+    assert written["n"] == 10 and written["steps"] == 2
+    assert set(written["held_out"]) == set(HEADS) and set(written["held_in"]) == set(HEADS)
+    assert "held_out: shape" in capsys.readouterr().out
+    assert main([*args[:2], "--steps=-1"]) == 2
 
 
 def test_bad_settings_raise() -> None:

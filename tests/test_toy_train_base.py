@@ -197,14 +197,15 @@ def test_training_data_and_captions_follow_the_world_rules() -> None:
         tok(["a red star " * 20])
 
 
-def test_default_settings_fit_the_size_budget_and_latent_plan() -> None:
+def test_default_export_fits_the_size_budget(tmp_path: Path) -> None:
     cfg = PRESETS["default"]
     assert cfg.latent_size == 16 and cfg.image_size == 32 and cfg.caption_order == "position_first"
-    params = sum(
-        sum(p.numel() for p in m.parameters())
-        for m in (arch.build_vae(cfg), arch.build_text_encoder(cfg), arch.build_unet(cfg))
-    )
-    assert params * 2 <= 25 * 1024**2, f"{params} parameters would not fit 25 MiB in float16"
+    modules = (arch.build_vae(cfg), arch.build_text_encoder(cfg), arch.build_unet(cfg))
+    folder = arch.export_pipeline(tmp_path / "model", *modules, cfg, {"seed": cfg.seed})
+    total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    assert total <= 25_000_000, f"the default model's export takes {total:,} bytes (aim: <= 25 MB)"
+    params = sum(sum(p.numel() for p in m.parameters()) for m in modules)
+    assert total > 2 * params  # float16 storage: two bytes a weight, plus tokenizer and configs
 
 
 def test_bad_settings_raise_naming_the_field() -> None:
