@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -33,8 +34,12 @@ TINY = OracleConfig(
 
 
 @pytest.fixture(autouse=True)
-def _threads() -> None:
+def _threads() -> Iterator[None]:
+    """One thread inside these tests (results are compared bit for bit); the caller's count after."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _states_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:

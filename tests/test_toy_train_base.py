@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,15 +33,23 @@ WEIGHTS = (
 
 
 @pytest.fixture(autouse=True)
-def _threads() -> None:
+def _threads() -> Iterator[None]:
+    """One thread inside these tests (results are compared bit for bit); the caller's count after."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @functools.lru_cache(maxsize=1)
 def _trained(root: str) -> Path:
     out = Path(root) / "run"
-    torch.set_num_threads(1)  # as every test here: results must not depend on a thread count
-    train(out, "all", config=TINY)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # as every test here, so that runs compare bit for bit
+    try:
+        train(out, "all", config=TINY)
+    finally:
+        torch.set_num_threads(before)
     return out
 
 
