@@ -71,7 +71,7 @@ class BaseModelConfig:
     decoder_steps: int = 500
     decoder_lr: float = 3e-4
     # stage: UNet + text encoder
-    unet_steps: int = 6000
+    unet_steps: int = 8000
     unet_batch: int = 64
     unet_lr: float = 1e-3
     unet_warmup: int = 200
