@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,10 @@ class Customization:
 
     pipeline: CustomizedPipeline
     params: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
 
 
 def _class_noun_of(concept: Any) -> str:
@@ -186,8 +191,8 @@ class Method:
             log["losses"] = result.losses
             log["resumed_from"] = result.resumed_from
             meta.update(
-                eval_loss_before=None if result.eval_before != result.eval_before else result.eval_before,
-                eval_loss_after=None if result.eval_after != result.eval_after else result.eval_after,
+                eval_loss_before=_finite_or_none(result.eval_before),
+                eval_loss_after=_finite_or_none(result.eval_after),
                 steps=result.steps,
             )
         tensors = {k: v.detach().to("cpu", torch.float32).clone() for k, v in custom.params.items()}
@@ -198,13 +203,16 @@ class Method:
         comps: Components,
         cfg: dict[str, Any],
         info: ConceptInfo,
-        seed: int,
         progress: bool,
         work_dir: Path | None,
     ) -> TrainingData:
         if comps.vae is None:
             raise ValueError("training needs a VAE; this model was built without one")
         res = int(cfg["resolution"] or comps.native_resolution)
+        if res <= 0 or res % comps.vae_scale_factor:
+            raise ValueError(
+                f"resolution {res} must be a positive multiple of the VAE factor {comps.vae_scale_factor}"
+            )
         latent = res // comps.vae_scale_factor
         images = load_images(info.images, res, cfg["resize"], cfg["interpolation"])
         masks = None
@@ -248,7 +256,7 @@ class Method:
     ) -> TrainResult:
         wd = Path(work_dir) if work_dir is not None else None
         tcfg = TrainConfig.from_config(cfg)
-        data = self._training_data(comps, cfg, info, seed, progress, wd)
+        data = self._training_data(comps, cfg, info, progress, wd)
         neutral = {k: v for k, v in cfg.items() if k not in _RESUME_NEUTRAL}
         key = config_hash(
             self.name, self.version, {"config": neutral, "seed": seed, "data": info.fingerprint()}

@@ -81,7 +81,7 @@ class GenerationOutput:
     latents: torch.Tensor | None = None
 
 
-@dataclass
+@dataclass(eq=False)
 class CustomizedPipeline:
     """A base model plus one method's customization. See the module docstring.
 
@@ -96,15 +96,15 @@ class CustomizedPipeline:
         inference: default ``steps``/``guidance``/``eta`` for :meth:`generate`.
     """
 
-    components: Components
+    components: Components = field(repr=False)
     method: str = "base"
     slot: str = ""
     class_noun: str | None = None
-    unet: Any = None
-    prompt_encoder: PromptEncoder | None = None
-    runner: UNetRunner = field(default_factory=UNetRunner)
+    unet: Any = field(default=None, repr=False)
+    prompt_encoder: PromptEncoder | None = field(default=None, repr=False)
+    runner: UNetRunner = field(default_factory=UNetRunner, repr=False)
     inference: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_INFERENCE))
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict, repr=False)
     eps_calls: int = 0
     eps_rows: int = 0
     unet_rows: int = 0

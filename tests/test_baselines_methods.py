@@ -70,19 +70,22 @@ def test_trainable_shapes_match_the_fitted_tensors(name: str) -> None:
 
 def test_fit_and_load_leave_the_base_pipeline_unchanged() -> None:
     pipe = tiny()
-    for name in TRAINED:
-        fitted(name)
+    modules = (pipe.unet, pipe.text_encoder, pipe.vae)
+    flags = [p.requires_grad for m in modules for p in m.parameters()]
     state = {k: v.clone() for k, v in pipe.unet.state_dict().items()}
     before = generate(BaseMethod().load(fitted("base"), pipe), ["a dog on the beach"])
     for name in TRAINED:
+        fitted(name)
         baselines.get_method(name).load(fitted(name), pipe).generate(["a dog"], [0], steps=1, decode=False)
+    baselines.get_method("custom-diffusion").fit(
+        concept(), pipe, fit_config("custom-diffusion", steps=1), seed=0
+    )
     after = generate(BaseMethod().load(fitted("base"), pipe), ["a dog on the beach"])
     assert torch.equal(before, after)
     assert all(torch.equal(v, pipe.unet.state_dict()[k]) for k, v in state.items())
     assert {type(p).__name__ for p in pipe.unet.attn_processors.values()} == {"AttnProcessor2_0"}
-    modules = (pipe.unet, pipe.text_encoder, pipe.vae)
     assert all(p.grad is None for m in modules for p in m.parameters())  # training touched none of them
-    assert all(p.requires_grad for m in modules for p in m.parameters())  # flags as from_pretrained left them
+    assert [p.requires_grad for m in modules for p in m.parameters()] == flags  # flags restored
 
 
 def test_base_method_is_the_base_model() -> None:

@@ -144,12 +144,12 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     """A Markdown table of :func:`time_method` rows."""
     gib = 1 << 30
     lines = [
-        "| method | trainable | batch rows | precision | grad ckpt | step (s, median) | peak memory | over model |",
-        "|---|---:|---:|---|---|---:|---:|---:|",
+        "| method | trainable | batch rows | precision | grad ckpt | step s (median) | step s (min) | peak memory | over model |",
+        "|---|---:|---:|---|---|---:|---:|---:|---:|",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['method']} | error: {r['error']} ||||||")
+            lines.append(f"| {r['method']} | error: {r['error']} |||||||")
             continue
         over = (
             ""
@@ -158,7 +158,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         )
         lines.append(
             f"| {r['method']} | {r['trainable_params']:,} | {r['batch']} | {r['precision']} | "
-            f"{'on' if r['gradient_checkpointing'] else 'off'} | {r['step_s']:.2f} | {r['peak_bytes'] / gib:.2f} GiB | {over} |"
+            f"{'on' if r['gradient_checkpointing'] else 'off'} | {r['step_s']:.2f} | {min(r['steps_s']):.2f} | "
+            f"{r['peak_bytes'] / gib:.2f} GiB | {over} |"
         )
     return "\n".join(lines)
 
