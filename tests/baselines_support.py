@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,8 +65,18 @@ def tiny_dir() -> Path:
 @functools.lru_cache(maxsize=1)
 def tiny() -> Any:
     """The tiny pipeline as loaded back from disk (shared; tests must not modify it)."""
-    torch.set_num_threads(1)
     return load_model(str(tiny_dir()))
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """One torch thread for the block (the test machine's 2 cores are shared), then the caller's count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def fresh_tiny() -> Any:

@@ -4,6 +4,8 @@ the base model's attention probabilities in every cross-attention layer, and onl
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import torch
 
@@ -14,7 +16,14 @@ from baselines.models import components_of
 from baselines.processors import AttentionState, ConceptAttnProcessor, cross_attention_layers, use_processors
 from baselines.prompts import EncodedPrompts
 from baselines.training import TrainConfig, Trainer
-from tests.baselines_support import INFUSIONS, concept, fit_config, fitted, generate, tiny
+from tests.baselines_support import INFUSIONS, concept, fit_config, fitted, generate, one_thread, tiny
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    with one_thread():
+        yield
+
 
 UNMARKED = ["a photo of a teddybear", "a dog on the beach", ""]
 

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -17,7 +18,13 @@ from baselines.artifact import Artifact
 from baselines.config import config_hash
 from baselines.models import SD15_TEXT_CONFIG, SD15_UNET_CONFIG, Components
 from baselines.prompts import PromptEncoder, concept_token_positions, parse_marks, render_template
-from tests.baselines_support import concept, fitted, fresh_tiny, generate, tiny
+from tests.baselines_support import concept, fitted, fresh_tiny, generate, one_thread, tiny
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    with one_thread():
+        yield
 
 
 def test_importing_baselines_imports_neither_torch_nor_diffusers() -> None:

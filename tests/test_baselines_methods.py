@@ -4,6 +4,7 @@ generations bit for bit, trainable shapes follow the definition, the base model 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -12,7 +13,22 @@ import torch
 import baselines
 from baselines.artifact import Artifact
 from baselines.base import BaseMethod
-from tests.baselines_support import TRAINED, concept, fit_config, fitted, fresh_tiny, generate, tiny
+from tests.baselines_support import (
+    TRAINED,
+    concept,
+    fit_config,
+    fitted,
+    fresh_tiny,
+    generate,
+    one_thread,
+    tiny,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    with one_thread():
+        yield
 
 
 @pytest.mark.parametrize("name", TRAINED)
