@@ -84,9 +84,8 @@ def fit(ctx: RunContext, method: Any, concept: Any) -> tuple[Path, str]:
         )
         size = artifact.save(out / "artifact.safetensors")
         shutil.rmtree(work, ignore_errors=True)  # checkpoints are only needed until the fit finishes
-        (out / "fit.json").write_text(
-            json.dumps({"artifact_bytes": size, "meta": artifact.meta}, default=str)
-        )
+        record = {"artifact_bytes": size, "meta": artifact.meta, "log": getattr(artifact, "log", {})}
+        (out / "fit.json").write_text(json.dumps(record, default=str))
 
     return ctx.cache.get_or_compute("fit", inputs, compute)
 

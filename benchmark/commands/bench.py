@@ -9,6 +9,7 @@ from typing import Any
 # benchmark name -> (module, description); each module has main(quick: bool) -> int
 BENCHES: dict[str, tuple[str, str]] = {
     "metrics": ("benchmark.perf.metrics_bench", "W2 exact/Gaussian and CLIP/DINO feature throughput"),
+    "train": ("benchmark.perf.train_step", "one SD-1.5 training step per method: time and peak memory"),
 }
 
 
