@@ -17,23 +17,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-ROW_FIELDS = (
-    "suite",
-    "suite_version",
-    "method",
-    "method_version",
-    "concept",
-    "metric",
-    "metric_version",
-    "value",
-    "n",
-    "backbone",
-    "config_hash",
-    "created_at",
-    "package_version",
-    "git_rev",
-    "extra",
-)
+from leaderboard.rows import REQUIRED_FIELDS
+
+# The pinned schema is defined once, by the reader that validates rows.
+ROW_FIELDS: tuple[str, ...] = (*REQUIRED_FIELDS, "extra")
 DEDUP_KEY = ("method", "concept", "metric", "config_hash")
 
 
