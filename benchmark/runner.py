@@ -131,7 +131,7 @@ def run_suite(
     if executor not in ("local", "ray"):
         raise ValueError(f"unknown executor {executor!r}; expected 'local' or 'ray'")
     method_objs = [get_method(m) for m in methods]  # fail fast on a typo
-    spec = {
+    spec: dict[str, Any] = {
         "suite": suite,
         "data_root": data_root,
         "settings": settings.identity(),
