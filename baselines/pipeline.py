@@ -155,7 +155,8 @@ class CustomizedPipeline:
 
     def encode_prompts(self, prompts: Sequence[str]) -> EncodedPrompts:
         """Text conditioning for ``prompts`` (concept marks honoured)."""
-        assert self.prompt_encoder is not None
+        if self.prompt_encoder is None:
+            raise RuntimeError("this pipeline has no prompt encoder (set in __post_init__)")
         return self.prompt_encoder.encode(list(prompts))
 
     # -- noise prediction -------------------------------------------------------------------------
@@ -327,5 +328,6 @@ class CustomizedPipeline:
         """Final latents z0 [N, C, h, w] (float32, CPU) for (prompt, seed) pairs, without decoding —
         the base-model samples that LFD noises. Keyword arguments as :meth:`generate`."""
         out = self.generate(prompts, seeds, decode=False, return_latents=True, **kwargs)
-        assert out.latents is not None
+        if out.latents is None:
+            raise RuntimeError("generate() returned no latents although return_latents=True")
         return out.latents

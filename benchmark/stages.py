@@ -104,8 +104,14 @@ def load_customized(ctx: RunContext, method: Any, concept: Any) -> tuple[Any, st
     from baselines.artifact import Artifact
 
     path, key = fit(ctx, method, concept)
-    artifact = Artifact.load(path / "artifact.safetensors")
-    return method.load(artifact, ctx.base_components()), key
+    # One slot: generation and both LFD prompt sets reuse the loaded pipeline, without keeping every
+    # method's (possibly full-UNet) copy alive across jobs.
+    slot = ctx._models.get("customized")
+    if slot is None or slot[0] != key:
+        artifact = Artifact.load(path / "artifact.safetensors")
+        slot = (key, method.load(artifact, ctx.base_components()))
+        ctx._models["customized"] = slot
+    return slot[1], key
 
 
 # -------------------------------------------------------------------------------- generation
@@ -122,9 +128,7 @@ def generate(ctx: RunContext, method: Any, concept: Any) -> tuple[Path, str]:
 
     The images are also copied to ``RUN_DIR/images/<method>/<concept>/`` for people to look at.
     """
-    from baselines.artifact import Artifact
-
-    fit_path, fit_key = fit(ctx, method, concept)
+    _, fit_key = fit(ctx, method, concept)
     plan = generation_plan(ctx, concept)
     s = ctx.settings
     inputs = {
@@ -137,7 +141,7 @@ def generate(ctx: RunContext, method: Any, concept: Any) -> tuple[Path, str]:
     }
 
     def compute(out: Path) -> None:
-        pipe = method.load(Artifact.load(fit_path / "artifact.safetensors"), ctx.base_components())
+        pipe, _ = load_customized(ctx, method, concept)
         prompts = [pipe.render(tpl) for _, tpl, _ in plan]
         result = pipe.generate(
             prompts,
