@@ -7,7 +7,6 @@ finished job's rows and its cached stages; a rerun recomputes nothing that finis
 from __future__ import annotations
 
 import difflib
-import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -205,7 +204,3 @@ def summary_table(results: Path) -> str:
             cells.append(f"{sum(vals) / len(vals):>16.4g}" if vals else f"{'—':>16}")
         lines.append(f"{m:<20}" + "".join(cells))
     return "\n".join(lines)
-
-
-def dump_json(obj: Any) -> str:
-    return json.dumps(obj, indent=1, sort_keys=True)
