@@ -7,11 +7,17 @@ with every result.
 
 Tiny architectures (``tiny-clip``, ``tiny-dino``) with random weights from a fixed seed exist for
 tests and the smoke suite.
+
+A few names are served by loaders outside this package, listed in :data:`_EXTRA_LOADERS` as
+``"module:function"`` strings and imported only when asked for: ``toy-clip`` and ``toy-dino``, the
+toy suite's oracle-backed backbones (:mod:`benchmark.toy.backbones`). Importing this module imports
+neither them nor open_clip nor timm.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +43,11 @@ _DINO_ARCHS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
 }
 _TINY_CLIP_CONFIGS = ("tiny-clip",)
+# (kind, name) → "module:function" with load_backbone's signature, imported on first use.
+_EXTRA_LOADERS: dict[tuple[str, str], str] = {
+    ("clip", "toy-clip"): "benchmark.toy.backbones:load_toy_backbone",
+    ("dino", "toy-dino"): "benchmark.toy.backbones:load_toy_backbone",
+}
 
 ImageInput = Any  # a PIL image, a path, or a preprocessed tensor batch
 
@@ -56,7 +67,7 @@ class Backbone:
     kind: str
     name: str
     weights: str
-    model: Any  # open_clip CLIP or timm ViT (an nn.Module)
+    model: Any  # an nn.Module: open_clip CLIP, timm ViT, or an extra loader's model
     preprocess: Callable[[Any], torch.Tensor]
     preprocess_desc: str
     tokenizer: Any = None
@@ -257,12 +268,27 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 def load_backbone(
     kind: str, name: str, weights: str | Path | None, *, device: str = "cpu", seed: int = 0
 ) -> Backbone:
-    """Dispatch to :func:`load_clip` or :func:`load_dino` by ``kind``."""
+    """Load a backbone: a name in :data:`_EXTRA_LOADERS` goes to its loader (imported now), any
+    other to :func:`load_clip` or :func:`load_dino` by ``kind``.
+
+    Raises:
+        ValueError: unknown kind or name, or a name that belongs to another kind.
+        BackboneUnavailable: the weights are not on disk.
+    """
+    if kind not in ("clip", "dino"):
+        raise ValueError(f"unknown backbone kind {kind!r}; expected 'clip' or 'dino'")
+    target = _EXTRA_LOADERS.get((kind, name))
+    if target is not None:
+        module, _, attr = target.partition(":")
+        loader = getattr(importlib.import_module(module), attr)
+        backbone: Backbone = loader(kind, name, weights, device=device, seed=seed)
+        return backbone
+    other = [k for k, n in _EXTRA_LOADERS if n == name]
+    if other:
+        raise ValueError(f"backbone {name!r} is of kind {other[0]!r}, not {kind!r}")
     if kind == "clip":
         return load_clip(name, weights, device=device, seed=seed)
-    if kind == "dino":
-        return load_dino(name, weights, device=device, seed=seed)
-    raise ValueError(f"unknown backbone kind {kind!r}; expected 'clip' or 'dino'")
+    return load_dino(name, weights, device=device, seed=seed)
 
 
 def open_image(item: Any) -> Any:
