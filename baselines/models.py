@@ -75,7 +75,7 @@ SD15_SCHEDULER_CONFIG: dict[str, Any] = {
     "prediction_type": "epsilon",
 }
 
-MODEL_ALIASES = ("sd15-arch", "tiny")
+MODEL_ALIASES = ("sd15-arch", "tiny", "toy")
 
 
 @dataclass
@@ -197,6 +197,10 @@ def load_model(id_or_path: str, *, device: str = "cpu", torch_dtype: Any = None)
         from baselines.tiny import make_tiny_pipeline
 
         return make_tiny_pipeline().to(device)
+    if id_or_path == "toy":
+        from benchmark.toy.assets import base_model_dir
+
+        id_or_path = str(base_model_dir())
     from diffusers import StableDiffusionPipeline
 
     path = Path(id_or_path).expanduser()

@@ -61,6 +61,8 @@ class RunContext:
                     spec.kind, spec.name, spec.weights, device=self.device, seed=spec.seed
                 )
             except BackboneUnavailable as err:
+                if spec.name.startswith("toy-"):
+                    raise ModelUnavailable(str(err)) from err
                 raise ModelUnavailable(
                     f"{err} Fetch it explicitly with `overfit-bench models fetch {spec.name}`."
                 ) from err

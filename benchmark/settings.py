@@ -62,6 +62,13 @@ TINY_DINO = BackboneSpec("dino", "tiny-dino", None)
 REAL_CLIP = BackboneSpec("clip", "ViT-B-32", "openai")
 REAL_DINO = BackboneSpec("dino", "vit_small_patch16_224.dino", "dino")
 
+TOY_CLIP = BackboneSpec("clip", "toy-clip", "toy")
+TOY_DINO = BackboneSpec("dino", "toy-dino", "toy")
+
+# The toy world: hflip off (a flip swaps left/right positions, which the suite asks for);
+# learning rates tuned on the toy base model (docs/DECISIONS.md).
+_TOY_OVERRIDES: dict[str, dict[str, Any]] = {"*": {"hflip": 0.0}}
+
 _SD15 = EvalSettings(
     model="stable-diffusion-v1-5/stable-diffusion-v1-5",
     clip=REAL_CLIP,
@@ -93,6 +100,20 @@ SUITE_SETTINGS: dict[str, EvalSettings] = {
                 "class_generation": {"steps": 4, "guidance": 5.0, "seed": 0},
             }
         },
+    ),
+    # The embedded toy world: the shipped 32-px toy base model, oracle backbones, DDIM 25, guidance 5.
+    "toy": EvalSettings(
+        model="toy",
+        clip=TOY_CLIP,
+        dino=TOY_DINO,
+        resolution=32,
+        steps=25,
+        guidance=5.0,
+        gen_batch_size=32,
+        lfd_timesteps=10,
+        lfd_batch_size=48,
+        budget="toy",
+        method_overrides=_TOY_OVERRIDES,
     ),
     # SD-1.5 at 512 px, DDIM 50 steps, guidance 7.5, real CLIP ViT-B/32 and DINO ViT-S/16.
     "dreambench": _SD15,

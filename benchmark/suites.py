@@ -75,6 +75,17 @@ def suite_dir(manifest: Manifest, data_root: str | Path | None = None) -> Path:
     return root / manifest.data_dir
 
 
+def generated_dir(manifest: Manifest, data_root: str | Path | None = None) -> Path:
+    """Where a ``generated`` suite renders its files: ``<data_root>/<data_dir>`` when a data root is
+    given explicitly, else ``<cache>/generated/<data_dir>-v<version>`` (``$OVERFIT_BENCH_DATA`` is for
+    downloaded data and is not written to)."""
+    if data_root is not None:
+        return Path(data_root).expanduser() / manifest.data_dir
+    from benchmark.paths import cache_dir
+
+    return cache_dir() / "generated" / f"{manifest.data_dir}-v{manifest.version}"
+
+
 class Concept:
     """One concept of a suite.
 
@@ -261,9 +272,9 @@ def suite_from_manifest(
     Returns and raises as :func:`load_suite`. A ``generated`` suite is built by the manifest's
     generator hook, ``package.module:function`` called as ``function(manifest, root) -> Suite``.
     """
-    folder = root if root is not None else suite_dir(manifest, data_root)
     if manifest.source_type == "generated":
-        return _generated(manifest, folder)
+        return _generated(manifest, root if root is not None else generated_dir(manifest, data_root))
+    folder = root if root is not None else suite_dir(manifest, data_root)
     records: dict[str, tuple[FileEntry, ...]] | None = None
     missing: NotImportedError | None = None
     if manifest.source_type == "imported":

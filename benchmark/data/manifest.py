@@ -86,6 +86,7 @@ class Manifest:
     sha256: str
     derived_from: str | None = None
     generator: str | None = None
+    config: Mapping[str, Any] | None = None  # a generated suite's generator settings
 
     @property
     def source_type(self) -> str:
@@ -518,6 +519,7 @@ def _parse_generated(
         raise ck.fail("source.generator", "an import path 'package.module:function'", generator)
     data_dir = ck.relpath(ck.get(top, "data_dir", "", optional=True) or name, "data_dir")
     lic = ck.mapping(ck.get(top, "license", "", optional=True) or {"name": "see generator"}, "license")
+    config = ck.mapping(ck.get(top, "config", "", optional=True) or {}, "config")
     return Manifest(
         name=name,
         version=version,
@@ -534,4 +536,5 @@ def _parse_generated(
         origin=ck.origin,
         sha256=digest,
         generator=generator,
+        config=MappingProxyType(dict(config)),
     )

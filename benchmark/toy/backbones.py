@@ -173,6 +173,9 @@ def preprocess_image(image: Any, size: int) -> torch.Tensor:
     return to_tensor([image], size)[0]
 
 
+SHIPPED = "toy"  # the weights tag that names the oracle shipped in benchmark/toy/assets/oracle
+
+
 def _oracle(weights: str | Path | None, seed: int) -> tuple[Oracle, str]:
     if weights is None:
         cfg = OracleConfig()
@@ -180,6 +183,13 @@ def _oracle(weights: str | Path | None, seed: int) -> tuple[Oracle, str]:
             torch.manual_seed(seed)
             oracle = Oracle(cfg.image_size, cfg.width, cfg.hidden)
         return oracle.eval().requires_grad_(False), f"random(seed={seed})"
+    if str(weights) == SHIPPED:
+        from benchmark.toy.assets import oracle_checkpoint
+
+        try:
+            weights = oracle_checkpoint()
+        except FileNotFoundError as err:
+            raise BackboneUnavailable(str(err)) from err
     path = Path(weights)
     file = path / CHECKPOINT if path.is_dir() else path
     if not file.is_file():
@@ -203,7 +213,8 @@ def load_toy_backbone(
     Args:
         kind: ``"clip"`` for ``toy-clip``, ``"dino"`` for ``toy-dino``.
         name: the backbone name.
-        weights: an oracle checkpoint file or a folder holding ``oracle_checkpoint.pt`` (tag
+        weights: ``"toy"`` (the shipped oracle, sha256-checked), an oracle checkpoint file or a folder
+            holding ``oracle_checkpoint.pt`` (tag
             ``file:<sha256 prefix>``), or None for a randomly initialised default-size oracle drawn
             with ``seed`` (tag ``random(seed=S)``; for tests). The caller's RNG state is untouched.
         device: where the model runs.

@@ -1,0 +1,570 @@
+"""The toy suite's validity study: do the metrics see the overfitting that the ground truth shows?
+
+Reads the rows and images of a finished toy run (``overfit-bench run``; its cache makes every fit and
+generation here a cache hit) and adds what only the toy world can give: the oracle's reading of every
+generated image. Three studies (docs/VALIDITY.md):
+
+1. base-model quality — oracle accuracy of shape, colour, background and position on base generations
+   of held-out (never pretrained) and held-in attribute combinations;
+2. concept-specific overfitting — one method trained normally, the same method over-trained
+   (``factor`` × steps) and a ``copy`` control that returns the training images: oracle background
+   accuracy on prompts that ask for new backgrounds, and W2;
+3. concept-agnostic overfitting — LFD and the oracle's accuracy on the non-concept (``lfd``) prompts,
+   base vs each method;
+
+plus Spearman rank agreement between each metric and its oracle counterpart over every run.
+
+Command line::
+
+    python -m benchmark.toy.validity [--run runs/toy] [--doc docs/VALIDITY.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+STUDY_METHOD = "dreambooth"
+OVERTRAIN_FACTOR = 5
+COPY = "copy"
+BASE_QUALITY_N = 200
+BEGIN = "<!-- validity:begin -->"
+END = "<!-- validity:end -->"
+ATTRS = ("shape", "colour", "background", "position")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Statistics
+
+
+def rankdata(values: Sequence[float]) -> np.ndarray:
+    """Ranks 1..n with ties given their average rank."""
+    x = np.asarray(values, dtype=np.float64)
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), dtype=np.float64)
+    i = 0
+    while i < len(x):
+        j = i
+        while j + 1 < len(x) and x[order[j + 1]] == x[order[i]]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return ranks
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    """Spearman's rank correlation (Pearson correlation of average ranks); NaN when a side is constant.
+
+    Raises:
+        ValueError: different lengths or fewer than 3 pairs.
+    """
+    if len(a) != len(b) or len(a) < 3:
+        raise ValueError(f"spearman: need two equal-length lists of >= 3 values, got {len(a)} and {len(b)}")
+    ra, rb = rankdata(a), rankdata(b)
+    ra -= ra.mean()
+    rb -= rb.mean()
+    denom = math.sqrt(float((ra * ra).sum() * (rb * rb).sum()))
+    return float((ra * rb).sum() / denom) if denom > 0 else float("nan")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Oracle reading
+
+
+def asked(prompt: str) -> dict[str, str]:
+    """The world attributes a (class-rendered) prompt names, e.g. ``{"background": "snow"}``."""
+    from benchmark.toy.backbones import parse_caption
+
+    return {k: v for k, v in parse_caption(prompt).items() if k in ATTRS}
+
+
+def read_images(oracle: Any, paths: Sequence[Path]) -> list[dict[str, str]]:
+    """The oracle's reading of image files (shape, colour, background, position, pattern)."""
+    from PIL import Image
+
+    from benchmark.toy.oracle import predict
+
+    images = []
+    for p in paths:
+        with Image.open(p) as im:
+            images.append(im.convert("RGB"))
+    return predict(oracle, images)
+
+
+def _mean(xs: Sequence[float]) -> float:
+    return float(np.mean(xs)) if len(xs) else float("nan")
+
+
+def concept_readout(
+    readings: Sequence[Mapping[str, str]], prompts: Sequence[str], concept: Mapping[str, Any]
+) -> dict[str, float]:
+    """Oracle measures of one (run, concept) from its images and the class-rendered prompts behind them.
+
+    ``background_acc``: images showing the background their prompt asks for; ``train_background``:
+    images showing one of the concept's training backgrounds; ``position_acc`` / ``colour_acc``: the
+    same for prompts that ask for a position / a colour; ``fidelity``: mean over images of the fraction
+    of asked attributes shown; ``identity``: images showing the concept's shape and pattern.
+    """
+    bg, train_bg, pos, col, fid, ident = [], [], [], [], [], []
+    for r, prompt in zip(readings, prompts, strict=True):
+        want = asked(prompt)
+        if "background" in want:
+            bg.append(float(r["background"] == want["background"]))
+        train_bg.append(float(r["background"] in concept["backgrounds"]))
+        if "position" in want:
+            pos.append(float(r["position"] == want["position"]))
+        if "colour" in want:
+            col.append(float(r["colour"] == want["colour"]))
+        # the concept's own shape (and colour, unless the prompt asks for another) count as asked
+        target = {"shape": concept["shape"], "colour": concept["colour"], **want}
+        fid.append(_mean([float(r[k] == v) for k, v in target.items()]))
+        ident.append(float(r["shape"] == concept["shape"] and r["pattern"] == concept["pattern"]))
+    return {
+        "background_acc": _mean(bg),
+        "train_background": _mean(train_bg),
+        "position_acc": _mean(pos),
+        "colour_acc": _mean(col),
+        "fidelity": _mean(fid),
+        "identity": _mean(ident),
+    }
+
+
+def prompt_accuracy(readings: Sequence[Mapping[str, str]], prompts: Sequence[str]) -> float:
+    """Mean over images of the fraction of the prompt's named attributes the oracle reads back."""
+    scores = []
+    for r, prompt in zip(readings, prompts, strict=True):
+        want = asked(prompt)
+        if want:
+            scores.append(_mean([float(r[k] == v) for k, v in want.items()]))
+    return _mean(scores)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The studies
+
+
+def base_quality(
+    ctx: Any, oracle: Any, n: int = BASE_QUALITY_N, seed: int = 777
+) -> dict[str, dict[str, float]]:
+    """Oracle accuracy on base generations of full captions of held-out and held-in combinations."""
+    from baselines import get_method
+    from benchmark.stages import load_customized
+    from benchmark.toy.oracle import labels_of, predict_indices
+    from benchmark.toy.world import caption, sample_scenes
+
+    base = get_method("base")
+    pipe, _ = load_customized(ctx, base, ctx.suite.concepts[0])
+    s = ctx.settings
+    out: dict[str, dict[str, float]] = {}
+    for split, mode in (("held_out", "only"), ("held_in", "exclude")):
+        rng = np.random.default_rng([seed, 1 if split == "held_out" else 2])
+        scenes = sample_scenes(rng, n, held_out=mode)  # type: ignore[arg-type]
+        prompts = [caption(sc) for sc in scenes]
+        result = pipe.generate(
+            prompts,
+            list(range(n)),
+            steps=s.steps,
+            guidance=s.guidance,
+            height=s.resolution,
+            width=s.resolution,
+            batch_size=s.gen_batch_size,
+        )
+        pred = predict_indices(oracle, result.images)
+        truth = labels_of(scenes)
+        out[split] = {k: float((pred[k] == truth[k]).double().mean()) for k in ATTRS}
+        out[split]["n"] = float(n)
+    return out
+
+
+def _rows_by(path: Path) -> dict[tuple[str, str], dict[str, float]]:
+    table: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            table[(row["method"], row["concept"])][row["metric"]] = float(row["value"])
+    return dict(table)
+
+
+def _lfd_readout(ctx: Any, oracle: Any, method: Any, concept: Any) -> float:
+    """Oracle prompt accuracy of a method's images for the suite's non-concept prompts."""
+    from benchmark.stages import load_customized
+
+    pipe, _ = load_customized(ctx, method, concept)
+    seeds = list(ctx.suite.seeds)
+    prompts = [p for p in ctx.suite.lfd_prompts for _ in seeds]
+    s = ctx.settings
+    result = pipe.generate(
+        prompts,
+        seeds * len(ctx.suite.lfd_prompts),
+        steps=s.steps,
+        guidance=s.guidance,
+        height=s.resolution,
+        width=s.resolution,
+        batch_size=s.gen_batch_size,
+    )
+    from benchmark.toy.oracle import predict
+
+    return prompt_accuracy(predict(oracle, result.images), prompts)
+
+
+def _copy_rows(ctx: Any, concept: Any) -> dict[str, float]:
+    """Metrics of the ``copy`` control: the training images, cycled over the generation plan."""
+    from baselines import get_method
+    from benchmark.stages import (
+        class_text_features,
+        generate,
+        generation_plan,
+        image_features,
+        image_files,
+        reference_features,
+    )
+    from metrics.similarity import all_pairs_cosine_mean, paired_cosine_mean
+    from metrics.wasserstein import wasserstein2
+
+    s = ctx.settings
+    plan = generation_plan(ctx, concept)
+    train = concept.images
+    files = [train[k % len(train)] for k in range(len(plan))]
+    key = f"copy:{ctx.suite.name}:{ctx.suite.version}:{concept.id}"
+    clip_gen = image_features(ctx, files, s.clip, key)
+    dino_gen = image_features(ctx, files, s.dino, key)
+    base_path, base_key = generate(ctx, get_method("base"), concept)
+    clip_base = image_features(ctx, image_files(base_path, plan), s.clip, base_key)
+    text, _ = class_text_features(ctx, concept)
+    return {
+        "clip_t": paired_cosine_mean(clip_gen, text),
+        "clip_i": all_pairs_cosine_mean(clip_gen, reference_features(ctx, concept, s.clip)),
+        "dino": all_pairs_cosine_mean(dino_gen, reference_features(ctx, concept, s.dino)),
+        "w2": wasserstein2(clip_gen, clip_base),
+    }
+
+
+def run_study(
+    run_dir: Path, cache_root: Path, *, methods: Sequence[str], progress: bool = False
+) -> dict[str, Any]:
+    """Every number of docs/VALIDITY.md, from the toy run in ``run_dir`` and the shared cache.
+
+    Runs the over-trained variant of :data:`STUDY_METHOD` through the harness (its own run folder
+    ``<run_dir>/validity-overtrained``), so it is cached and resumable like any run.
+    """
+    from baselines import get_method
+    from benchmark.runner import make_context, run_suite
+    from benchmark.settings import settings_for
+    from benchmark.stages import generation_plan, method_config
+    from benchmark.toy.assets import oracle_checkpoint
+    from benchmark.toy.oracle import load_oracle
+    from benchmark.toy.suite import concept_config
+    from metrics.similarity import render_slot
+
+    results_path = run_dir / "results.jsonl"
+    if not results_path.is_file():
+        raise FileNotFoundError(f"{results_path}: no toy run there; run `overfit-bench run` first")
+    settings = settings_for("toy")
+    spec = {
+        "suite": "toy",
+        "data_root": None,
+        "settings": settings.identity(),
+        "cache": str(cache_root),
+        "run_dir": str(run_dir),
+        "device": "cpu",
+        "progress": progress,
+    }
+    ctx = make_context(spec)
+    oracle = load_oracle(oracle_checkpoint())
+
+    # over-trained variant, through the harness
+    study = get_method(STUDY_METHOD)
+    steps = int(method_config(ctx, study)["steps"])
+    over_overrides = dict(settings.method_overrides)
+    over_overrides[STUDY_METHOD] = {**over_overrides.get(STUDY_METHOD, {}), "steps": OVERTRAIN_FACTOR * steps}
+    over_settings = settings.replace(method_overrides=over_overrides)
+    over_dir = run_dir / "validity-overtrained"
+    run_suite(
+        suite="toy",
+        methods=[STUDY_METHOD],
+        concepts=None,
+        settings=over_settings,
+        run_dir=over_dir,
+        cache_root=cache_root,
+        progress=progress,
+    )
+    over_ctx = make_context({**spec, "settings": over_settings.identity(), "run_dir": str(over_dir)})
+    over_label = f"{STUDY_METHOD} ×{OVERTRAIN_FACTOR}"
+
+    rows = _rows_by(results_path)
+    over_rows = _rows_by(over_dir / "results.jsonl")
+    runs: list[dict[str, Any]] = []
+    for concept in ctx.suite.concepts:
+        cfg = concept_config(ctx.suite, concept.id)
+        plan = generation_plan(ctx, concept)
+        class_prompts = [render_slot(tpl, concept.class_noun) for _, tpl, _ in plan]
+        files_of = {
+            name: [run_dir / "images" / name / concept.id / f"{i}_{s}.png" for i, _, s in plan]
+            for name in methods
+        }
+        entries: list[tuple[str, list[Path], dict[str, float], Any, Any]] = [
+            (name, files_of[name], rows[(name, concept.id)], ctx, get_method(name)) for name in methods
+        ]
+        over_files = [over_dir / "images" / STUDY_METHOD / concept.id / f"{i}_{s}.png" for i, _, s in plan]
+        entries.append((over_label, over_files, over_rows[(STUDY_METHOD, concept.id)], over_ctx, study))
+        train = concept.images
+        copy_files = [train[k % len(train)] for k in range(len(plan))]
+        entries.append((COPY, copy_files, _copy_rows(ctx, concept), None, None))
+        for label, files, metrics, mctx, method in entries:
+            readout = concept_readout(read_images(oracle, files), class_prompts, cfg)
+            nonconcept = _lfd_readout(mctx, oracle, method, concept) if method is not None else float("nan")
+            runs.append(
+                {
+                    "label": label,
+                    "concept": concept.id,
+                    "metrics": metrics,
+                    "oracle": {**readout, "nonconcept_acc": nonconcept},
+                }
+            )
+    quality = base_quality(ctx, oracle)
+    return {"base_quality": quality, "runs": runs, "study_method": STUDY_METHOD, "factor": OVERTRAIN_FACTOR}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Report
+
+
+def _by_label(runs: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    out: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for r in runs:
+        out[r["label"]].append(r)
+    return dict(out)
+
+
+def _avg(items: Sequence[Mapping[str, Any]], part: str, key: str) -> float:
+    vals = [float(r[part].get(key, float("nan"))) for r in items]
+    vals = [v for v in vals if not math.isnan(v)]
+    return _mean(vals)
+
+
+def _f(x: float, digits: int = 3) -> str:
+    return "—" if isinstance(x, float) and math.isnan(x) else f"{x:.{digits}f}"
+
+
+AGREEMENT: tuple[tuple[str, str, str, str], ...] = (
+    # metric, oracle measure, expected sign, what it checks
+    ("w2", "train_background", "+", "W2 vs share of images stuck on a training background"),
+    ("w2", "background_acc", "-", "W2 vs oracle accuracy of the asked new background"),
+    ("lfd", "nonconcept_drop", "+", "LFD vs drop of oracle accuracy on non-concept prompts (base − method)"),
+    ("clip_t", "fidelity", "+", "CLIP-T vs oracle prompt fidelity"),
+    ("clip_i", "identity", "+", "CLIP-I vs oracle concept identity (shape and pattern)"),
+    ("dino", "identity", "+", "DINO vs oracle concept identity (shape and pattern)"),
+)
+
+
+def agreement(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Spearman correlation of each metric with its oracle counterpart over every (run, concept)."""
+    base_nc = {r["concept"]: r["oracle"]["nonconcept_acc"] for r in runs if r["label"] == "base"}
+    out = []
+    for metric, measure, sign, what in AGREEMENT:
+        xs, ys = [], []
+        for r in runs:
+            x = r["metrics"].get(metric)
+            if measure == "nonconcept_drop":
+                nc = r["oracle"]["nonconcept_acc"]
+                y = base_nc.get(r["concept"], float("nan")) - nc
+            else:
+                y = r["oracle"][measure]
+            if x is None or math.isnan(float(x)) or math.isnan(float(y)):
+                continue
+            xs.append(float(x))
+            ys.append(float(y))
+        rho = spearman(xs, ys) if len(xs) >= 3 else float("nan")
+        out.append(
+            {"metric": metric, "oracle": measure, "expected": sign, "rho": rho, "n": len(xs), "what": what}
+        )
+    return out
+
+
+def render_report(study: Mapping[str, Any], command: str) -> str:
+    """The generated part of docs/VALIDITY.md (tables from :func:`run_study`'s output)."""
+    lines = [f"_Generated by `{command}`; do not edit between the markers._", ""]
+    q = study["base_quality"]
+    lines += [
+        "### 1. Base-model quality (oracle accuracy on base generations)",
+        "",
+        "| split | n | shape | colour | background | position |",
+        "|---|---|---|---|---|---|",
+    ]
+    for split in ("held_out", "held_in"):
+        row = q[split]
+        lines.append(
+            f"| {split.replace('_', '-')} | {int(row['n'])} | "
+            + " | ".join(f"{100 * row[k]:.1f}%" for k in ATTRS)
+            + " |"
+        )
+    groups = _by_label(study["runs"])
+    label_over = f"{study['study_method']} ×{study['factor']}"
+    lines += [
+        "",
+        "### 2. Concept-specific overfitting (mean over concepts)",
+        "",
+        "| run | oracle: asked background shown ↑ | oracle: training background shown ↓ | "
+        "oracle: asked position ↑ | oracle: identity ↑ | W2 ↓ |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label in ("base", study["study_method"], label_over, COPY):
+        items = groups.get(label, [])
+        lines.append(
+            f"| {label} | {_f(_avg(items, 'oracle', 'background_acc'))} | "
+            f"{_f(_avg(items, 'oracle', 'train_background'))} | {_f(_avg(items, 'oracle', 'position_acc'))} | "
+            f"{_f(_avg(items, 'oracle', 'identity'))} | {_f(_avg(items, 'metrics', 'w2'))} |"
+        )
+    lines += [
+        "",
+        "### 3. Concept-agnostic overfitting (mean over concepts)",
+        "",
+        "| run | LFD ↓ | LFD (class prompts) ↓ | oracle accuracy on non-concept prompts ↑ |",
+        "|---|---|---|---|",
+    ]
+    for label, items in groups.items():
+        if label == COPY:
+            continue
+        lines.append(
+            f"| {label} | {_f(_avg(items, 'metrics', 'lfd'), 4)} | {_f(_avg(items, 'metrics', 'lfd_class'), 4)} | "
+            f"{_f(_avg(items, 'oracle', 'nonconcept_acc'))} |"
+        )
+    lines += [
+        "",
+        "### 4. Rank agreement (Spearman ρ over every run × concept)",
+        "",
+        "| metric | oracle counterpart | expected sign | ρ | pairs |",
+        "|---|---|---|---|---|",
+    ]
+    for a in agreement(study["runs"]):
+        lines.append(f"| {a['metric']} | {a['what']} | {a['expected']} | {_f(a['rho'], 2)} | {a['n']} |")
+    lines += [
+        "",
+        "Per-run numbers: `docs/validity/validity.json`. Figure: `docs/validity/w2_vs_oracle.svg`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def w2_figure(study: Mapping[str, Any]) -> str:
+    """An SVG scatter of W2 against the oracle's training-background share, one point per run × concept."""
+    pts = [
+        (float(r["metrics"]["w2"]), float(r["oracle"]["train_background"]), r["label"])
+        for r in study["runs"]
+        if "w2" in r["metrics"]
+    ]
+    labels = sorted({p[2] for p in pts})
+    palette = [
+        "#1f77b4",
+        "#ff7f0e",
+        "#2ca02c",
+        "#d62728",
+        "#9467bd",
+        "#8c564b",
+        "#e377c2",
+        "#7f7f7f",
+        "#bcbd22",
+        "#17becf",
+    ]
+    colour = {lab: palette[i % len(palette)] for i, lab in enumerate(labels)}
+    w, h, left, bottom, top, right = 640, 400, 60, 50, 20, 170
+    xmax = max((p[0] for p in pts), default=1.0) * 1.05 or 1.0
+
+    def sx(x: float) -> float:
+        return left + (w - left - right) * x / xmax
+
+    def sy(y: float) -> float:
+        return h - bottom - (h - bottom - top) * y
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
+        f'<rect width="{w}" height="{h}" fill="white"/>',
+        f'<line x1="{left}" y1="{sy(0)}" x2="{w - right}" y2="{sy(0)}" stroke="black"/>',
+        f'<line x1="{left}" y1="{sy(0)}" x2="{left}" y2="{sy(1)}" stroke="black"/>',
+        f'<text x="{(left + w - right) / 2}" y="{h - 12}" text-anchor="middle">W2 (toy-clip features, vs base)</text>',
+        f'<text x="14" y="{(top + h - bottom) / 2}" text-anchor="middle" '
+        f'transform="rotate(-90 14 {(top + h - bottom) / 2})">oracle: share on a training background</text>',
+    ]
+    for t in range(6):
+        y = t / 5
+        out.append(f'<text x="{left - 6}" y="{sy(y) + 4:.1f}" text-anchor="end">{y:.1f}</text>')
+        x = xmax * t / 5
+        out.append(f'<text x="{sx(x):.1f}" y="{sy(0) + 16:.1f}" text-anchor="middle">{x:.2f}</text>')
+    for x, y, lab in pts:
+        out.append(
+            f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="4" fill="{colour[lab]}" fill-opacity="0.8"/>'
+        )
+    for i, lab in enumerate(labels):
+        yy = top + 16 * i + 8
+        out.append(f'<circle cx="{w - right + 16}" cy="{yy}" r="4" fill="{colour[lab]}"/>')
+        out.append(f'<text x="{w - right + 26}" y="{yy + 4}">{lab}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def write_outputs(study: Mapping[str, Any], doc: Path, command: str) -> None:
+    """Write ``validity.json`` and the figure next to ``doc`` and refresh the tables inside ``doc``.
+
+    Raises:
+        ValueError: ``doc`` exists but lacks the begin/end markers.
+    """
+    folder = doc.parent / "validity"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "validity.json").write_text(
+        json.dumps(study, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    (folder / "w2_vs_oracle.svg").write_text(w2_figure(study), encoding="utf-8")
+    block = f"{BEGIN}\n{render_report(study, command)}{END}"
+    if doc.exists():
+        text = doc.read_text(encoding="utf-8")
+        if BEGIN not in text or END not in text:
+            raise ValueError(f"{doc}: missing the markers {BEGIN} / {END}")
+        head, _, rest = text.partition(BEGIN)
+        _, _, tail = rest.partition(END)
+        doc.write_text(head + block + tail, encoding="utf-8")
+    else:
+        doc.write_text(f"# Validity of the toy suite\n\n{block}\n", encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from benchmark.paths import cache_dir
+
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark.toy.validity", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--run", type=Path, default=Path("runs/toy"), help="a finished toy run (default runs/toy)"
+    )
+    parser.add_argument("--doc", type=Path, default=Path("docs/VALIDITY.md"), help="document to refresh")
+    parser.add_argument(
+        "--cache", type=Path, default=None, help="cache folder (default as `overfit-bench run`)"
+    )
+    parser.add_argument("--methods", default=None, help="comma-separated methods (default: all built-in)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from baselines import list_methods
+
+    methods = args.methods.split(",") if args.methods else list(list_methods())
+    try:
+        study = run_study(args.run, cache_dir(args.cache), methods=methods)
+    except (FileNotFoundError, KeyError, ValueError) as err:
+        print(f"validity: error: {err}", file=sys.stderr)
+        return 2
+    write_outputs(study, args.doc, "python -m benchmark.toy.validity")
+    print(render_report(study, "python -m benchmark.toy.validity"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""The ``toy`` suite manifest and generator, and the validity study's statistics and oracle readouts."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from benchmark.data.errors import ManifestError
+from benchmark.data.manifest import load_manifest, parse_manifest
+from benchmark.suites import generated_dir, load_suite, suite_from_manifest
+from benchmark.toy.backbones import parse_caption
+from benchmark.toy.render import render_array
+from benchmark.toy.suite import concept_scenes, pixels_sha256, training_scenes
+from benchmark.toy.validity import agreement, concept_readout, prompt_accuracy, rankdata, spearman
+from benchmark.toy.world import BACKGROUNDS, POSITIONS
+from metrics.similarity import render_slot
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    return load_suite("toy", tmp_path_factory.mktemp("data"))
+
+
+def _raw() -> dict:  # type: ignore[type-arg]
+    text = (Path(__file__).resolve().parents[1] / "data_manifests" / "toy.json").read_text()
+    return dict(json.loads(text))
+
+
+def test_suite_shape_matches_the_issue(suite) -> None:  # type: ignore[no-untyped-def]
+    assert len(suite.concepts) >= 4
+    patterns = set()
+    for c in suite.concepts:
+        scenes = training_scenes(suite, c.id)
+        assert 4 <= len(scenes) == len(c.images) <= 5
+        assert 1 <= len({s.background for s in scenes}) <= 2
+        assert len({s.position for s in scenes}) == 1  # one layout
+        assert c.class_noun == scenes[0].shape
+        patterns.add(scenes[0].pattern)
+        # evaluation prompts ask for backgrounds and positions the training images never show
+        for tpl in c.prompts:
+            want = parse_caption(render_slot(tpl, c.class_noun))
+            assert want.get("background") not in {s.background for s in scenes}
+            assert want.get("position") not in {s.position for s in scenes}
+    assert len(patterns) == len(suite.concepts)  # a unique pattern per concept
+    assert suite.images_per_prompt == len(suite.seeds) >= 1
+    for p in suite.lfd_prompts:  # non-customized prompts name no concept class
+        assert parse_caption(p).get("shape") not in {c.class_noun for c in suite.concepts}
+
+
+def test_rendered_images_match_pinned_pixels(suite) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    cfg = suite.manifest.config
+    for c, spec in zip(suite.concepts, cfg["concepts"], strict=True):
+        for path, expected in zip(c.images, spec["pixels_sha256"], strict=True):
+            with Image.open(path) as im:
+                assert pixels_sha256(np.asarray(im.convert("RGB"))) == expected
+
+
+def test_second_load_reuses_files_and_repairs_a_damaged_one(tmp_path: Path) -> None:
+    s1 = load_suite("toy", tmp_path)
+    first = s1.concepts[0].images[0]
+    mtime = first.stat().st_mtime_ns
+    s2 = load_suite("toy", tmp_path)
+    assert s2.concepts[0].images[0].stat().st_mtime_ns == mtime
+    first.write_bytes(b"not a png")
+    s3 = load_suite("toy", tmp_path)
+    assert s3.concepts[0].images[0].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_renderer_drift_is_an_error(tmp_path: Path) -> None:
+    raw = _raw()
+    raw["config"]["concepts"][0]["pixels_sha256"][0] = "0" * 64
+    m = parse_manifest(raw, origin="toy-edited.json")
+    with pytest.raises(ManifestError, match="renderer changed"):
+        suite_from_manifest(m, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda r: r["config"].pop("seeds"), "missing keys"),
+        (lambda r: r["config"]["concepts"][0].update(shape="blob"), "blob"),
+        (lambda r: r["config"]["prompts"].append("no slot here"), "no \\{concept\\} slot"),
+        (lambda r: r["config"].update(world_version=99), "world_version"),
+        (lambda r: r["config"]["concepts"].append(dict(r["config"]["concepts"][0])), "duplicate concept"),
+        (lambda r: r["config"]["concepts"][0].update(pattern=None), "needs a pattern"),
+        (lambda r: r["config"].update(seeds=[0, 0]), "duplicate seeds"),
+    ],
+)
+def test_bad_config_names_the_problem(tmp_path: Path, edit, match: str) -> None:  # type: ignore[no-untyped-def]
+    raw = _raw()
+    edit(raw)
+    with pytest.raises(ManifestError, match=match):
+        suite_from_manifest(parse_manifest(raw, origin="toy-edited.json"), tmp_path)
+
+
+def test_generated_suites_render_into_the_cache_not_the_data_root(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("OVERFIT_BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("OVERFIT_BENCH_DATA", str(tmp_path / "shared"))
+    m = load_manifest("toy")
+    assert generated_dir(m) == (tmp_path / "cache").resolve() / "generated" / f"toy-v{m.version}"
+    assert generated_dir(m, tmp_path / "x") == tmp_path / "x" / "toy"
+
+
+def test_concept_scenes_are_deterministic() -> None:
+    spec = _raw()["config"]["concepts"][1]
+    a, b = concept_scenes(spec), concept_scenes(spec)
+    assert a == b
+    assert pixels_sha256(render_array(a[0], 32)) == spec["pixels_sha256"][0]
+
+
+# ---------------------------------------------------------------------------------------------- stats
+
+
+def test_rankdata_averages_ties() -> None:
+    assert rankdata([10, 20, 20, 5]).tolist() == [2.0, 3.5, 3.5, 1.0]
+
+
+def test_spearman_matches_scipy_and_closed_forms() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=30)
+    b = a + rng.normal(size=30)
+    b[3] = b[4]  # a tie
+    assert spearman(a.tolist(), b.tolist()) == pytest.approx(spearmanr(a, b).statistic, abs=1e-12)
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert math.isnan(spearman([1, 2, 3], [5, 5, 5]))
+    with pytest.raises(ValueError, match="equal-length"):
+        spearman([1, 2], [1, 2])
+
+
+def test_concept_readout_counts_what_the_prompts_ask() -> None:
+    concept = {"shape": "star", "colour": "red", "pattern": "stripes", "backgrounds": ["grass"]}
+    prompts = ["a star on a snow background", "top left, a star on a snow background", "a green star"]
+    readings = [
+        {"shape": "star", "colour": "red", "background": "snow", "position": "center", "pattern": "stripes"},
+        {"shape": "star", "colour": "red", "background": "grass", "position": "top left", "pattern": "none"},
+        {
+            "shape": "heart",
+            "colour": "green",
+            "background": "grass",
+            "position": "center",
+            "pattern": "stripes",
+        },
+    ]
+    r = concept_readout(readings, prompts, concept)
+    assert r["background_acc"] == pytest.approx(0.5)  # two prompts ask a background, one shows it
+    assert r["train_background"] == pytest.approx(2 / 3)
+    assert r["position_acc"] == pytest.approx(1.0)
+    assert r["colour_acc"] == pytest.approx(1.0)
+    assert r["identity"] == pytest.approx(1 / 3)
+    # fidelity: (shape, colour, bg) 3/3; (shape, colour, bg, pos) 3/4; (shape, colour=green) 1/2
+    assert r["fidelity"] == pytest.approx((1 + 0.75 + 0.5) / 3)
+    # the prompt names the shape too: (star, snow) 2/2; (top left, star, snow) 2/3
+    assert prompt_accuracy(readings[:2], prompts[:2]) == pytest.approx((1 + 2 / 3) / 2)
+
+
+def test_agreement_reports_each_pair_with_its_sign() -> None:
+    runs = []
+    for k, label in enumerate(["base", "a", "b", "c"]):
+        runs.append(
+            {
+                "label": label,
+                "concept": "x",
+                "metrics": {
+                    "w2": float(k),
+                    "lfd": float(k),
+                    "clip_t": 1.0 - k,
+                    "clip_i": 1.0,
+                    "dino": float(k),
+                },
+                "oracle": {
+                    "train_background": k / 4,
+                    "background_acc": 1 - k / 4,
+                    "nonconcept_acc": 1 - k / 10,
+                    "fidelity": 1 - k / 4,
+                    "identity": k / 4,
+                },
+            }
+        )
+    got = {(a["metric"], a["oracle"]): a["rho"] for a in agreement(runs)}
+    assert got[("w2", "train_background")] == pytest.approx(1.0)
+    assert got[("w2", "background_acc")] == pytest.approx(-1.0)
+    assert got[("lfd", "nonconcept_drop")] == pytest.approx(1.0)
+    assert got[("clip_t", "fidelity")] == pytest.approx(1.0)
+    assert math.isnan(got[("clip_i", "identity")])  # a constant metric has no rank order
+    assert got[("dino", "identity")] == pytest.approx(1.0)
+
+
+def test_vocabulary_used_by_prompts_exists() -> None:
+    raw = _raw()["config"]
+    words = " ".join(raw["prompts"] + raw["lfd_prompts"] + raw["class_prompts"])
+    assert any(b in words for b in BACKGROUNDS)
+    assert any(p in words for p in POSITIONS)
