@@ -198,3 +198,56 @@ def test_vocabulary_used_by_prompts_exists() -> None:
     words = " ".join(raw["prompts"] + raw["lfd_prompts"] + raw["class_prompts"])
     assert any(b in words for b in BACKGROUNDS)
     assert any(p in words for p in POSITIONS)
+
+
+# ------------------------------------------------------------------------------ end to end (tiny)
+
+
+@pytest.fixture(scope="module")
+def tiny_toy_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The toy suite through the harness on a tiny-preset toy base model and random-weight oracle backbones."""
+    from benchmark.runner import run_suite
+    from benchmark.settings import BackboneSpec, settings_for
+    from benchmark.toy.train_base import main as train_main
+
+    root = tmp_path_factory.mktemp("toyrun")
+    assert train_main(["--out", str(root / "base"), "--stage", "all", "--preset", "tiny", "--threads", "1"]) == 0
+    settings = settings_for("toy", model=str(root / "base" / "model"))
+    fast = {"steps": 2, "batch_size": 1, "grad_accum": 1, "num_class_images": 1, "checkpoint_every": 1000}
+    settings = settings.replace(
+        clip=BackboneSpec("clip", "toy-clip", None),
+        dino=BackboneSpec("dino", "toy-dino", None),
+        resolution=16,
+        steps=3,
+        lfd_timesteps=3,
+        method_overrides={"*": {**settings.method_overrides["*"], **fast}},
+    )
+    result = run_suite(
+        suite="toy",
+        methods=["base", "infusion", "textual-inversion", "dreambooth-lora"],
+        concepts=["striped-star"],
+        settings=settings,
+        run_dir=root / "run",
+        cache_root=root / "cache",
+        data_root=str(root / "data"),
+        progress=False,
+    )
+    return root, result
+
+
+def test_every_metric_is_produced_on_the_toy_suite(tiny_toy_run) -> None:  # type: ignore[no-untyped-def]
+    from benchmark.results import read_rows
+
+    root, result = tiny_toy_run
+    rows = read_rows(result.results)
+    values = {(r["method"], r["metric"]): r["value"] for r in rows}
+    for method in ("base", "infusion", "textual-inversion", "dreambooth-lora"):
+        for metric in ("clip_t", "clip_i", "dino", "w2", "lfd", "lfd_class"):
+            assert math.isfinite(values[(method, metric)])
+    # methods that cannot touch prompts without their concept score LFD exactly 0 on the toy suite too
+    for method in ("base", "infusion", "textual-inversion"):
+        assert values[(method, "lfd")] == 0.0
+    assert values[("dreambooth-lora", "lfd")] > 0.0
+    assert values[("base", "w2")] == pytest.approx(0.0, abs=1e-6)
+    pngs = sorted((root / "run" / "images" / "infusion" / "striped-star").glob("*.png"))
+    assert len(pngs) == 8 * 4  # 8 prompts x 4 seeds
