@@ -210,8 +210,14 @@ def tiny_toy_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
     from benchmark.settings import BackboneSpec, settings_for
     from benchmark.toy.train_base import main as train_main
 
+    import torch
+
     root = tmp_path_factory.mktemp("toyrun")
-    assert train_main(["--out", str(root / "base"), "--stage", "all", "--preset", "tiny", "--threads", "1"]) == 0
+    threads = torch.get_num_threads()
+    try:
+        assert train_main(["--out", str(root / "base"), "--stage", "all", "--preset", "tiny"]) == 0
+    finally:
+        torch.set_num_threads(threads)  # the trainer sets its own thread count
     settings = settings_for("toy", model=str(root / "base" / "model"))
     fast = {"steps": 2, "batch_size": 1, "grad_accum": 1, "num_class_images": 1, "checkpoint_every": 1000}
     settings = settings.replace(

@@ -12,7 +12,9 @@ DEFAULT_SUITE = "toy"
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("run", help="run a suite (default: the embedded toy suite, every built-in method, CPU)")
+    p = sub.add_parser(
+        "run", help="run a suite (default: the embedded toy suite, every built-in method, CPU)"
+    )
     p.add_argument("--suite", default=DEFAULT_SUITE, help=f"suite name (default: {DEFAULT_SUITE})")
     p.add_argument(
         "--methods", help="comma-separated method names or package.module:Class (default: all built-in)"

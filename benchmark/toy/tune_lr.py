@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 
-def sweep(method: str, lrs: Sequence[float], concepts: Sequence[str], out: Path, cache: Path) -> list[dict[str, Any]]:
+def sweep(
+    method: str, lrs: Sequence[float], concepts: Sequence[str], out: Path, cache: Path
+) -> list[dict[str, Any]]:
     """One row per learning rate: mean oracle readouts and metric values over ``concepts``."""
     from benchmark.runner import make_context, run_suite
     from benchmark.settings import settings_for
