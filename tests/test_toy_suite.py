@@ -257,3 +257,51 @@ def test_every_metric_is_produced_on_the_toy_suite(tiny_toy_run) -> None:  # typ
     assert values[("base", "w2")] == pytest.approx(0.0, abs=1e-6)
     pngs = sorted((root / "run" / "images" / "infusion" / "striped-star").glob("*.png"))
     assert len(pngs) == 8 * 4  # 8 prompts x 4 seeds
+
+
+def _study() -> dict:  # type: ignore[type-arg]
+    runs = []
+    for k, label in enumerate(["base", "dreambooth", "dreambooth ×5", "copy"]):
+        for concept in ("a", "b"):
+            runs.append(
+                {
+                    "label": label,
+                    "concept": concept,
+                    "metrics": {"w2": 0.1 * k, "lfd": 0.01 * k, "lfd_class": 0.02 * k, "clip_t": 0.5},
+                    "oracle": {
+                        "background_acc": 1 - k / 4,
+                        "train_background": k / 4,
+                        "position_acc": 0.5,
+                        "colour_acc": 0.5,
+                        "identity": k / 4,
+                        "fidelity": 0.7,
+                        "nonconcept_acc": float("nan") if label == "copy" else 0.9 - k / 10,
+                    },
+                }
+            )
+    quality = {
+        s: {"shape": 0.9, "colour": 0.95, "background": 0.99, "position": 0.6, "n": 10.0}
+        for s in ("held_out", "held_in")
+    }
+    return {"base_quality": quality, "runs": runs, "study_method": "dreambooth", "factor": 5}
+
+
+def test_report_tables_and_markers(tmp_path: Path) -> None:
+    from benchmark.toy.validity import BEGIN, END, render_report, w2_figure, write_outputs
+
+    study = _study()
+    text = render_report(study, "cmd")
+    assert "| held-out | 10 | 90.0% | 95.0% | 99.0% | 60.0% |" in text
+    assert "| dreambooth ×5 | 0.500 | 0.500 | 0.500 | 0.500 | 0.200 |" in text
+    assert "| w2 | W2 vs share of images stuck on a training background | + | 1.00 | 8 |" in text
+    svg = w2_figure(study)
+    assert svg.startswith("<svg") and svg.count("<circle") == 8 + 4  # points + legend
+    doc = tmp_path / "VALIDITY.md"
+    doc.write_text(f"intro\n{BEGIN}\nold\n{END}\noutro\n")
+    write_outputs(study, doc, "cmd")
+    body = doc.read_text()
+    assert body.startswith("intro\n") and body.endswith("outro\n") and "old" not in body
+    assert json.loads((tmp_path / "validity" / "validity.json").read_text())["factor"] == 5
+    doc.write_text("no markers")
+    with pytest.raises(ValueError, match="markers"):
+        write_outputs(study, doc, "cmd")
