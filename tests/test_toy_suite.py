@@ -206,11 +206,11 @@ def test_vocabulary_used_by_prompts_exists() -> None:
 @pytest.fixture(scope="module")
 def tiny_toy_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """The toy suite through the harness on a tiny-preset toy base model and random-weight oracle backbones."""
+    import torch
+
     from benchmark.runner import run_suite
     from benchmark.settings import BackboneSpec, settings_for
     from benchmark.toy.train_base import main as train_main
-
-    import torch
 
     root = tmp_path_factory.mktemp("toyrun")
     threads = torch.get_num_threads()
@@ -305,3 +305,15 @@ def test_report_tables_and_markers(tmp_path: Path) -> None:
     doc.write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
         write_outputs(study, doc, "cmd")
+
+
+def test_data_cli_renders_and_verifies_the_toy_suite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmark.cli import main
+
+    assert main(["data", "verify", "toy", "--root", str(tmp_path / "toy")]) == 0
+    assert "toy v1: OK, 4 concepts / 20 images" in capsys.readouterr().out
+    assert len(list((tmp_path / "toy").rglob("*.png"))) == 20
+    assert main(["data", "import", "toy", "--from", str(tmp_path)]) == 2
+    assert "generated; there is nothing to import" in capsys.readouterr().err

@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         if args.data_action == "list":
             return _list()
         manifest = _manifest(args)
+        if manifest.source_type == "generated":
+            return _generated(manifest, args.root, args.data_action)
         root = args.root if args.root is not None else _default_root(manifest)
         if args.data_action == "verify":
             return _verify(manifest, root, decode=not args.no_decode)
@@ -82,6 +84,21 @@ def _manifest(args: argparse.Namespace) -> Any:
     return manifest
 
 
+def _generated(manifest: Any, root: Path | None, action: str) -> int:
+    """``verify`` / ``fetch`` of a generated suite: render what is missing, check every image's pixels."""
+    from benchmark.suites import suite_from_manifest
+
+    if action == "import":
+        raise ValueError(f"suite {manifest.name!r} is generated; there is nothing to import")
+    suite = suite_from_manifest(manifest, root=root)
+    n_images = sum(len(c.images) for c in suite.concepts)
+    print(
+        f"{manifest.name} v{manifest.version}: OK, {len(suite.concepts)} concepts / {n_images} images rendered "
+        f"and matching the manifest's pixel checksums in {suite.root}"
+    )
+    return 0
+
+
 def _default_root(manifest: Any) -> Path:
     from benchmark.suites import suite_dir
 
@@ -90,16 +107,19 @@ def _default_root(manifest: Any) -> Path:
 
 def _list() -> int:
     from benchmark.data.manifest import available_suites, load_manifest
-    from benchmark.suites import default_data_root
+    from benchmark.suites import default_data_root, generated_dir
 
     data_root = default_data_root()
     print(f"data root: {data_root}")
     for name in available_suites():
         m = load_manifest(name)
         base = f" (subset of {m.derived_from})" if m.derived_from else ""
-        print(
-            f"{m.name:<18} v{m.version}  {len(m.concepts):>3} concepts  {m.source_type:<9} {data_root / m.data_dir}{base}"
-        )
+        where = data_root / m.data_dir
+        n_concepts = len(m.concepts)
+        if m.source_type == "generated":
+            where, base = generated_dir(m), " (rendered on first use)"
+            n_concepts = len((m.config or {}).get("concepts", []))
+        print(f"{m.name:<18} v{m.version}  {n_concepts:>3} concepts  {m.source_type:<9} {where}{base}")
     return 0
 
 
