@@ -67,7 +67,11 @@ TOY_DINO = BackboneSpec("dino", "toy-dino", "toy")
 
 # The toy world: hflip off (a flip swaps left/right positions, which the suite asks for);
 # learning rates tuned on the toy base model (docs/DECISIONS.md).
-_TOY_OVERRIDES: dict[str, dict[str, Any]] = {"*": {"hflip": 0.0}}
+_TOY_OVERRIDES: dict[str, dict[str, Any]] = {
+    "*": {"hflip": 0.0},
+    "dreambooth": {"lr": 2e-4},
+    "dreambooth-lora": {"lr": 2e-3},
+}
 
 _SD15 = EvalSettings(
     model="stable-diffusion-v1-5/stable-diffusion-v1-5",
