@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -35,6 +36,22 @@ class RunContext:
     @property
     def suite_id(self) -> dict[str, Any]:
         return {"suite": self.suite.name, "suite_version": self.suite.version}
+
+    @property
+    def model_key(self) -> str:
+        """The base model as it enters cache keys and row hashes: the model id, plus a digest of the
+        folder's ``SHA256SUMS`` for the shipped toy model or a local folder that has one, so a retrained
+        model never meets the stages of the old one."""
+        model = self.settings.model
+        if model == "toy":
+            from benchmark.toy.assets import base_model_dir
+
+            sums = base_model_dir() / "SHA256SUMS"
+        else:
+            sums = Path(model).expanduser() / "SHA256SUMS"
+            if not sums.is_file():
+                return model
+        return f"{model}@{hashlib.sha256(sums.read_bytes()).hexdigest()[:16]}"
 
     def base_components(self) -> Any:
         """The base model's pipeline (loaded once; never downloads)."""

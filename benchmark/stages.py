@@ -62,7 +62,7 @@ def method_config(ctx: RunContext, method: Any) -> dict[str, Any]:
 def fit(ctx: RunContext, method: Any, concept: Any) -> tuple[Path, str]:
     """Train ``method`` on ``concept``; the artifact is ``<dir>/artifact.safetensors``."""
     inputs = {
-        "model": ctx.settings.model,
+        "model": ctx.model_key,
         **method_identity(ctx, method),
         **ctx.suite_id,
         "concept": concept.id,
@@ -264,7 +264,7 @@ def base_samples(ctx: RunContext, prompts: list[str]) -> tuple[Path, str]:
     rows, seeds = _lfd_rows(ctx, prompts)
     s = ctx.settings
     inputs = {
-        "model": s.model,
+        "model": ctx.model_key,
         "prompts": rows,
         "seeds": seeds,
         "steps": s.steps,
@@ -387,7 +387,8 @@ def row_config_hash(ctx: RunContext, method_id: dict[str, Any]) -> str:
     """Hash of everything behind a (method, concept) row: method config, settings, suite version."""
     from benchmark.cache import hash_inputs
 
-    return hash_inputs({**method_id, **ctx.suite_id, "settings": ctx.settings.identity()})[:16]
+    model = {"model": ctx.model_key} if ctx.model_key != ctx.settings.model else {}
+    return hash_inputs({**method_id, **ctx.suite_id, "settings": ctx.settings.identity(), **model})[:16]
 
 
 def score(ctx: RunContext, method: Any, concept: Any) -> list[dict[str, Any]]:

@@ -317,3 +317,29 @@ def test_data_cli_renders_and_verifies_the_toy_suite(
     assert len(list((tmp_path / "toy").rglob("*.png"))) == 20
     assert main(["data", "import", "toy", "--from", str(tmp_path)]) == 2
     assert "generated; there is nothing to import" in capsys.readouterr().err
+
+
+def test_model_key_follows_the_model_files(tmp_path: Path) -> None:
+    from benchmark.cache import StageCache
+    from benchmark.context import RunContext
+    from benchmark.settings import settings_for
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+
+    def key(model: str) -> str:
+        ctx = RunContext(
+            suite=None,
+            settings=settings_for("smoke", model=model),
+            cache=StageCache(tmp_path / "c"),
+            run_dir=tmp_path,
+        )
+        return ctx.model_key
+
+    assert key("tiny") == "tiny"  # aliases without files are keyed by name
+    assert key(str(folder)) == str(folder)  # a folder without SHA256SUMS too
+    (folder / "SHA256SUMS").write_text("a  x\n")
+    first = key(str(folder))
+    (folder / "SHA256SUMS").write_text("b  x\n")  # retrained weights: new sums, new key
+    assert first.startswith(str(folder) + "@") and key(str(folder)) != first
+    assert key("toy").startswith("toy@")
