@@ -15,8 +15,6 @@ jitter uniform in the world's ranges, background cycling through the concept's l
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +25,7 @@ import numpy as np
 
 from benchmark.data.errors import ManifestError
 from benchmark.data.manifest import ConceptSpec, FileEntry, Manifest
+from benchmark.toy.io import atomic_write_bytes, sha256_of
 from benchmark.toy.render import render_array
 from benchmark.toy.world import MAX_JITTER, SIZE_RANGE, WORLD_VERSION, Scene
 
@@ -82,22 +81,15 @@ def pixels_sha256(pixels: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _write_png(path: Path, pixels: np.ndarray) -> None:
+    import io
+
     from PIL import Image
 
+    buf = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buf, format="PNG")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        Image.fromarray(pixels, "RGB").save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _read_pixels(path: Path) -> np.ndarray | None:
@@ -209,7 +201,7 @@ def build_suite(manifest: Manifest, folder: Path) -> Any:
                         f"manifest pins {expected}; the toy renderer changed, so the suite needs a new version"
                     )
                 _write_png(path, pixels)
-            entries.append(FileEntry(rel, _file_sha256(path), path.stat().st_size, is_image=True))
+            entries.append(FileEntry(rel, sha256_of(path), path.stat().st_size, is_image=True))
         spec = ConceptSpec(
             id=c["id"],
             class_noun=c["shape"],
