@@ -182,8 +182,9 @@ def test_command_line_runs_stage_by_stage(tmp_path: Path, capsys: pytest.Capture
     assert main(["--out", out, "--preset", "tiny", "--stage", "vae", "--threads", "1"]) == 0
     assert "decoder: 1/1 steps" in capsys.readouterr().out
     assert not (tmp_path / "cli" / "model").exists()
-    assert main(["--out", out, "--stage", "unet", "--threads", "1", "--minutes", "5"]) == 0
+    assert main(["--out", out, "--stage", "unet", "--threads", "1", "--minutes", "5", "--device", "cpu"]) == 0
     assert (tmp_path / "cli" / "model" / "model_index.json").is_file()
+    assert json.loads((tmp_path / "cli" / "training_record.json").read_text())["unet_device"] == "cpu"
     assert main(["--out", out, "--preset", "tiny", "--set", "text_layers=2", "--threads", "1"]) == 2
     assert "other settings" in capsys.readouterr().err
 
@@ -226,4 +227,33 @@ def test_bad_settings_raise_naming_the_field() -> None:
         BaseModelConfig(caption_order="middle")
     with pytest.raises(ValueError, match="unknown settings"):
         BaseModelConfig().replace(colour="red")
+    with pytest.raises(ValueError, match="beta_schedule"):
+        BaseModelConfig(beta_schedule="cosine")
+    with pytest.raises(ValueError, match="beta_start < beta_end"):
+        BaseModelConfig(beta_start=0.02, beta_end=0.01)
+    with pytest.raises(ValueError, match="timestep_spacing"):
+        BaseModelConfig(timestep_spacing="linspace")
     assert BaseModelConfig.from_dict(TINY.to_dict()) == TINY
+
+
+def test_default_noise_schedule_is_sd15_and_another_one_reaches_the_exported_scheduler(
+    tmp_path: Path,
+) -> None:
+    from baselines.models import SD15_SCHEDULER_CONFIG
+
+    default = BaseModelConfig().scheduler_config()
+    assert {k: default[k] for k in SD15_SCHEDULER_CONFIG} == SD15_SCHEDULER_CONFIG
+    assert default["timestep_spacing"] == "leading"  # diffusers' default spacing, i.e. SD-1.5's sampling
+    # An older run folder's config (saved before the schedule fields existed) reads as SD-1.5's schedule.
+    old = {k: v for k, v in TINY.to_dict().items() if not k.startswith(("beta_", "timestep_"))}
+    assert BaseModelConfig.from_dict(old) == TINY
+
+    cfg = TINY.replace(beta_schedule="linear", beta_start=1e-4, beta_end=0.02, timestep_spacing="trailing")
+    sched = arch.noise_scheduler(cfg)
+    betas = torch.linspace(1e-4, 0.02, 1000, dtype=torch.float32)
+    torch.testing.assert_close(sched.alphas_cumprod, torch.cumprod(1.0 - betas, 0))
+    train(tmp_path, "all", config=cfg)
+    pipe = load_model(str(tmp_path / "model"))
+    assert pipe.scheduler.config.beta_schedule == "linear" and pipe.scheduler.config.beta_end == 0.02
+    pipe.scheduler.set_timesteps(4)
+    assert pipe.scheduler.timesteps.tolist() == [999, 749, 499, 249]  # trailing spacing

@@ -114,27 +114,23 @@ def build_tokenizer(cfg: BaseModelConfig) -> Any:
     return tok
 
 
-def noise_scheduler() -> Any:
-    """The SD-1.5 training noise schedule (``DDPMScheduler``)."""
+def noise_scheduler(cfg: BaseModelConfig) -> Any:
+    """The training noise schedule (``DDPMScheduler`` with ``cfg.scheduler_config()``)."""
     from diffusers import DDPMScheduler
 
-    from baselines.models import SD15_SCHEDULER_CONFIG
-
-    return DDPMScheduler.from_config(SD15_SCHEDULER_CONFIG)
+    return DDPMScheduler.from_config(cfg.scheduler_config())
 
 
 def make_pipeline(vae: Any, text_encoder: Any, unet: Any, cfg: BaseModelConfig) -> Any:
-    """A ``StableDiffusionPipeline`` (DDIM scheduler with the SD-1.5 schedule, no safety checker)."""
+    """A ``StableDiffusionPipeline`` (DDIM scheduler with the config's noise schedule, no safety checker)."""
     from diffusers import DDIMScheduler, StableDiffusionPipeline
-
-    from baselines.models import SD15_SCHEDULER_CONFIG
 
     return StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
         tokenizer=build_tokenizer(cfg),
         unet=unet,
-        scheduler=DDIMScheduler.from_config(SD15_SCHEDULER_CONFIG),
+        scheduler=DDIMScheduler.from_config(cfg.scheduler_config()),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,

@@ -15,6 +15,9 @@ from typing import Any
 
 from benchmark.toy.world import CAPTION_ORDERS
 
+BETA_SCHEDULES: tuple[str, ...] = ("linear", "scaled_linear")
+TIMESTEP_SPACINGS: tuple[str, ...] = ("leading", "trailing")
+
 
 @dataclass(frozen=True)
 class BaseModelConfig:
@@ -30,6 +33,11 @@ class BaseModelConfig:
     Captions: ``caption_order`` puts the position first or last; ``caption_full_prob`` of training
     captions say every attribute, the rest drop each of colour/background/position with probability
     1/2; ``prefix_prob`` prepend "a photo of" and similar; ``uncond_prob`` are empty (for guidance).
+
+    Noise schedule: ``beta_schedule`` from ``beta_start`` to ``beta_end`` over 1,000 steps, epsilon
+    prediction, sampled with ``timestep_spacing``. The default is SD-1.5's (scaled-linear 0.00085 →
+    0.012, "leading"); the linear 1e-4 → 0.02 "trailing" schedule, which leaves far less of the image
+    in the last step, was tried for position and learned shape more slowly (docs/DECISIONS.md).
 
     Stages (steps are the reproducible unit; ``--minutes`` only splits them into sittings):
     ``vae`` (full VAE), ``decoder`` (decoder-only fine-tune, encoder frozen), ``unet`` (UNet and
@@ -55,6 +63,11 @@ class BaseModelConfig:
     unet_attention_heads: int = 4
     unet_top_attention: bool = False
     norm_groups: int = 8
+    # noise schedule (saved as the exported model's scheduler config)
+    beta_schedule: str = "scaled_linear"
+    beta_start: float = 0.00085
+    beta_end: float = 0.012
+    timestep_spacing: str = "leading"
     # captions and data
     caption_order: str = "position_first"
     caption_full_prob: float = 0.6
@@ -145,10 +158,34 @@ class BaseModelConfig:
                 )
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"BaseModelConfig.ema_decay: expected [0, 1), got {self.ema_decay!r}")
+        if self.beta_schedule not in BETA_SCHEDULES:
+            raise ValueError(
+                f"BaseModelConfig.beta_schedule: {self.beta_schedule!r} is not one of {BETA_SCHEDULES}"
+            )
+        if not 0.0 < self.beta_start < self.beta_end < 1.0:
+            raise ValueError(
+                f"BaseModelConfig: expected 0 < beta_start < beta_end < 1, got {self.beta_start!r}, {self.beta_end!r}"
+            )
+        if self.timestep_spacing not in TIMESTEP_SPACINGS:
+            raise ValueError(
+                f"BaseModelConfig.timestep_spacing: {self.timestep_spacing!r} is not one of {TIMESTEP_SPACINGS}"
+            )
         if self.export_dtype not in ("float16", "float32"):
             raise ValueError(
                 f"BaseModelConfig.export_dtype: expected 'float16' or 'float32', got {self.export_dtype!r}"
             )
+
+    def scheduler_config(self) -> dict[str, Any]:
+        """The diffusers scheduler config of the model: SD-1.5's, with this noise schedule."""
+        from baselines.models import SD15_SCHEDULER_CONFIG
+
+        return {
+            **SD15_SCHEDULER_CONFIG,
+            "beta_schedule": self.beta_schedule,
+            "beta_start": self.beta_start,
+            "beta_end": self.beta_end,
+            "timestep_spacing": self.timestep_spacing,
+        }
 
     @property
     def latent_size(self) -> int:

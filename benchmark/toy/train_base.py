@@ -420,8 +420,15 @@ def _apply_ema(ema_state: dict[str, torch.Tensor], unet: Any, text_encoder: Any)
             p.copy_(ema_state[n].to(p.dtype))
 
 
-def train_unet_stage(run: Run, budget: Budget) -> bool:
+def _cpu_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu") for k, v in state.items()}
+
+
+def train_unet_stage(run: Run, budget: Budget, device: str = "cpu") -> bool:
     """Train the UNet and text encoder jointly on the finished VAE's latents, with EMA.
+
+    Batches, noise and timesteps are drawn on the CPU from the step's own generators whatever
+    ``device`` computes the step, so a run may move between devices (the numerics of the step differ).
 
     Returns:
         Whether the stage finished.
@@ -433,23 +440,26 @@ def train_unet_stage(run: Run, budget: Budget) -> bool:
     vae, vae_sha = final_vae(run)
     latents, scaling = encoded_latents(run, vae, vae_sha)
     unet, text_encoder = arch.build_unet(cfg), arch.build_text_encoder(cfg)
-    params = [*unet.parameters(), *text_encoder.parameters()]
-    opt = torch.optim.AdamW(params, lr=cfg.unet_lr, weight_decay=cfg.weight_decay)
-    ema = EMA(_named(unet, text_encoder), cfg.ema_decay)
     ckpt = run.load_ckpt("unet")
     if ckpt is not None:
         if ckpt.get("vae_sha256") != vae_sha:
             raise RuntimeError(f"{run.ckpt('unet')}: trained on another VAE; delete it to retrain the UNet")
         unet.load_state_dict(ckpt["unet"])
         text_encoder.load_state_dict(ckpt["text_encoder"])
+    unet.to(device)
+    text_encoder.to(device)
+    params = [*unet.parameters(), *text_encoder.parameters()]
+    opt = torch.optim.AdamW(params, lr=cfg.unet_lr, weight_decay=cfg.weight_decay)
+    ema = EMA(_named(unet, text_encoder), cfg.ema_decay)
+    if ckpt is not None:
         opt.load_state_dict(ckpt["optimizer"])
-        ema.load_state_dict(ckpt["ema"])
+        ema.load_state_dict({k: v.to(device) for k, v in ckpt["ema"].items()})
     rec = run.stage_record("unet", ckpt)
     if rec.finished and ckpt is not None:
         return True
     scenes = dataset_scenes(cfg)
     tok = CaptionTokenizer(arch.build_tokenizer(cfg))
-    sched = arch.noise_scheduler()
+    sched = arch.noise_scheduler(cfg)
     n_train = int(sched.config.num_train_timesteps)
     unet.train()
     text_encoder.train()
@@ -461,6 +471,8 @@ def train_unet_stage(run: Run, budget: Budget) -> bool:
         ids = tok([training_caption(scenes[int(j)], rng, cfg) for j in idx])
         noise = torch.randn(z0.shape, generator=g)
         t = torch.randint(0, n_train, (z0.shape[0],), generator=g)
+        if device != "cpu":
+            z0, ids, noise, t = (x.to(device) for x in (z0, ids, noise, t))
         for group in opt.param_groups:
             group["lr"] = _lr(i, rec.total_steps, cfg.unet_lr, cfg.unet_warmup)
         cond = text_encoder(ids)[0]
@@ -474,11 +486,14 @@ def train_unet_stage(run: Run, budget: Budget) -> bool:
         return float(loss.detach())
 
     def save() -> None:
+        optim = opt.state_dict()
+        if device != "cpu":
+            optim["state"] = {i: _cpu_state(st) for i, st in optim["state"].items()}
         state = {
-            "unet": unet.state_dict(),
-            "text_encoder": text_encoder.state_dict(),
-            "optimizer": opt.state_dict(),
-            "ema": ema.state_dict(),
+            "unet": _cpu_state(unet.state_dict()),
+            "text_encoder": _cpu_state(text_encoder.state_dict()),
+            "optimizer": optim,
+            "ema": _cpu_state(ema.state_dict()),
             "record": asdict(rec),
         }
         atomic_torch_save(
@@ -491,6 +506,7 @@ def train_unet_stage(run: Run, budget: Budget) -> bool:
             unet_params=_param_count(unet),
             text_encoder_params=_param_count(text_encoder),
             scaling_factor=scaling,
+            unet_device=device,
         )
 
     return _run_stage("unet", rec, step, save, budget, cfg)
@@ -534,6 +550,7 @@ def train(
     minutes: float | None = None,
     steps_this_call: int | None = None,
     export_to: str | Path | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Run (or continue) training stages in ``out_dir``.
 
@@ -545,6 +562,7 @@ def train(
         minutes: wall-time budget for this call (stages checkpoint and stop when it runs out).
         steps_this_call: at most this many optimisation steps in this call (all stages together).
         export_to: where to export the pipeline (default ``<out_dir>/model``).
+        device: where the UNet stage computes (the VAE stages always run on the CPU).
 
     Returns:
         The training record (as written to ``training_record.json``).
@@ -569,7 +587,7 @@ def train(
             export(run, export_to)
             continue
         done = (
-            train_unet_stage(run, budget)
+            train_unet_stage(run, budget, device)
             if name == "unet"
             else train_vae_stage(run, budget, decoder_only=name == "decoder")
         )
@@ -606,6 +624,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
     parser.add_argument("--export-to", default=None, help="export folder (default <out>/model)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument(
+        "--device", default="cpu", help="device of the UNet stage (default cpu; the shipped model: cpu)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
@@ -613,7 +634,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = None
         if args.preset or args.set:
             cfg = PRESETS[args.preset or "default"].replace(**_parse_set(args.set))
-        record = train(args.out, args.stage, config=cfg, minutes=args.minutes, export_to=args.export_to)
+        record = train(
+            args.out,
+            args.stage,
+            config=cfg,
+            minutes=args.minutes,
+            export_to=args.export_to,
+            device=args.device,
+        )
     except (ValueError, RuntimeError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
