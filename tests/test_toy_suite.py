@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -283,6 +284,7 @@ def _study() -> dict:  # type: ignore[type-arg]
         s: {"shape": 0.9, "colour": 0.95, "background": 0.99, "position": 0.6, "n": 10.0}
         for s in ("held_out", "held_in")
     }
+    quality["position_probe"] = {"accuracy": 0.2, "same_for_all_prompts": 1.0, "seeds": 20.0}
     return {"base_quality": quality, "runs": runs, "study_method": "dreambooth", "factor": 5}
 
 
@@ -292,6 +294,10 @@ def test_report_tables_and_markers(tmp_path: Path) -> None:
     study = _study()
     text = render_report(study, "cmd")
     assert "| held-out | 10 | 90.0% | 95.0% | 99.0% | 60.0% |" in text
+    assert (
+        "asked position read 20.0%; the read position is the same for all five prompts on 100% of seeds"
+        in text
+    )
     assert "| dreambooth ×5 | 0.500 | 0.500 | 0.500 | 0.500 | 0.200 |" in text
     assert "| w2 | W2 vs share of images stuck on a training background | + | 1.00 | 8 |" in text
     svg = w2_figure(study)
@@ -343,3 +349,32 @@ def test_model_key_follows_the_model_files(tmp_path: Path) -> None:
     (folder / "SHA256SUMS").write_text("b  x\n")  # retrained weights: new sums, new key
     assert first.startswith(str(folder) + "@") and key(str(folder)) != first
     assert key("toy").startswith("toy@")
+
+
+@pytest.mark.parametrize("follows", ["caption", "noise"])
+def test_position_probe_tells_a_caption_following_model_from_a_noise_following_one(follows: str) -> None:
+    from types import SimpleNamespace
+
+    from benchmark.toy.assets import oracle_checkpoint
+    from benchmark.toy.oracle import load_oracle
+    from benchmark.toy.render import render_batch
+    from benchmark.toy.validity import position_probe
+    from benchmark.toy.world import POSITIONS, Scene
+
+    names = list(POSITIONS)
+
+    class FakePipe:
+        def generate(self, prompts: list[str], seeds: list[int], **_: Any) -> Any:
+            where = [
+                p.split(",")[0] if follows == "caption" else names[s % 5]
+                for p, s in zip(prompts, seeds, strict=True)
+            ]
+            scenes = [Scene("star", "red", "snow", w) for w in where]
+            return SimpleNamespace(images=render_batch(scenes, 32))
+
+    settings = SimpleNamespace(steps=1, guidance=1.0, resolution=32, gen_batch_size=8)
+    probe = position_probe(FakePipe(), load_oracle(oracle_checkpoint()), settings, seeds=10)
+    if follows == "caption":
+        assert probe == {"accuracy": 1.0, "same_for_all_prompts": 0.0, "seeds": 10.0}
+    else:
+        assert probe == {"accuracy": 0.2, "same_for_all_prompts": 1.0, "seeds": 10.0}
