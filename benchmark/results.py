@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import os
 import subprocess
 import uuid
@@ -21,6 +22,8 @@ from leaderboard.rows import REQUIRED_FIELDS
 
 # The pinned schema is defined once, by the reader that validates rows.
 ROW_FIELDS: tuple[str, ...] = (*REQUIRED_FIELDS, "extra")
+logger = logging.getLogger(__name__)
+
 DEDUP_KEY = ("method", "concept", "metric", "config_hash")
 
 
@@ -122,7 +125,14 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> int:
-    """Add rows not yet present (by method, concept, metric, config_hash); return how many were added."""
+    """Add rows not yet present (by method, concept, metric, config_hash); return how many were added.
+
+    A new row that has the same identity as a stored one (suite, method, concept, metric, their
+    versions, backbone) but another ``config_hash`` *supersedes* it: the results file keeps one row per
+    identity, the latest configuration's (a new base model or recipe would otherwise leave two rows the
+    leaderboard refuses to average). Superseded rows are appended to ``<name>.superseded`` beside the
+    file (JSON lines, not ``*.jsonl``, so leaderboard directory scans skip it), never deleted.
+    """
     from filelock import FileLock
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,11 +146,54 @@ def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> int:
                 seen.add(key)
                 new.append(row)
         if new:
-            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-            with open(tmp, "w") as f:
-                for row in [*existing, *new]:
-                    f.write(json.dumps(row, sort_keys=True) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+            incoming = {_identity(r): r.get("config_hash") for r in new}
+            kept, superseded = [], []
+            for r in existing:
+                other = incoming.get(_identity(r), r.get("config_hash"))
+                (kept if other == r.get("config_hash") else superseded).append(r)
+            if superseded:
+                archive = superseded_path(path)
+                with open(archive, "a") as f:
+                    for row in superseded:
+                        f.write(json.dumps(row, sort_keys=True) + "\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+                logger.warning(
+                    "%s: %d row(s) from another configuration superseded; moved to %s",
+                    path,
+                    len(superseded),
+                    archive,
+                )
+            _write_rows_atomic(path, [*kept, *new])
     return len(new)
+
+
+IDENTITY_KEY = (
+    "suite",
+    "suite_version",
+    "method",
+    "method_version",
+    "concept",
+    "metric",
+    "metric_version",
+    "backbone",
+)
+
+
+def _identity(row: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(str(row.get(k)) for k in IDENTITY_KEY)
+
+
+def superseded_path(path: Path) -> Path:
+    """Where :func:`append_rows` keeps the rows it superseded in ``path``."""
+    return path.with_name(f"{path.name}.superseded")
+
+
+def _write_rows_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    with open(tmp, "w") as f:
+        for row in rows:
+            f.write(json.dumps(row, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

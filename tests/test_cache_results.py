@@ -11,7 +11,7 @@ import pytest
 
 from benchmark.cache import StageCache, hash_inputs
 from benchmark.paths import cache_dir
-from benchmark.results import ROW_FIELDS, append_rows, make_row, read_rows
+from benchmark.results import ROW_FIELDS, append_rows, make_row, read_rows, superseded_path
 
 
 def test_key_changes_with_every_input(tmp_path: Path) -> None:
@@ -121,9 +121,17 @@ def test_rows_have_pinned_fields_and_never_duplicate(tmp_path: Path) -> None:
     path = tmp_path / "run" / "results.jsonl"
     assert append_rows(path, [row, _row("w2")]) == 2
     assert append_rows(path, [_row(value=0.7), _row("w2")]) == 0  # same (method, concept, metric, config)
-    assert append_rows(path, [_row(config_hash="other")]) == 1
-    rows = read_rows(path)
-    assert len(rows) == 3 and rows[0]["value"] == 0.5
+    assert not superseded_path(path).exists()
+    assert append_rows(path, [_row(config_hash="other", value=0.9)]) == 1
+    rows = read_rows(path)  # the other configuration's lfd row replaces the old one; w2 stays
+    assert [(r["metric"], r["config_hash"], r["value"]) for r in rows] == [
+        ("w2", "abc", 0.5),
+        ("lfd", "other", 0.9),
+    ]
+    old = read_rows(superseded_path(path))
+    assert [(r["metric"], r["config_hash"], r["value"]) for r in old] == [("lfd", "abc", 0.5)]
+    assert superseded_path(path).suffix != ".jsonl"  # leaderboard directory scans skip it
+    assert append_rows(path, [_row(config_hash="other", value=0.1)]) == 0  # already present
     assert not list(path.parent.glob(".*tmp*"))
 
 
