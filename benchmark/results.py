@@ -147,7 +147,8 @@ def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> int:
                 new.append(row)
         if new:
             incoming = {_identity(r): r.get("config_hash") for r in new}
-            kept, superseded = [], []
+            kept: list[dict[str, Any]] = []
+            superseded: list[dict[str, Any]] = []
             for r in existing:
                 other = incoming.get(_identity(r), r.get("config_hash"))
                 (kept if other == r.get("config_hash") else superseded).append(r)
