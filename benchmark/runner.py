@@ -53,7 +53,7 @@ def make_context(spec: dict[str, Any]) -> RunContext:
     """Build a run context from a plain, picklable job spec (also used inside Ray workers)."""
     from benchmark.suites import load_suite
 
-    suite = load_suite(spec["suite"], spec.get("data_root"))
+    suite = load_suite(spec["suite"], spec.get("data_root"), cache=spec["cache"])
     return RunContext(
         suite=suite,
         settings=EvalSettings.from_dict(spec["settings"]),

@@ -75,15 +75,18 @@ def suite_dir(manifest: Manifest, data_root: str | Path | None = None) -> Path:
     return root / manifest.data_dir
 
 
-def generated_dir(manifest: Manifest, data_root: str | Path | None = None) -> Path:
+def generated_dir(
+    manifest: Manifest, data_root: str | Path | None = None, *, cache: str | Path | None = None
+) -> Path:
     """Where a ``generated`` suite renders its files: ``<data_root>/<data_dir>`` when a data root is
     given explicitly, else ``<cache>/generated/<data_dir>-v<version>`` (``$OVERFIT_BENCH_DATA`` is for
-    downloaded data and is not written to)."""
+    downloaded data and is not written to). ``cache`` is the command's ``--cache`` folder; without it
+    :func:`benchmark.paths.cache_dir` resolves the default."""
     if data_root is not None:
         return Path(data_root).expanduser() / manifest.data_dir
     from benchmark.paths import cache_dir
 
-    return cache_dir() / "generated" / f"{manifest.data_dir}-v{manifest.version}"
+    return cache_dir(cache) / "generated" / f"{manifest.data_dir}-v{manifest.version}"
 
 
 class Concept:
@@ -243,7 +246,13 @@ class Suite:
         return [t.replace("{class}", concept.class_noun) for t in self.class_prompts]
 
 
-def load_suite(name: str | Path, data_root: str | Path | None = None, *, verify: bool = True) -> Suite:
+def load_suite(
+    name: str | Path,
+    data_root: str | Path | None = None,
+    *,
+    verify: bool = True,
+    cache: str | Path | None = None,
+) -> Suite:
     """Load a suite by name (a manifest in ``data_manifests/``) or from a manifest file path.
 
     Args:
@@ -251,6 +260,8 @@ def load_suite(name: str | Path, data_root: str | Path | None = None, *, verify:
         data_root: the folder holding ``<suite>/``; default :func:`default_data_root`.
         verify: check every reference image now (default). With ``False`` only the manifest is read;
             each concept's ``images`` is still verified on first access.
+        cache: the cache folder a ``generated`` suite renders into when no ``data_root`` is given
+            (a command's ``--cache``); default :func:`benchmark.paths.cache_dir`.
 
     Returns:
         The :class:`Suite`.
@@ -261,11 +272,16 @@ def load_suite(name: str | Path, data_root: str | Path | None = None, *, verify:
         VerificationError: (``verify=True``) reference images are missing or differ; all are listed.
         NotImportedError: (``verify=True``) an import-based suite has not been imported yet.
     """
-    return suite_from_manifest(load_manifest(name), data_root, verify=verify)
+    return suite_from_manifest(load_manifest(name), data_root, verify=verify, cache=cache)
 
 
 def suite_from_manifest(
-    manifest: Manifest, data_root: str | Path | None = None, *, verify: bool = True, root: Path | None = None
+    manifest: Manifest,
+    data_root: str | Path | None = None,
+    *,
+    verify: bool = True,
+    root: Path | None = None,
+    cache: str | Path | None = None,
 ) -> Suite:
     """Build a :class:`Suite` from a parsed manifest; ``root`` overrides the suite folder itself.
 
@@ -273,7 +289,8 @@ def suite_from_manifest(
     generator hook, ``package.module:function`` called as ``function(manifest, root) -> Suite``.
     """
     if manifest.source_type == "generated":
-        return _generated(manifest, root if root is not None else generated_dir(manifest, data_root))
+        where = root if root is not None else generated_dir(manifest, data_root, cache=cache)
+        return _generated(manifest, where)
     folder = root if root is not None else suite_dir(manifest, data_root)
     records: dict[str, tuple[FileEntry, ...]] | None = None
     missing: NotImportedError | None = None

@@ -107,6 +107,19 @@ def test_generated_suites_render_into_the_cache_not_the_data_root(monkeypatch, t
     m = load_manifest("toy")
     assert generated_dir(m) == (tmp_path / "cache").resolve() / "generated" / f"toy-v{m.version}"
     assert generated_dir(m, tmp_path / "x") == tmp_path / "x" / "toy"
+    # a command's --cache wins over the environment
+    assert (
+        generated_dir(m, cache=tmp_path / "c")
+        == (tmp_path / "c").resolve() / "generated" / f"toy-v{m.version}"
+    )
+
+
+def test_load_suite_renders_a_generated_suite_into_the_given_cache(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("OVERFIT_BENCH_CACHE", str(tmp_path / "env-cache"))
+    suite = load_suite("toy", cache=tmp_path / "run-cache")
+    assert suite.root == (tmp_path / "run-cache").resolve() / "generated" / f"toy-v{suite.version}"
+    assert all(Path(p).is_file() for c in suite.concepts for p in c.images)
+    assert not (tmp_path / "env-cache").exists()
 
 
 def test_concept_scenes_are_deterministic() -> None:

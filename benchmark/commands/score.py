@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             )
             results = result.results
         else:
-            suite = load_suite(args.suite, args.data_root)
+            suite = load_suite(args.suite, args.data_root, cache=cache_dir(args.cache))
             ctx = RunContext(
                 suite, settings, StageCache(cache_dir(args.cache)), out, args.device, not args.no_progress
             )
