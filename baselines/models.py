@@ -7,6 +7,8 @@ Nothing here downloads. ``load_model`` resolves ``sd15-arch`` (SD-1.5 architectu
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,7 +177,9 @@ def build_sd15_architecture(seed: int = 0, *, with_vae: bool = False, device: st
     )
 
 
-def load_model(id_or_path: str, *, device: str = "cpu", torch_dtype: Any = None) -> Any:
+def load_model(
+    id_or_path: str, *, device: str = "cpu", torch_dtype: Any = None, progress: bool = True
+) -> Any:
     """Load a base model without downloading anything.
 
     Args:
@@ -184,6 +188,8 @@ def load_model(id_or_path: str, *, device: str = "cpu", torch_dtype: Any = None)
             already in the local Hugging Face cache.
         device: where to put the modules.
         torch_dtype: optional dtype for ``from_pretrained``.
+        progress: show diffusers' and transformers' loading progress bars (``False`` hides them for
+            this call and restores the libraries' setting afterwards).
 
     Returns:
         A diffusers ``StableDiffusionPipeline`` (or :class:`Components` for ``sd15-arch``).
@@ -215,10 +221,34 @@ def load_model(id_or_path: str, *, device: str = "cpu", torch_dtype: Any = None)
     if torch_dtype is not None:
         kwargs["torch_dtype"] = torch_dtype
     try:
-        pipe = StableDiffusionPipeline.from_pretrained(str(path) if looks_like_path else id_or_path, **kwargs)
+        with _loading_bars(progress):
+            pipe = StableDiffusionPipeline.from_pretrained(
+                str(path) if looks_like_path else id_or_path, **kwargs
+            )
     except OSError as exc:
         raise FileNotFoundError(
             f"model {id_or_path!r} is not available locally (nothing is downloaded implicitly; "
             f"use a local folder, 'tiny' or 'sd15-arch'): {exc}"
         ) from exc
     return pipe.to(device)
+
+
+@contextmanager
+def _loading_bars(show: bool) -> Iterator[None]:
+    """Hide diffusers' and transformers' loading bars inside the block unless ``show``; restore after."""
+    if show:
+        yield
+        return
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    was = (diffusers_logging.is_progress_bar_enabled(), transformers_logging.is_progress_bar_enabled())
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was[0]:
+            diffusers_logging.enable_progress_bar()
+        if was[1]:
+            transformers_logging.enable_progress_bar()

@@ -59,7 +59,9 @@ class RunContext:
             from baselines.models import load_model
 
             try:
-                self._models["base"] = load_model(self.settings.model, device=self.device)
+                self._models["base"] = load_model(
+                    self.settings.model, device=self.device, progress=self.progress
+                )
             except (OSError, FileNotFoundError, ValueError) as err:
                 raise ModelUnavailable(
                     f"model {self.settings.model!r} is not available locally ({err}). "

@@ -18,7 +18,7 @@ from baselines.artifact import Artifact
 from baselines.config import config_hash
 from baselines.models import SD15_TEXT_CONFIG, SD15_UNET_CONFIG, Components
 from baselines.prompts import PromptEncoder, concept_token_positions, parse_marks, render_template
-from tests.baselines_support import concept, fitted, fresh_tiny, generate, one_thread, tiny
+from tests.baselines_support import concept, fitted, fresh_tiny, generate, one_thread, tiny, tiny_dir
 
 
 @pytest.fixture(autouse=True)
@@ -231,6 +231,23 @@ def test_tiny_pipeline_round_trip_and_deterministic_generation() -> None:
     assert np.array_equal(np.asarray(out_a.images[0]), np.asarray(out_b.images[0]))
     other = base.load(fitted("base"), loaded).generate(["a cat"], [12], steps=2, guidance=3.0)
     assert not np.array_equal(np.asarray(other.images[0]), np.asarray(out_a.images[0]))
+
+
+def test_load_model_without_progress_prints_no_loading_bar(capsys) -> None:  # type: ignore[no-untyped-def]
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    from baselines.models import load_model
+
+    tiny_dir()  # saved before capturing
+    capsys.readouterr()
+    quiet = load_model(str(tiny_dir()), progress=False)
+    assert "Loading pipeline components" not in capsys.readouterr().err
+    # the libraries' own setting is restored afterwards
+    assert diffusers_logging.is_progress_bar_enabled() and transformers_logging.is_progress_bar_enabled()
+    load_model(str(tiny_dir()))
+    assert "Loading pipeline components" in capsys.readouterr().err
+    assert quiet.unet.config == fresh_tiny().unet.config
 
 
 def test_customized_pipeline_latent_helpers_and_eps_contract() -> None:
