@@ -69,6 +69,21 @@ def test_rows_have_pinned_fields_and_no_duplicates(smoke) -> None:
     assert set(lfd["extra"]["per_timestep"]) == {"200", "400", "599", "799"}
 
 
+def test_smoke_rows_match_the_committed_rows(smoke) -> None:
+    """The smoke grid is no longer run by `.ci/run`; this keeps `leaderboard/results/smoke.jsonl` honest."""
+    from leaderboard.check import compare_rows, make_tolerances
+    from leaderboard.rows import read_jsonl
+
+    _, result = smoke
+    committed = Path(__file__).resolve().parents[1] / "leaderboard" / "results"
+    baseline = [r for r in read_jsonl(committed / "smoke.jsonl") if r.method in METHODS or r.method == "real"]
+    report = compare_rows(
+        read_jsonl(result.results), baseline, make_tolerances(committed / "tolerances.json")
+    )
+    assert len(baseline) == 4 * 2 * 6 + 2 * 2
+    assert report.ok, "\n".join([report.summary(), *(f.message for f in report.findings)])
+
+
 def test_lfd_controls(smoke) -> None:
     _, result = smoke
     values = _values(read_rows(result.results))
