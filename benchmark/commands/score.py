@@ -53,10 +53,9 @@ def run(args: argparse.Namespace) -> int:
             )
             results = result.results
         else:
-            suite = load_suite(args.suite, args.data_root, cache=cache_dir(args.cache))
-            ctx = RunContext(
-                suite, settings, StageCache(cache_dir(args.cache)), out, args.device, not args.no_progress
-            )
+            cache = cache_dir(args.cache)
+            suite = load_suite(args.suite, args.data_root, cache=cache)
+            ctx = RunContext(suite, settings, StageCache(cache), out, args.device, not args.no_progress)
             chosen = select_concepts(suite, concepts)
             rows = score_folder(ctx, args.images, chosen, args.name or args.images.resolve().name)
             results = out / "results.jsonl"
