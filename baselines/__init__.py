@@ -2,7 +2,8 @@
 
 ``get_method(name_or_import_path)`` returns a method with ``fit(concept, pipeline, config, *, seed,
 progress=True) -> Artifact``, ``load(artifact, pipeline) -> CustomizedPipeline`` and
-``render(template, concept)``. Built-in methods are registered by name as ``"module:Class"`` strings and
+``render(template, concept)`` (the contract: :mod:`baselines.contract`); ``load_method`` wraps it in a
+:class:`baselines.contract.MethodHandle` with the contract's defaults filled in. Built-in methods are registered by name as ``"module:Class"`` strings and
 imported on first use, so importing this package imports neither torch nor diffusers. Outside methods
 are given as ``package.module:Class``.
 """
@@ -12,7 +13,10 @@ from __future__ import annotations
 import difflib
 import importlib
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from baselines.contract import MethodHandle
 
 METHODS: MappingProxyType[str, str] = MappingProxyType(
     {
@@ -26,8 +30,6 @@ METHODS: MappingProxyType[str, str] = MappingProxyType(
         "custom-diffusion": "baselines.custom_diffusion:CustomDiffusion",
     }
 )
-
-_REQUIRED = ("fit", "load", "render")
 
 
 class UnknownMethodError(ValueError):
@@ -86,9 +88,14 @@ def get_method(name_or_path: str) -> Any:
             raise UnknownMethodError(f"{name!r} cannot be created without arguments: {exc}") from exc
     else:
         method = obj
-    missing = [m for m in _REQUIRED if not callable(getattr(method, m, None))]
+    from baselines.contract import missing_method_parts
+
+    missing = missing_method_parts(method)
     if missing:
-        raise UnknownMethodError(f"{name!r} is not a method: it lacks {', '.join(missing)}")
+        raise UnknownMethodError(
+            f"{name!r} is not a method: it lacks {', '.join(missing)} (a method needs fit(concept, pipeline, "
+            "config, *, seed, progress), load(artifact, pipeline) and render(template, concept))"
+        )
     if not getattr(method, "name", None):
         try:
             method.name = name
@@ -97,4 +104,15 @@ def get_method(name_or_path: str) -> Any:
     return method
 
 
-__all__ = ["METHODS", "UnknownMethodError", "get_method", "list_methods"]
+def load_method(name_or_path: str) -> MethodHandle:
+    """:func:`get_method`, wrapped once in a :class:`~baselines.contract.MethodHandle` (the harness's view).
+
+    Raises:
+        UnknownMethodError: as :func:`get_method`.
+    """
+    from baselines.contract import MethodHandle
+
+    return MethodHandle(get_method(name_or_path), name_or_path.strip())
+
+
+__all__ = ["METHODS", "UnknownMethodError", "get_method", "list_methods", "load_method"]

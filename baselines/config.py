@@ -1,8 +1,8 @@
 """Method recipes (``baselines/recipes/*.yaml``) and config resolution/hashing.
 
 A recipe file holds ``defaults`` (the SD-1.5 recipe, with its ``source`` and ``deviations``) and named
-``budgets`` that override some keys (``toy`` for the embedded suite; e.g. ``prior`` for DreamBooth's
-prior-preservation recipe). A config passed to ``fit`` is a dict (or dataclass) of overrides, with an
+``budgets`` that override some keys (a suite's evaluation profile names the budget it uses, e.g. the
+embedded suite's small CPU budget; ``prior`` is DreamBooth's prior-preservation recipe). A config passed to ``fit`` is a dict (or dataclass) of overrides, with an
 optional ``budget`` key; every key must exist in the recipe and keep its type.
 """
 

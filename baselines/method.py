@@ -4,7 +4,8 @@ A method has ``fit(concept, pipeline, config, *, seed, progress=True) -> Artifac
 ``load(artifact, pipeline) -> CustomizedPipeline`` and ``render(template, concept)``. Built-in methods
 subclass :class:`Method` and implement one hook, :meth:`Method.customize`, which builds the customized
 pipeline and its trainable tensors — the same code runs for training and for loading, so a loaded
-artifact reproduces the trained model exactly. Outside methods only need the three calls (duck typing).
+artifact reproduces the trained model exactly. Outside methods only need the three calls
+(:class:`baselines.contract.Method`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar
 
 import torch
 
@@ -31,17 +32,6 @@ logger = logging.getLogger(__name__)
 
 # Keys that change how long a run lasts or where it saves, not what a given step computes.
 _RESUME_NEUTRAL = ("steps", "checkpoint_every", "budget")
-
-
-@runtime_checkable
-class MethodLike(Protocol):
-    """What the harness calls. Outside methods implement these (``baselines.get_method`` checks)."""
-
-    def fit(self, concept: Any, pipeline: Any, config: Any, *, seed: int, progress: bool = True) -> Any: ...
-
-    def load(self, artifact: Any, pipeline: Any) -> Any: ...
-
-    def render(self, template: str, concept: Any) -> str: ...
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """A tiny Stable Diffusion pipeline for tests and the ``smoke`` suite, and the offline CLIP tokenizer.
 
-The tiny pipeline has the SD architecture at toy size (64 px images, 16×16×4 latents, 7 cross-attention
+The tiny pipeline has the SD architecture at a tiny size (64 px images, 16×16×4 latents, 7 cross-attention
 layers of widths 32/64, a 2-layer CLIP text encoder over the real 49,408-token CLIP BPE vocabulary),
 built from configs under a fixed seed. Nothing is downloaded.
 """
@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from baselines.models import SD15_SCHEDULER_CONFIG
+from baselines.sd15 import SD15_SCHEDULER_CONFIG
 
 TINY_UNET_CONFIG: dict[str, Any] = {
     "sample_size": 16,

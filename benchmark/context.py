@@ -1,15 +1,21 @@
-"""Everything a stage needs: the suite, settings, cache, run folder and lazily loaded models."""
+"""Everything a stage needs: the suite, settings, cache, run folder, and the run's model slots.
+
+The context owns the loaded models. Stages ask for them through its methods — the base model, the
+base pipeline, one customized model at a time, the feature backbones — and never reach into its state.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchmark.cache import StageCache
+from benchmark.imports import load_object
 from benchmark.settings import BackboneSpec, EvalSettings
 
 log = logging.getLogger(__name__)
@@ -21,7 +27,7 @@ class ModelUnavailable(RuntimeError):
 
 @dataclass
 class RunContext:
-    """Shared state of one run (one per process; Ray workers build their own)."""
+    """Shared state of one run (one per process; executor workers build their own)."""
 
     suite: Any
     settings: EvalSettings
@@ -30,57 +36,81 @@ class RunContext:
     device: str = "cpu"
     progress: bool = True
     counters: Counter[str] = field(default_factory=Counter)
-    _models: dict[str, Any] = field(default_factory=dict)
-    _backbones: dict[str, Any] = field(default_factory=dict)
+    _base: Any = field(default=None, repr=False)
+    _base_pipeline: Any = field(default=None, repr=False)
+    _customized: tuple[str, Any] | None = field(default=None, repr=False)
+    _backbones: dict[str, Any] = field(default_factory=dict, repr=False)
+    _model_source: str | None = field(default=None, repr=False)
 
     @property
     def suite_id(self) -> dict[str, Any]:
         return {"suite": self.suite.name, "suite_version": self.suite.version}
 
+    # -- the base model ---------------------------------------------------------------------------
+    def model_source(self) -> str:
+        """Where the base model loads from: the profile's ``model_loader`` result (a folder), else the
+        ``model`` setting itself (a name ``load_model`` knows, a folder, or a hub id)."""
+        if self._model_source is None:
+            loader = self.settings.model_loader
+            self._model_source = str(load_object(loader, "model loader")()) if loader else self.settings.model
+        return self._model_source
+
     @property
     def model_key(self) -> str:
-        """The base model as it enters cache keys and row hashes: the model id, plus a digest of the
-        folder's ``SHA256SUMS`` for the shipped toy model or a local folder that has one, so a retrained
-        model never meets the stages of the old one."""
-        model = self.settings.model
-        if model == "toy":
-            from benchmark.toy.assets import base_model_dir
-
-            sums = base_model_dir() / "SHA256SUMS"
-        else:
-            sums = Path(model).expanduser() / "SHA256SUMS"
-            if not sums.is_file():
-                return model
-        return f"{model}@{hashlib.sha256(sums.read_bytes()).hexdigest()[:16]}"
+        """The base model as it enters cache keys and row hashes: its name, plus a digest of the model
+        folder's ``SHA256SUMS`` when it has one, so a retrained model never meets the old one's stages."""
+        sums = Path(self.model_source()).expanduser() / "SHA256SUMS"
+        if not sums.is_file():
+            return self.settings.model
+        return f"{self.settings.model}@{hashlib.sha256(sums.read_bytes()).hexdigest()[:16]}"
 
     def base_components(self) -> Any:
         """The base model's pipeline (loaded once; never downloads)."""
-        if "base" not in self._models:
+        if self._base is None:
             from baselines.models import load_model
 
             try:
-                self._models["base"] = load_model(
-                    self.settings.model, device=self.device, progress=self.progress
-                )
+                self._base = load_model(self.model_source(), device=self.device, progress=self.progress)
             except (OSError, FileNotFoundError, ValueError) as err:
                 raise ModelUnavailable(
                     f"model {self.settings.model!r} is not available locally ({err}). "
                     f"Fetch it explicitly with `overfit-bench models fetch {self.settings.model}`."
                 ) from err
-        return self._models["base"]
+        return self._base
 
+    def base_pipeline(self) -> Any:
+        """The un-customized model as a customized pipeline (LFD's base samples and predictions)."""
+        if self._base_pipeline is None:
+            from baselines.pipeline import CustomizedPipeline
+
+            self._base_pipeline = CustomizedPipeline(self.base_components())
+        return self._base_pipeline
+
+    # -- the customized model ---------------------------------------------------------------------
+    def customized(self, key: str, build: Callable[[], Any]) -> Any:
+        """The customized model stored under ``key``, built by ``build()`` when the slot holds another.
+
+        One slot: generation and both LFD prompt sets reuse the loaded model, without keeping every
+        method's (possibly full-UNet) copy alive across jobs.
+        """
+        if self._customized is None or self._customized[0] != key:
+            self._customized = None  # free the previous model before building the next
+            self._customized = (key, build())
+        return self._customized[1]
+
+    # -- feature backbones ------------------------------------------------------------------------
     def backbone(self, spec: BackboneSpec) -> Any:
         """A feature backbone (loaded once)."""
-        key = f"{spec.kind}:{spec.name}:{spec.weights}:{spec.seed}"
+        key = f"{spec.kind}:{spec.name}:{spec.weights}:{spec.seed}:{spec.loader}"
         if key not in self._backbones:
             from metrics.backbones import BackboneUnavailable, load_backbone
 
             try:
                 self._backbones[key] = load_backbone(
-                    spec.kind, spec.name, spec.weights, device=self.device, seed=spec.seed
+                    spec.kind, spec.name, spec.weights, device=self.device, seed=spec.seed, loader=spec.loader
                 )
             except BackboneUnavailable as err:
-                if spec.name.startswith("toy-"):
+                if spec.loader:  # the loader's own message says what is missing
                     raise ModelUnavailable(str(err)) from err
                 raise ModelUnavailable(
                     f"{err} Fetch it explicitly with `overfit-bench models fetch {spec.name}`."

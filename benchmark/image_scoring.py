@@ -52,65 +52,16 @@ def check_folder(ctx: RunContext, root: Path, concepts: list[Any]) -> dict[str, 
 
 
 def score_folder(ctx: RunContext, root: Path, concepts: list[Any], name: str) -> list[dict[str, Any]]:
-    """CLIP-T, CLIP-I, DINO and W2 rows for the images in ``root`` under method name ``name``."""
-    from baselines import get_method
-    from benchmark import stages
-    from benchmark.cache import hash_inputs
-    from benchmark.results import make_row
-    from metrics.similarity import all_pairs_cosine_mean, paired_cosine_mean
-    from metrics.wasserstein import wasserstein2
+    """Rows of every metric that needs no model (CLIP-T, CLIP-I, DINO, W2, ...) for the images in
+    ``root`` under method name ``name``.
+
+    Raises:
+        ImageFolderError: as :func:`check_folder`.
+    """
+    from benchmark.scoring import score_images
 
     files = check_folder(ctx, root, concepts)
-    s = ctx.settings
-    base = get_method("base")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for concept in concepts:
-        paths = files[concept.id]
-        source = "folder:" + hash_inputs({"files": [_file_digest(p) for p in paths]})[:24]
-        clip_gen = stages.image_features(ctx, paths, s.clip, source)
-        dino_gen = stages.image_features(ctx, paths, s.dino, source)
-        base_path, base_key = stages.generate(ctx, base, concept)
-        plan = stages.generation_plan(ctx, concept)
-        clip_base = stages.image_features(ctx, stages.image_files(base_path, plan), s.clip, base_key)
-        text, n_trunc = stages.class_text_features(ctx, concept)
-        clip_tag, dino_tag = ctx.backbone(s.clip).tag, ctx.backbone(s.dino).tag
-        chash = hash_inputs({"source": source, **ctx.suite_id, "settings": s.identity()})[:16]
-        values = [
-            ("clip_t", paired_cosine_mean(clip_gen, text), clip_tag, {"truncated": n_trunc}),
-            (
-                "clip_i",
-                all_pairs_cosine_mean(clip_gen, stages.reference_features(ctx, concept, s.clip)),
-                clip_tag,
-                {},
-            ),
-            (
-                "dino",
-                all_pairs_cosine_mean(dino_gen, stages.reference_features(ctx, concept, s.dino)),
-                dino_tag,
-                {},
-            ),
-            ("w2", wasserstein2(clip_gen, clip_base), clip_tag, {}),
-        ]
-        for metric, value, backbone, extra in values:
-            rows.append(
-                make_row(
-                    suite=ctx.suite.name,
-                    suite_version=ctx.suite.version,
-                    method=name,
-                    method_version="images",
-                    concept=concept.id,
-                    metric=metric,
-                    value=value,
-                    n=len(paths),
-                    backbone=backbone,
-                    config_hash=chash,
-                    extra={**extra, "source": str(root)},
-                )
-            )
+        rows += score_images(ctx, concept, files[concept.id], name, extra={"source": str(root)})
     return rows
-
-
-def _file_digest(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()

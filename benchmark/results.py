@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from leaderboard.rows import REQUIRED_FIELDS
+from leaderboard.rows import REQUIRED_FIELDS, read_jsonl, row_identity
 
 # The pinned schema is defined once, by the reader that validates rows.
 ROW_FIELDS: tuple[str, ...] = (*REQUIRED_FIELDS, "extra")
@@ -105,25 +105,6 @@ def make_row(
     }
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL file (empty list when it does not exist).
-
-    Raises:
-        ValueError: a line is not valid JSON (the message names file and line).
-    """
-    if not path.exists():
-        return []
-    rows = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}:{i}: not valid JSON ({err})") from err
-    return rows
-
-
 def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     """Add rows not yet present (by method, concept, metric, config_hash); return how many were added.
 
@@ -137,7 +118,7 @@ def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> int:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path.with_name(f".{path.name}.lock"))):
-        existing = read_rows(path)
+        existing = [r.to_dict() for r in read_jsonl(path)] if path.exists() else []
         seen = {tuple(r.get(k) for k in DEDUP_KEY) for r in existing}
         new = []
         for row in rows:
@@ -146,11 +127,11 @@ def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> int:
                 seen.add(key)
                 new.append(row)
         if new:
-            incoming = {_identity(r): r.get("config_hash") for r in new}
+            incoming = {row_identity(r): r.get("config_hash") for r in new}
             kept: list[dict[str, Any]] = []
             superseded: list[dict[str, Any]] = []
             for r in existing:
-                other = incoming.get(_identity(r), r.get("config_hash"))
+                other = incoming.get(row_identity(r), r.get("config_hash"))
                 (kept if other == r.get("config_hash") else superseded).append(r)
             if superseded:
                 archive = superseded_path(path)
@@ -167,22 +148,6 @@ def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> int:
                 )
             _write_rows_atomic(path, [*kept, *new])
     return len(new)
-
-
-IDENTITY_KEY = (
-    "suite",
-    "suite_version",
-    "method",
-    "method_version",
-    "concept",
-    "metric",
-    "metric_version",
-    "backbone",
-)
-
-
-def _identity(row: dict[str, Any]) -> tuple[str, ...]:
-    return tuple(str(row.get(k)) for k in IDENTITY_KEY)
 
 
 def superseded_path(path: Path) -> Path:

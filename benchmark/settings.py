@@ -1,24 +1,63 @@
-"""Evaluation settings per suite: model, backbones, sampler, LFD grid, method budget.
+"""Evaluation settings of a suite: model, backbones, sampler, LFD grid, method budget.
 
-Everything here changes numbers, so the whole settings object is hashed into every stage's cache
-key and into each result row's ``config_hash``.
+A suite is its manifest: the manifest's ``evaluation`` field holds the suite's evaluation *profile*,
+inline (an object) or by name (a string naming ``data_manifests/profiles/<name>.json``).
+:func:`settings_for` reads it from there. Everything in a profile can change numbers, so the settings'
+:meth:`EvalSettings.identity` is hashed into every stage's cache key and into each result row's
+``config_hash``. *Where* a model or backbone is loaded from (a ``package.module:function`` loader) is
+not part of the identity: the model enters keys with a digest of its files and a backbone with its
+weights tag.
+
+Profile fields (``model``, the two backbones and the sampler are required; ``description`` is free
+text)::
+
+    {"model": "tiny" | "<hub id>" | "<folder>",
+     "model_loader": "pkg.module:function",          # optional: returns the model's folder
+     "clip": {"name": ..., "weights": ..., "seed": 0, "loader": "pkg.module:function"},
+     "dino": {...},
+     "resolution": 512, "steps": 50, "guidance": 7.5, "gen_batch_size": 4,
+     "lfd_timesteps": 10, "lfd_weighting": "eps", "lfd_seed": 0, "lfd_batch_size": 8,
+     "budget": null, "fit_seed": 0, "method_overrides": {"*": {...}, "<method>": {...}},
+     "metrics": null}                                 # optional list of metric keys (default: all)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from benchmark.data.manifest import Manifest
+
+PROFILE_PACKAGE = "data_manifests.profiles"
+
+
+class ProfileError(ValueError):
+    """An evaluation profile is missing or malformed (the message names the manifest and field)."""
 
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """A feature backbone by kind, architecture name and weights (tag, local file, or None = random)."""
+    """A feature backbone by kind, architecture name and weights (tag, local file, or None = random).
+
+    ``loader`` (``package.module:function``, called like :func:`metrics.backbones.load_backbone`) serves
+    a backbone that ``metrics`` does not know, e.g. the toy suite's oracle backbones.
+    """
 
     kind: str
     name: str
     weights: str | None
     seed: int = 0
+    loader: str | None = None
+
+    def identity(self) -> dict[str, Any]:
+        """What can move a number: kind, name, weights, seed (not where it is loaded from)."""
+        return {"kind": self.kind, "name": self.name, "weights": self.weights, "seed": self.seed}
 
 
 @dataclass(frozen=True)
@@ -40,98 +79,139 @@ class EvalSettings:
     fit_seed: int = 0
     # per method name, or "*" for every method (keys a method's recipe lacks are skipped for "*")
     method_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # where the model's folder comes from (package.module:function); None: ``model`` is the id or folder
+    model_loader: str | None = None
+    # metric keys this suite reports (None: every registered metric whose inputs the run can give)
+    metrics: tuple[str, ...] | None = None
 
     def identity(self) -> dict[str, Any]:
-        """JSON-able description used in cache keys."""
-        return dataclasses.asdict(self)
+        """JSON-able description used in cache keys and row hashes (loaders left out)."""
+        data = self.to_dict()
+        data.pop("model_loader")
+        data["clip"] = self.clip.identity()
+        data["dino"] = self.dino.identity()
+        if self.metrics is None:
+            data.pop("metrics")
+        return data
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, as plain data (used to ship settings to executors); :meth:`from_dict` inverts it."""
+        data = dataclasses.asdict(self)
+        data["metrics"] = list(self.metrics) if self.metrics is not None else None
+        return data
 
     def replace(self, **changes: Any) -> EvalSettings:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EvalSettings:
-        """Inverse of :meth:`identity` (used to ship settings to Ray workers)."""
+    def from_dict(cls, data: Mapping[str, Any]) -> EvalSettings:
+        """Inverse of :meth:`to_dict` (also accepts :meth:`identity` output)."""
         data = dict(data)
         data["clip"] = BackboneSpec(**data["clip"])
         data["dino"] = BackboneSpec(**data["dino"])
+        if data.get("metrics") is not None:
+            data["metrics"] = tuple(data["metrics"])
         return cls(**data)
 
 
-TINY_CLIP = BackboneSpec("clip", "tiny-clip", None)
-TINY_DINO = BackboneSpec("dino", "tiny-dino", None)
-REAL_CLIP = BackboneSpec("clip", "ViT-B-32", "openai")
-REAL_DINO = BackboneSpec("dino", "vit_small_patch16_224.dino", "dino")
-
-TOY_CLIP = BackboneSpec("clip", "toy-clip", "toy")
-TOY_DINO = BackboneSpec("dino", "toy-dino", "toy")
-
-# The toy world: hflip off (a flip swaps left/right positions, which the suite asks for);
-# learning rates tuned on the toy base model (docs/DECISIONS.md).
-_TOY_OVERRIDES: dict[str, dict[str, Any]] = {
-    "*": {"hflip": 0.0},
-    "dreambooth": {"lr": 2e-4},
-    "dreambooth-lora": {"lr": 2e-3},
-}
-
-_SD15 = EvalSettings(
-    model="stable-diffusion-v1-5/stable-diffusion-v1-5",
-    clip=REAL_CLIP,
-    dino=REAL_DINO,
-    resolution=512,
-    steps=50,
-    guidance=7.5,
-)
-
-SUITE_SETTINGS: dict[str, EvalSettings] = {
-    # The whole grid in about a minute on a 2-core CPU: tiny pipeline and backbones at 64 px.
-    "smoke": EvalSettings(
-        model="tiny",
-        clip=TINY_CLIP,
-        dino=TINY_DINO,
-        resolution=64,
-        steps=4,
-        guidance=5.0,
-        lfd_timesteps=4,
-        budget="toy",
-        method_overrides={
-            "*": {
-                "steps": 4,
-                "batch_size": 1,
-                "grad_accum": 1,
-                "num_class_images": 1,
-                "checkpoint_every": 1000,
-                "eval_samples": 1,
-                "class_generation": {"steps": 4, "guidance": 5.0, "seed": 0},
-            }
-        },
-    ),
-    # The embedded toy world: the shipped 32-px toy base model, oracle backbones, DDIM 25, guidance 5.
-    "toy": EvalSettings(
-        model="toy",
-        clip=TOY_CLIP,
-        dino=TOY_DINO,
-        resolution=32,
-        steps=25,
-        guidance=5.0,
-        gen_batch_size=32,
-        lfd_timesteps=10,
-        lfd_batch_size=48,
-        budget="toy",
-        method_overrides=_TOY_OVERRIDES,
-    ),
-    # SD-1.5 at 512 px, DDIM 50 steps, guidance 7.5, real CLIP ViT-B/32 and DINO ViT-S/16.
-    "dreambench": _SD15,
-    "customconcept101": _SD15,
-}
+_FIELDS = {f.name: f for f in dataclasses.fields(EvalSettings)}
+_BACKBONE_KEYS = {"name", "weights", "seed", "loader"}
 
 
-def settings_for(suite: str, **overrides: Any) -> EvalSettings:
-    """The default settings of ``suite`` with ``overrides`` applied (``None`` values ignored).
+def load_profile(name: str) -> dict[str, Any]:
+    """A named profile, ``data_manifests/profiles/<name>.json``.
 
     Raises:
-        KeyError: no settings for this suite.
+        ProfileError: no such profile (the message lists the known ones) or invalid JSON.
     """
-    if suite not in SUITE_SETTINGS:
-        raise KeyError(f"no evaluation settings for suite {suite!r}; known: {', '.join(SUITE_SETTINGS)}")
+    root = resources.files(PROFILE_PACKAGE)
+    known = sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".json"))
+    if name not in known:
+        raise ProfileError(f"no evaluation profile {name!r} (known: {', '.join(known)})")
+    try:
+        data = json.loads((root / f"{name}.json").read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ProfileError(f"data_manifests/profiles/{name}.json: not valid JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise ProfileError(f"data_manifests/profiles/{name}.json: expected an object")
+    return data
+
+
+def settings_from_profile(profile: Mapping[str, Any], where: str = "profile") -> EvalSettings:
+    """Validate a profile object and build the :class:`EvalSettings`.
+
+    Raises:
+        ProfileError: a missing or unknown field, or a field of the wrong type (named with ``where``).
+    """
+    if not isinstance(profile, Mapping):
+        raise ProfileError(f"{where}: expected an object, got {type(profile).__name__}")
+    profile = {k: v for k, v in profile.items() if k != "description"}  # documentation only
+    unknown = sorted(set(profile) - set(_FIELDS))
+    if unknown:
+        raise ProfileError(f"{where}: unknown field(s) {unknown}; known: {sorted(_FIELDS)}")
+    missing = [k for k in ("model", "clip", "dino", "resolution", "steps", "guidance") if k not in profile]
+    if missing:
+        raise ProfileError(f"{where}: missing field(s) {missing}")
+    data = dict(profile)
+    for kind in ("clip", "dino"):
+        bb = data[kind]
+        if not isinstance(bb, Mapping) or "name" not in bb or "weights" not in bb:
+            raise ProfileError(f"{where}.{kind}: expected an object with 'name' and 'weights'")
+        extra = sorted(set(bb) - _BACKBONE_KEYS)
+        if extra:
+            raise ProfileError(f"{where}.{kind}: unknown field(s) {extra}; known: {sorted(_BACKBONE_KEYS)}")
+        data[kind] = BackboneSpec(kind=kind, **bb)
+    for key in ("resolution", "steps", "gen_batch_size", "lfd_timesteps", "lfd_batch_size"):
+        if key in data and (isinstance(data[key], bool) or not isinstance(data[key], int) or data[key] < 1):
+            raise ProfileError(f"{where}.{key}: expected a positive integer, got {data[key]!r}")
+    if not isinstance(data["guidance"], (int, float)) or isinstance(data["guidance"], bool):
+        raise ProfileError(f"{where}.guidance: expected a number, got {data['guidance']!r}")
+    data["guidance"] = float(data["guidance"])
+    overrides = data.get("method_overrides", {})
+    if not isinstance(overrides, Mapping) or not all(isinstance(v, Mapping) for v in overrides.values()):
+        raise ProfileError(f"{where}.method_overrides: expected an object of objects")
+    data["method_overrides"] = {k: dict(v) for k, v in overrides.items()}
+    if data.get("metrics") is not None:
+        keys = data["metrics"]
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise ProfileError(f"{where}.metrics: expected a list of metric keys")
+        data["metrics"] = tuple(keys)
+    try:
+        return EvalSettings(**data)
+    except TypeError as err:
+        raise ProfileError(f"{where}: {err}") from err
+
+
+def manifest_settings(manifest: Manifest) -> EvalSettings:
+    """The evaluation settings a manifest names (inline, or by profile name).
+
+    Raises:
+        ProfileError: the manifest has no ``evaluation`` field, or it is invalid.
+    """
+    ev = manifest.evaluation
+    if ev is None:
+        raise ProfileError(
+            f"{manifest.origin}: suite {manifest.name!r} has no 'evaluation' profile; add one to its manifest "
+            "(an object, or the name of a profile in data_manifests/profiles/)"
+        )
+    if isinstance(ev, str):
+        return settings_from_profile(load_profile(ev), f"data_manifests/profiles/{ev}.json")
+    return settings_from_profile(ev, f"{manifest.origin}: evaluation")
+
+
+def settings_for(suite: str | Path, **overrides: Any) -> EvalSettings:
+    """The evaluation settings of ``suite`` (a shipped suite's name or a manifest file) with
+    ``overrides`` applied (``None`` values ignored).
+
+    Raises:
+        KeyError: unknown suite name.
+        ManifestError: the manifest file is unreadable or malformed.
+        ProfileError: the manifest's evaluation profile is missing or invalid.
+    """
+    from benchmark.data.manifest import load_manifest
+
+    settings = manifest_settings(load_manifest(suite))
     changes = {k: v for k, v in overrides.items() if v is not None}
-    return SUITE_SETTINGS[suite].replace(**changes) if changes else SUITE_SETTINGS[suite]
+    if "model" in changes and "model_loader" not in changes:
+        changes["model_loader"] = None  # an explicit model replaces the profile's, loader and all
+    return settings.replace(**changes) if changes else settings

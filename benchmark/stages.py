@@ -1,9 +1,12 @@
-"""The harness stages. Each returns the directory of its cached output (and its key).
+"""The harness stages. Each returns the directory of its cached output and its key.
 
-Per (method, concept): fit → generate → features → metrics. Shared per suite: base samples and base
-noise predictions on the LFD grid, reference-photo features, class-prompt text features. The base
-model's generations for W2 are the ``base`` method's own ``generate`` stage (slot = class noun), so
-they are cached once and reused by every method.
+Per (method, concept): fit → generate → features (the metrics stage is :mod:`benchmark.scoring`).
+Shared per suite: base samples and base noise predictions on the LFD grid, reference-photo features,
+class-prompt text features. The base model's generations for W2 are the ``base`` method's own
+``generate`` stage (slot = class noun), so they are cached once and reused by every method.
+
+Methods arrive as :class:`baselines.contract.MethodHandle` (``baselines.load_method``): the contract's
+defaults are filled in there, so nothing here probes a method.
 """
 
 from __future__ import annotations
@@ -12,12 +15,15 @@ import json
 import logging
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from benchmark.context import RunContext
 from benchmark.settings import BackboneSpec
+
+if TYPE_CHECKING:
+    from baselines.contract import MethodHandle
 
 log = logging.getLogger(__name__)
 
@@ -25,41 +31,28 @@ log = logging.getLogger(__name__)
 # -------------------------------------------------------------------------------- methods
 
 
-def method_name(method: Any) -> str:
-    """The name rows and folders use: ``method.name``, else ``module:Class``."""
-    name = getattr(method, "name", None)
-    return str(name) if name else f"{type(method).__module__}:{type(method).__qualname__}"
-
-
-def method_identity(ctx: RunContext, method: Any) -> dict[str, Any]:
-    """Name, version and hash of the resolved config of ``method`` under this run's budget.
-
-    Outside methods need only ``fit``/``load``/``render``; without ``version`` they count as version
-    ``"0"`` and their config hash covers (name, version, config).
-    """
-    from benchmark.cache import hash_inputs
-
+def method_identity(ctx: RunContext, method: MethodHandle) -> dict[str, Any]:
+    """Name, version and hash of the resolved config of ``method`` under this run's budget."""
     config = method_config(ctx, method)
-    name, version = method_name(method), str(getattr(method, "version", "0"))
-    if hasattr(method, "config_hash"):
-        chash = str(method.config_hash(config))
-    else:
-        chash = hash_inputs({"method": name, "version": version, "config": config})
-    return {"method": name, "method_version": version, "config_hash": chash}
+    return {
+        "method": method.name,
+        "method_version": method.version,
+        "config_hash": method.config_hash(config),
+    }
 
 
-def method_config(ctx: RunContext, method: Any) -> dict[str, Any]:
+def method_config(ctx: RunContext, method: MethodHandle) -> dict[str, Any]:
     """The config passed to ``fit``: the suite's budget plus any per-method overrides."""
-    own = ctx.settings.method_overrides.get(method_name(method), {})
-    if not hasattr(method, "resolve_config"):
+    own = ctx.settings.method_overrides.get(method.name, {})
+    if not method.has_recipe():
         return dict(own)
     budget = {"budget": ctx.settings.budget} if ctx.settings.budget else {}
     recipe = method.resolve_config(budget)
     common = {k: v for k, v in ctx.settings.method_overrides.get("*", {}).items() if k in recipe}
-    return dict(method.resolve_config({**budget, **common, **own}))
+    return method.resolve_config({**budget, **common, **own})
 
 
-def fit(ctx: RunContext, method: Any, concept: Any) -> tuple[Path, str]:
+def fit(ctx: RunContext, method: MethodHandle, concept: Any) -> tuple[Path, str]:
     """Train ``method`` on ``concept``; the artifact is ``<dir>/artifact.safetensors``."""
     inputs = {
         "model": ctx.model_key,
@@ -80,7 +73,7 @@ def fit(ctx: RunContext, method: Any, concept: Any) -> tuple[Path, str]:
             method_config(ctx, method),
             seed=ctx.settings.fit_seed,
             progress=ctx.progress,
-            **({"work_dir": work} if _accepts_work_dir(method) else {}),
+            work_dir=work,
         )
         size = artifact.save(out / "artifact.safetensors")
         shutil.rmtree(work, ignore_errors=True)  # checkpoints are only needed until the fit finishes
@@ -90,28 +83,16 @@ def fit(ctx: RunContext, method: Any, concept: Any) -> tuple[Path, str]:
     return ctx.cache.get_or_compute("fit", inputs, compute)
 
 
-def _accepts_work_dir(method: Any) -> bool:
-    import inspect
-
-    try:
-        return "work_dir" in inspect.signature(method.fit).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def load_customized(ctx: RunContext, method: Any, concept: Any) -> tuple[Any, str]:
-    """The customized pipeline of (method, concept) and its fit key (fits first if needed)."""
+def load_customized(ctx: RunContext, method: MethodHandle, concept: Any) -> tuple[Any, str]:
+    """The customized model of (method, concept) and its fit key (fits first if needed)."""
     from baselines.artifact import Artifact
 
     path, key = fit(ctx, method, concept)
-    # One slot: generation and both LFD prompt sets reuse the loaded pipeline, without keeping every
-    # method's (possibly full-UNet) copy alive across jobs.
-    slot = ctx._models.get("customized")
-    if slot is None or slot[0] != key:
-        artifact = Artifact.load(path / "artifact.safetensors")
-        slot = (key, method.load(artifact, ctx.base_components()))
-        ctx._models["customized"] = slot
-    return slot[1], key
+
+    def build() -> Any:
+        return method.load(Artifact.load(path / "artifact.safetensors"), ctx.base_components())
+
+    return ctx.customized(key, build), key
 
 
 # -------------------------------------------------------------------------------- generation
@@ -123,7 +104,7 @@ def generation_plan(ctx: RunContext, concept: Any) -> list[tuple[int, str, int]]
     return [(i, tpl, s) for i, tpl in enumerate(concept.prompts) for s in seeds]
 
 
-def generate(ctx: RunContext, method: Any, concept: Any) -> tuple[Path, str]:
+def generate(ctx: RunContext, method: MethodHandle, concept: Any) -> tuple[Path, str]:
     """Images of (method, concept) for the suite's prompts and seeds: ``<dir>/images/<i>_<seed>.png``.
 
     The images are also copied to ``RUN_DIR/images/<method>/<concept>/`` for people to look at.
@@ -157,10 +138,10 @@ def generate(ctx: RunContext, method: Any, concept: Any) -> tuple[Path, str]:
         for (i, _, seed), image in zip(plan, result.images, strict=True):
             image.save(out / "images" / f"{i}_{seed}.png")
         (out / "prompts.json").write_text(json.dumps(prompts))
-        ctx.counters[f"generate_rows:{method_name(method)}"] += len(prompts)
+        ctx.counters[f"generate_rows:{method.name}"] += len(prompts)
 
     path, key = ctx.cache.get_or_compute("generate", inputs, compute)
-    _publish_images(ctx, path, method_name(method), concept.id)
+    _publish_images(ctx, path, method.name, concept.id)
     return path, key
 
 
@@ -195,8 +176,11 @@ def load_tensor(path: Path) -> torch.Tensor:
     return load_file(str(path))["x"]
 
 
-def image_features(ctx: RunContext, images: list[Path], spec: BackboneSpec, source_key: str) -> torch.Tensor:
-    """Normalised features of ``images`` (identified by ``source_key``) with backbone ``spec``."""
+def image_features_stage(
+    ctx: RunContext, images: list[Path], spec: BackboneSpec, source_key: str
+) -> tuple[Path, str]:
+    """The cached features stage of ``images`` (identified by ``source_key``) with backbone ``spec``:
+    ``<dir>/features.safetensors`` and its key."""
     from metrics.backbones import extract_image_features
 
     inputs = {
@@ -209,19 +193,31 @@ def image_features(ctx: RunContext, images: list[Path], spec: BackboneSpec, sour
         feats = extract_image_features(ctx.backbone(spec), images, device=ctx.device)
         _save_tensor(out / "features.safetensors", feats)
 
-    path, _ = ctx.cache.get_or_compute("features", inputs, compute)
+    return ctx.cache.get_or_compute("features", inputs, compute)
+
+
+def image_features(ctx: RunContext, images: list[Path], spec: BackboneSpec, source_key: str) -> torch.Tensor:
+    """Normalised features of ``images`` (identified by ``source_key``) with backbone ``spec``."""
+    path, _ = image_features_stage(ctx, images, spec, source_key)
     return load_tensor(path / "features.safetensors")
+
+
+def reference_stage(ctx: RunContext, concept: Any, spec: BackboneSpec) -> tuple[Path, str]:
+    """The features stage of a concept's verified reference photos."""
+    images = [Path(p) for p in concept.images]
+    source = f"{ctx.suite.name}@{ctx.suite.version}/{concept.id}/reference"
+    return image_features_stage(ctx, images, spec, source)
 
 
 def reference_features(ctx: RunContext, concept: Any, spec: BackboneSpec) -> torch.Tensor:
     """Features of a concept's verified reference photos."""
-    images = [Path(p) for p in concept.images]
-    source = f"{ctx.suite.name}@{ctx.suite.version}/{concept.id}/reference"
-    return image_features(ctx, images, spec, source)
+    path, _ = reference_stage(ctx, concept, spec)
+    return load_tensor(path / "features.safetensors")
 
 
-def class_text_features(ctx: RunContext, concept: Any) -> tuple[torch.Tensor, int]:
-    """CLIP text features of each generated image's prompt with the slot rendered as the class noun."""
+def class_text_stage(ctx: RunContext, concept: Any) -> tuple[Path, str]:
+    """The cached CLIP text features of each generated image's prompt with the slot rendered as the
+    class noun: ``<dir>/features.safetensors`` and ``<dir>/truncated.json``."""
     from metrics.backbones import extract_text_features
     from metrics.similarity import render_slot
 
@@ -234,7 +230,12 @@ def class_text_features(ctx: RunContext, concept: Any) -> tuple[torch.Tensor, in
         _save_tensor(out / "features.safetensors", feats)
         (out / "truncated.json").write_text(json.dumps(n_trunc))
 
-    path, _ = ctx.cache.get_or_compute("text_features", inputs, compute)
+    return ctx.cache.get_or_compute("text_features", inputs, compute)
+
+
+def class_text_features(ctx: RunContext, concept: Any) -> tuple[torch.Tensor, int]:
+    """CLIP text features of each generated image's class-rendered prompt, and how many were truncated."""
+    path, _ = class_text_stage(ctx, concept)
     return load_tensor(path / "features.safetensors"), int(json.loads((path / "truncated.json").read_text()))
 
 
@@ -273,7 +274,7 @@ def base_samples(ctx: RunContext, prompts: list[str]) -> tuple[Path, str]:
     }
 
     def compute(out: Path) -> None:
-        pipe = base_pipeline(ctx)
+        pipe = ctx.base_pipeline()
         z0 = pipe.sample_latents(
             rows,
             seeds,
@@ -287,15 +288,6 @@ def base_samples(ctx: RunContext, prompts: list[str]) -> tuple[Path, str]:
         (out / "prompts.json").write_text(json.dumps(rows))
 
     return ctx.cache.get_or_compute("lfd_samples", inputs, compute)
-
-
-def base_pipeline(ctx: RunContext) -> Any:
-    """The un-customized pipeline (the ``base`` method)."""
-    if "base_pipeline" not in ctx._models:
-        from baselines.pipeline import CustomizedPipeline
-
-        ctx._models["base_pipeline"] = CustomizedPipeline(ctx.base_components())
-    return ctx._models["base_pipeline"]
 
 
 def _lfd_grid(ctx: RunContext) -> dict[str, Any]:
@@ -313,7 +305,7 @@ def base_eps(ctx: RunContext, prompts: list[str]) -> tuple[Path, str]:
     def compute(out: Path) -> None:
         from safetensors.torch import save_file
 
-        pipe = base_pipeline(ctx)
+        pipe = ctx.base_pipeline()
         cache = PredictionCache(pipe.eps)
         z0 = load_tensor(samples_path / "z0.safetensors")
         rows = json.loads((samples_path / "prompts.json").read_text())
@@ -335,52 +327,7 @@ def base_eps(ctx: RunContext, prompts: list[str]) -> tuple[Path, str]:
     return ctx.cache.get_or_compute("lfd_base_eps", inputs, compute)
 
 
-def lfd(ctx: RunContext, method: Any, concept: Any, metric: str, prompts: list[str]) -> dict[str, Any]:
-    """LFD of (method, concept) on ``prompts``; only the customized model is evaluated."""
-    from safetensors.torch import load_file
-
-    from metrics.lfd import PredictionCache, lfd_breakdown
-
-    samples_path, _ = base_samples(ctx, prompts)
-    eps_path, eps_key = base_eps(ctx, prompts)
-    _, fit_key = fit(ctx, method, concept)
-    s = ctx.settings
-    inputs = {"fit": fit_key, "base_eps": eps_key, "metric": metric, "weighting": s.lfd_weighting}
-
-    def compute(out: Path) -> None:
-        cached = PredictionCache(None)  # no predictor: a cache miss is an error, never a base-model call
-        cached.load_state_dict(load_file(str(eps_path / "eps.safetensors")))
-        custom, _ = load_customized(ctx, method, concept)
-        custom.reset_counters()
-        z0 = load_tensor(samples_path / "z0.safetensors")
-        rows = json.loads((samples_path / "prompts.json").read_text())
-        grid = _lfd_grid(ctx)
-        res = lfd_breakdown(
-            cached,
-            custom.eps,
-            z0,
-            rows,
-            custom.alphas_cumprod,
-            grid["timesteps"],
-            weighting=s.lfd_weighting,
-            seed=grid["seed"],
-            batch_size=grid["batch_size"],
-        )
-        ctx.counters["lfd_custom_rows"] += custom.eps_rows
-        result = {
-            "value": res.value,
-            "n": res.n_samples,
-            "per_timestep": {str(t): v for t, v in res.per_timestep.items()},
-            "weighting": res.weighting,
-            "custom_rows": custom.eps_rows,
-        }
-        (out / "lfd.json").write_text(json.dumps(result))
-
-    path, _ = ctx.cache.get_or_compute("lfd", inputs, compute)
-    return dict(json.loads((path / "lfd.json").read_text()))
-
-
-# -------------------------------------------------------------------------------- scoring
+# -------------------------------------------------------------------------------- rows
 
 
 def row_config_hash(ctx: RunContext, method_id: dict[str, Any]) -> str:
@@ -389,96 +336,3 @@ def row_config_hash(ctx: RunContext, method_id: dict[str, Any]) -> str:
 
     model = {"model": ctx.model_key} if ctx.model_key != ctx.settings.model else {}
     return hash_inputs({**method_id, **ctx.suite_id, "settings": ctx.settings.identity(), **model})[:16]
-
-
-def score(ctx: RunContext, method: Any, concept: Any) -> list[dict[str, Any]]:
-    """All metric rows of (method, concept), from cached stages where possible."""
-    from baselines import get_method
-    from benchmark.results import make_row
-    from metrics.similarity import all_pairs_cosine_mean, paired_cosine_mean
-    from metrics.wasserstein import wasserstein2
-
-    s = ctx.settings
-    plan = generation_plan(ctx, concept)
-    gen_path, gen_key = generate(ctx, method, concept)
-    files = image_files(gen_path, plan)
-    clip_gen = image_features(ctx, files, s.clip, gen_key)
-    dino_gen = image_features(ctx, files, s.dino, gen_key)
-    base = method if method_name(method) == "base" else get_method("base")
-    base_path, base_key = generate(ctx, base, concept)
-    clip_base = image_features(ctx, image_files(base_path, plan), s.clip, base_key)
-    text, n_trunc = class_text_features(ctx, concept)
-    clip_tag = ctx.backbone(s.clip).tag
-    dino_tag = ctx.backbone(s.dino).tag
-
-    values: list[tuple[str, float, int, str, dict[str, Any]]] = [
-        ("clip_t", paired_cosine_mean(clip_gen, text), len(files), clip_tag, {"truncated": n_trunc}),
-        (
-            "clip_i",
-            all_pairs_cosine_mean(clip_gen, reference_features(ctx, concept, s.clip)),
-            len(files),
-            clip_tag,
-            {},
-        ),
-        (
-            "dino",
-            all_pairs_cosine_mean(dino_gen, reference_features(ctx, concept, s.dino)),
-            len(files),
-            dino_tag,
-            {},
-        ),
-        ("w2", wasserstein2(clip_gen, clip_base), len(files), clip_tag, {}),
-    ]
-    for metric, prompts in lfd_prompt_sets(ctx, concept).items():
-        res = lfd(ctx, method, concept, metric, prompts)
-        extra = {"per_timestep": res["per_timestep"], "weighting": res["weighting"]}
-        values.append((metric, res["value"], res["n"], f"latent:{s.model}", extra))
-
-    ident = method_identity(ctx, method)
-    chash = row_config_hash(ctx, ident)
-    return [
-        make_row(
-            suite=ctx.suite.name,
-            suite_version=ctx.suite.version,
-            method=method_name(method),
-            method_version=ident["method_version"],
-            concept=concept.id,
-            metric=metric,
-            value=value,
-            n=n,
-            backbone=backbone,
-            config_hash=chash,
-            extra=extra,
-        )
-        for metric, value, n, backbone, extra in values
-    ]
-
-
-def real_rows(ctx: RunContext, concept: Any) -> list[dict[str, Any]]:
-    """The ``real`` reference: CLIP-I / DINO among the reference photos themselves (leave-one-out)."""
-    from benchmark.cache import hash_inputs
-    from benchmark.results import make_row
-    from metrics.similarity import leave_one_out_cosine_mean
-
-    rows: list[dict[str, Any]] = []
-    n = len(concept.images)
-    if n < 2:
-        return rows
-    for metric, spec in (("clip_i", ctx.settings.clip), ("dino", ctx.settings.dino)):
-        feats = reference_features(ctx, concept, spec)
-        chash = hash_inputs({"real": True, **ctx.suite_id, "backbone": ctx.backbone_identity(spec)})[:16]
-        rows.append(
-            make_row(
-                suite=ctx.suite.name,
-                suite_version=ctx.suite.version,
-                method="real",
-                method_version=1,
-                concept=concept.id,
-                metric=metric,
-                value=leave_one_out_cosine_mean(feats),
-                n=n * (n - 1),
-                backbone=ctx.backbone(spec).tag,
-                config_hash=chash,
-            )
-        )
-    return rows

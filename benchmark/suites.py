@@ -19,7 +19,7 @@ Example::
 
 from __future__ import annotations
 
-import importlib
+import difflib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,6 +50,7 @@ __all__ = [
     "available_suites",
     "default_data_root",
     "load_suite",
+    "select_concepts",
     "suite_dir",
     "suite_from_manifest",
 ]
@@ -241,9 +242,24 @@ class Suite:
         self.manifest.concept(concept_id)  # raises KeyError with a suggestion
         raise KeyError(concept_id)  # pragma: no cover - manifest and suite share their ids
 
-    def class_prompts_for(self, concept: Concept) -> list[str]:
-        """The ``lfd_class`` prompts with ``{class}`` filled by the concept's class noun."""
-        return [t.replace("{class}", concept.class_noun) for t in self.class_prompts]
+
+def select_concepts(suite: Suite, wanted: Sequence[str] | None) -> list[Concept]:
+    """The suite's concepts, or the named subset in the given order.
+
+    Raises:
+        KeyError: an unknown concept id (the message suggests the closest ones).
+    """
+    by_id = {c.id: c for c in suite.concepts}
+    if not wanted:
+        return list(suite.concepts)
+    out = []
+    for cid in wanted:
+        if cid not in by_id:
+            close = difflib.get_close_matches(cid, list(by_id), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise KeyError(f"suite {suite.name!r} has no concept {cid!r}{hint}")
+        out.append(by_id[cid])
+    return out
 
 
 def load_suite(
@@ -339,13 +355,12 @@ def suite_from_manifest(
 
 
 def _generated(manifest: Manifest, folder: Path) -> Suite:
-    module_name, _, func_name = (manifest.generator or "").partition(":")
+    from benchmark.imports import load_object
+
     try:
-        func = getattr(importlib.import_module(module_name), func_name)
-    except (ImportError, AttributeError) as err:
-        raise ManifestError(
-            f"{manifest.origin}: generator {manifest.generator!r} cannot be imported ({err})"
-        ) from err
+        func = load_object(manifest.generator or "", "generator")
+    except ValueError as err:
+        raise ManifestError(f"{manifest.origin}: {err}") from err
     suite = func(manifest, folder)
     if not isinstance(suite, Suite):
         raise ManifestError(

@@ -6,6 +6,7 @@ metric backends, baselines or the benchmark harness.
 
 from .aggregate import Leaderboard, build_leaderboard
 from .check import CheckReport, Tolerance, ToleranceError, Tolerances, compare_rows, make_tolerances
+from .frame import load_results, rows_frame
 from .outputs import OUTPUT_FILES, write_leaderboard
 from .rows import ResultRow, RowError, read_rows
 from .scale import SCALES, parse_scale_options
@@ -25,8 +26,10 @@ __all__ = [
     "bootstrap_mean_ci",
     "build_leaderboard",
     "compare_rows",
+    "load_results",
     "make_tolerances",
     "parse_scale_options",
     "read_rows",
+    "rows_frame",
     "write_leaderboard",
 ]

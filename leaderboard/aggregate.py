@@ -7,12 +7,14 @@ groups are never averaged together: each (suite, suite_version) is its own secti
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+import pandas as pd
 
 from metrics.spec import METRICS, MetricSpec
 
+from .frame import rows_frame
 from .rows import ResultRow, RowError, Version, parse_created_at, version_sort_key
 from .scale import RAW, DisplayScale
 from .stats import DEFAULT_LEVEL, DEFAULT_RESAMPLES, DEFAULT_SEED, Interval, bootstrap_mean_ci
@@ -170,16 +172,15 @@ def build_leaderboard(
     if not rows:
         raise RowError("no result rows to aggregate")
     scales = dict(scales or {})
-
-    by_section: dict[tuple[str, Version], list[ResultRow]] = defaultdict(list)
-    for row in rows:
-        by_section[(row.suite, row.suite_version)].append(row)
-
-    sections = []
-    for (suite, suite_version), section_rows in sorted(
-        by_section.items(), key=lambda item: (item[0][0], version_sort_key(item[0][1]))
-    ):
-        sections.append(_build_section(suite, suite_version, section_rows, scales, resamples, level, seed))
+    frame = rows_frame(rows)
+    parts = sorted(
+        frame.groupby(["suite", "suite_version"], sort=False),
+        key=lambda item: (item[0][0], version_sort_key(item[0][1])),
+    )
+    sections = [
+        _build_section(str(suite), version, part, scales, resamples, level, seed)
+        for (suite, version), part in parts
+    ]
 
     latest = max(rows, key=lambda r: (parse_created_at(r.created_at), r.created_at)).created_at
     return Leaderboard(
@@ -197,42 +198,39 @@ def build_leaderboard(
 def _build_section(
     suite: str,
     suite_version: Version,
-    rows: Sequence[ResultRow],
+    rows: pd.DataFrame,
     scales: Mapping[str, DisplayScale],
     resamples: int,
     level: float,
     seed: int,
 ) -> Section:
-    concepts = tuple(sorted({r.concept for r in rows}))
-    by_group: dict[tuple[str, int, str | None], dict[MethodKey, dict[str, float]]] = defaultdict(
-        lambda: defaultdict(dict)
-    )
-    for row in rows:
-        by_group[(row.metric, row.metric_version, row.backbone)][MethodKey(row.method, row.method_version)][
-            row.concept
-        ] = row.value
-
+    concepts = tuple(sorted(set(rows["concept"])))
+    keyed = rows.assign(backbone=rows["backbone"].astype(object).where(rows["backbone"].notna(), None))
     groups = []
-    for (metric, metric_version, backbone), per_method in sorted(
-        by_group.items(),
-        key=lambda item: (_metric_order(item[0][0]), item[0][1], item[0][2] or ""),
+    by_group = keyed.groupby(["metric", "metric_version", "backbone"], sort=False, dropna=False)
+    for (metric, metric_version, backbone), part in sorted(
+        by_group, key=lambda item: (_metric_order(item[0][0]), item[0][1], item[0][2] or "")
     ):
+        per_method = {
+            MethodKey(str(m), v): dict(zip(p["concept"], p["value"], strict=True))
+            for (m, v), p in part.groupby(["method", "method_version"], sort=False)
+        }
         stats = []
         for key in sorted(per_method, key=MethodKey.sort_key):
             values = per_method[key]
             have = tuple(sorted(values))
             interval = bootstrap_mean_ci(
-                [values[c] for c in have], resamples=resamples, level=level, seed=seed
+                [float(values[c]) for c in have], resamples=resamples, level=level, seed=seed
             )
             missing = tuple(c for c in concepts if c not in values)
             stats.append(MethodStat(key=key, interval=interval, concepts=have, missing=missing))
         groups.append(
             Group(
-                metric=metric,
-                metric_version=metric_version,
-                backbone=backbone,
-                spec=METRICS[metric],
-                scale=scales.get(metric, RAW),
+                metric=str(metric),
+                metric_version=int(metric_version),
+                backbone=None if backbone is None or pd.isna(backbone) else str(backbone),
+                spec=METRICS[str(metric)],
+                scale=scales.get(str(metric), RAW),
                 stats=tuple(stats),
             )
         )

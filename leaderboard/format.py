@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from metrics.spec import METRICS
 
 from .aggregate import Group, Leaderboard, MethodKey, MethodStat, Section
 
@@ -123,3 +128,55 @@ def no_mixing_sentence() -> str:
         "Rows from different suite versions, metric versions or backbones are never averaged together: "
         "each suite@version is its own section and each metric@version its own column and table."
     )
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One metric version used on a page, as the shared definitions block shows it."""
+
+    metric: str
+    version: int
+    arrow: str
+    name: str
+    better: str
+    text: str
+    note: str
+
+
+def metric_definitions(board: Leaderboard) -> list[Definition]:
+    """The definitions of every metric version the board shows, in metric-registry order."""
+    used = sorted(
+        {(g.metric, g.metric_version) for s in board.sections for g in s.groups},
+        key=lambda mv: (list(METRICS).index(mv[0]), mv[1]),
+    )
+    out = []
+    for metric, version in used:
+        spec = METRICS[metric]
+        note = (
+            ""
+            if spec.version == version
+            else f" This package defines {spec.id}, not {metric}@{version}: the text is the {spec.id} "
+            "definition and the orientation is assumed unchanged."
+        )
+        better = "higher is better" if spec.higher_is_better else "lower is better"
+        out.append(Definition(metric, version, spec.arrow, spec.name, better, spec.definition, note))
+    return out
+
+
+@functools.cache
+def _environment() -> Any:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("leaderboard", "templates"),
+        autoescape=lambda name: (name or "").endswith(".html.j2"),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def template(name: str) -> Any:
+    """A page template from ``leaderboard/templates/`` (HTML templates autoescape)."""
+    return _environment().get_template(name)

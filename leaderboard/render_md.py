@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from metrics.spec import METRICS
-
 from .aggregate import Leaderboard, Section
 from .format import (
     DEFAULT_DIGITS,
@@ -19,9 +17,11 @@ from .format import (
     group_decimals,
     method_label,
     method_sentence,
+    metric_definitions,
     missing_notes,
     no_mixing_sentence,
     summary_sentence,
+    template,
 )
 
 
@@ -114,19 +114,5 @@ def render_markdown(board: Leaderboard, *, digits: int = DEFAULT_DIGITS) -> str:
     for section in board.sections:
         out.extend(_section(section, digits, f"{board.level:.0%}"))
         out.append("")
-    out += ["## Metric definitions", ""]
-    used = sorted(
-        {(g.metric, g.metric_version) for s in board.sections for g in s.groups},
-        key=lambda mv: (list(METRICS).index(mv[0]), mv[1]),
-    )
-    for metric, version in used:
-        spec = METRICS[metric]
-        better = "higher is better" if spec.higher_is_better else "lower is better"
-        note = (
-            ""
-            if spec.version == version
-            else f" This package defines {spec.id}, not {metric}@{version}: the text is the {spec.id} "
-            "definition and the orientation is assumed unchanged."
-        )
-        out.append(f"- **{metric}@{version}** {spec.arrow} {spec.name} — {better}. {spec.definition}{note}")
+    out.append(template("definitions.md.j2").render(defs=metric_definitions(board)).rstrip("\n"))
     return "\n".join(out) + "\n"

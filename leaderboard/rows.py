@@ -38,6 +38,23 @@ REQUIRED_FIELDS: tuple[str, ...] = (
 )
 """Fields every row must carry (``extra`` is optional and defaults to an empty dict)."""
 
+IDENTITY_FIELDS: tuple[str, ...] = (
+    "suite",
+    "suite_version",
+    "method",
+    "method_version",
+    "concept",
+    "metric",
+    "metric_version",
+    "backbone",
+)
+"""What makes a row unique; the harness keeps one row per identity in a results file."""
+
+
+def row_identity(row: Mapping[str, Any]) -> tuple[str, ...]:
+    """A row's identity (:data:`IDENTITY_FIELDS` as strings; a missing backbone is ``""``)."""
+    return tuple("" if row.get(k) is None else str(row.get(k)) for k in IDENTITY_FIELDS)
+
 
 class RowError(ValueError):
     """A result row (or a results file) is malformed; the message names file, line and field."""
@@ -73,18 +90,13 @@ class ResultRow:
         return f"{self.metric}@{self.metric_version}"
 
     @property
-    def identity(self) -> tuple[str, str, str, str, str, str, str, str]:
+    def identity(self) -> tuple[str, ...]:
         """What makes a row unique: two rows with the same identity would be averaged twice."""
-        return (
-            self.suite,
-            str(self.suite_version),
-            self.method,
-            str(self.method_version),
-            self.concept,
-            self.metric,
-            str(self.metric_version),
-            "" if self.backbone is None else self.backbone,
-        )
+        return row_identity(self.to_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row as written to a results file (the pinned fields and ``extra``)."""
+        return {**{name: getattr(self, name) for name in REQUIRED_FIELDS}, "extra": dict(self.extra)}
 
     def describe(self) -> str:
         """Short human-readable key, e.g. ``dreambench@1 dreambooth@1 dog clip_t@1``."""

@@ -8,10 +8,10 @@ with every result.
 Tiny architectures (``tiny-clip``, ``tiny-dino``) with random weights from a fixed seed exist for
 tests and the smoke suite.
 
-A few names are served by loaders outside this package, listed in :data:`_EXTRA_LOADERS` as
-``"module:function"`` strings and imported only when asked for: ``toy-clip`` and ``toy-dino``, the
-toy suite's oracle-backed backbones (:mod:`benchmark.toy.backbones`). Importing this module imports
-neither them nor open_clip nor timm.
+A backbone this module does not know is served by a loader the caller names (``loader=
+"package.module:function"``, called with :func:`load_backbone`'s arguments and returning a
+:class:`Backbone`); a suite names it in its evaluation profile. Importing this module imports neither
+open_clip nor timm.
 """
 
 from __future__ import annotations
@@ -43,12 +43,6 @@ _DINO_ARCHS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
 }
 _TINY_CLIP_CONFIGS = ("tiny-clip",)
-# (kind, name) → "module:function" with load_backbone's signature, imported on first use.
-_EXTRA_LOADERS: dict[tuple[str, str], str] = {
-    ("clip", "toy-clip"): "benchmark.toy.backbones:load_toy_backbone",
-    ("dino", "toy-dino"): "benchmark.toy.backbones:load_toy_backbone",
-}
-
 ImageInput = Any  # a PIL image, a path, or a preprocessed tensor batch
 
 
@@ -266,26 +260,31 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def load_backbone(
-    kind: str, name: str, weights: str | Path | None, *, device: str = "cpu", seed: int = 0
+    kind: str,
+    name: str,
+    weights: str | Path | None,
+    *,
+    device: str = "cpu",
+    seed: int = 0,
+    loader: str | None = None,
 ) -> Backbone:
-    """Load a backbone: a name in :data:`_EXTRA_LOADERS` goes to its loader (imported now), any
-    other to :func:`load_clip` or :func:`load_dino` by ``kind``.
+    """Load a backbone: with ``loader`` (``package.module:function``) that function builds it; else
+    :func:`load_clip` or :func:`load_dino` by ``kind``.
 
     Raises:
-        ValueError: unknown kind or name, or a name that belongs to another kind.
+        ValueError: unknown kind or name, or a loader that cannot be imported.
         BackboneUnavailable: the weights are not on disk.
     """
     if kind not in ("clip", "dino"):
         raise ValueError(f"unknown backbone kind {kind!r}; expected 'clip' or 'dino'")
-    target = _EXTRA_LOADERS.get((kind, name))
-    if target is not None:
-        module, _, attr = target.partition(":")
-        loader = getattr(importlib.import_module(module), attr)
-        backbone: Backbone = loader(kind, name, weights, device=device, seed=seed)
+    if loader:
+        module, _, attr = loader.partition(":")
+        try:
+            build = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError, ValueError) as err:
+            raise ValueError(f"backbone loader {loader!r} for {name!r} cannot be imported ({err})") from err
+        backbone: Backbone = build(kind, name, weights, device=device, seed=seed)
         return backbone
-    other = [k for k, n in _EXTRA_LOADERS if n == name]
-    if other:
-        raise ValueError(f"backbone {name!r} is of kind {other[0]!r}, not {kind!r}")
     if kind == "clip":
         return load_clip(name, weights, device=device, seed=seed)
     return load_dino(name, weights, device=device, seed=seed)

@@ -21,6 +21,8 @@ from typing import Any
 
 import torch
 
+from metrics.spec import MetricValue
+
 EpsFn = Callable[[torch.Tensor, torch.Tensor, list[str]], torch.Tensor]
 
 WEIGHTINGS = ("eps", "score")
@@ -262,3 +264,43 @@ class PredictionCache:
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.store.update(state)
+
+
+@dataclass(frozen=True)
+class LFDReference:
+    """Everything about the base model that one LFD prompt set needs (the ``lfd_reference`` input).
+
+    Attributes:
+        z0: base-model samples [N, ...]; prompts: the prompt of each row.
+        base_eps: the base model's predictor (usually a :class:`PredictionCache` of its predictions).
+        alphas_cumprod, timesteps, seed, batch_size, weighting: as :func:`latent_fisher_divergence`.
+    """
+
+    z0: torch.Tensor
+    prompts: Sequence[str]
+    base_eps: EpsFn
+    alphas_cumprod: Any
+    timesteps: Sequence[int]
+    seed: int = 0
+    batch_size: int = 16
+    weighting: str = "eps"
+
+
+def lfd_metric(custom_eps: EpsFn, lfd_reference: LFDReference, prompt_set: str = "lfd") -> MetricValue:
+    """``lfd@1`` / ``lfd_class@1`` (the compute function their specs name): LFD of ``custom_eps`` against
+    the reference's base predictions; the row's extra holds the per-timestep means and the weighting.
+    ``prompt_set`` only names which reference the harness passed."""
+    ref = lfd_reference
+    res = lfd_breakdown(
+        ref.base_eps,
+        custom_eps,
+        ref.z0,
+        ref.prompts,
+        ref.alphas_cumprod,
+        ref.timesteps,
+        weighting=ref.weighting,
+        seed=ref.seed,
+        batch_size=ref.batch_size,
+    )
+    extra = {"per_timestep": {str(t): v for t, v in res.per_timestep.items()}, "weighting": res.weighting}
+    return MetricValue(res.value, res.n_samples, extra)

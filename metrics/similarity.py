@@ -7,7 +7,6 @@ cosines; display scales are a leaderboard option.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from metrics._arrays import as_float64, check_finite
+from metrics.spec import MetricValue
 
 
 @dataclass(frozen=True)
@@ -81,14 +81,6 @@ def render_slot(template: str, text: str) -> str:
         raise ValueError(f"prompt template {template!r} has an unknown field: {err}") from err
 
 
-def strip_identifiers(prompt: str, identifiers: Sequence[str]) -> str:
-    """Remove identifier tokens (``sks``, ``<new1>``, ...) as whole words and tidy the spaces."""
-    out = prompt
-    for ident in identifiers:
-        out = re.sub(rf"(?<!\S){re.escape(ident)}(?!\S)", " ", out)
-    return " ".join(out.split())
-
-
 def clip_t(
     images: Any,
     prompts: Sequence[str],
@@ -143,3 +135,30 @@ def dino(images: Any, references: Any, backbone: Any, **kwargs: Any) -> Similari
     if backbone.kind != "dino":
         raise ValueError(f"DINO needs a DINO backbone, got {backbone.kind!r}")
     return image_similarity(images, references, backbone, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Compute functions named by the metric specs (metrics.spec): named feature inputs in, MetricValue out.
+
+
+def clip_t_metric(generated_clip: Any, prompt_clip: Any, prompt_truncations: int = 0) -> MetricValue:
+    """``clip_t@1`` from CLIP image features and each image's class-rendered prompt's text features."""
+    return MetricValue(
+        paired_cosine_mean(generated_clip, prompt_clip),
+        _count(generated_clip),
+        {"truncated": int(prompt_truncations)},
+    )
+
+
+def clip_i_metric(generated_clip: Any, reference_clip: Any) -> MetricValue:
+    """``clip_i@1`` from CLIP image features of the generated images and of the reference photos."""
+    return MetricValue(all_pairs_cosine_mean(generated_clip, reference_clip), _count(generated_clip))
+
+
+def dino_metric(generated_dino: Any, reference_dino: Any) -> MetricValue:
+    """``dino@1`` from DINO image features of the generated images and of the reference photos."""
+    return MetricValue(all_pairs_cosine_mean(generated_dino, reference_dino), _count(generated_dino))
+
+
+def _count(features: Any) -> int:
+    return int(features.shape[0]) if hasattr(features, "shape") else len(features)

@@ -1,18 +1,66 @@
-"""Self-description of every metric: key, version, orientation and required inputs.
+"""Self-description of every metric: key, version, orientation, named inputs and what computes it.
 
-The leaderboard and the harness read these specs; nothing else hard-codes an arrow or a version.
+The harness evaluates a suite's metric list through one function that reads these specs: it gives each
+metric the named inputs it declares (:data:`INPUTS`), calls its ``compute`` function
+(``package.module:function``, imported on first use) and writes one row per metric. The leaderboard reads
+the same specs for arrows and versions. Adding a metric over existing inputs is its module in
+``metrics/`` plus an entry in :data:`_SPECS` (or :func:`register_metric` for a metric of your own).
+
+Importing this module imports nothing heavy (no torch).
 """
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
+
+# The named inputs a metric can declare, and what the harness passes for each.
+INPUTS: Mapping[str, str] = MappingProxyType(
+    {
+        "generated_clip": "CLIP image features [N, d] (L2-normalised) of the N generated images",
+        "generated_dino": "DINO image features [N, d] (L2-normalised) of the N generated images",
+        "reference_clip": "CLIP image features [R, d] of the concept's R reference photos",
+        "reference_dino": "DINO image features [R, d] of the concept's R reference photos",
+        "prompt_clip": "CLIP text features [N, d] of each generated image's prompt, slot = class noun",
+        "prompt_truncations": "how many of those prompts were truncated to the text encoder's context (int)",
+        "base_clip": "CLIP image features [N, d] of the base model's images, same prompts and seeds, slot = "
+        "class noun",
+        "custom_eps": "the customized model's conditional noise predictor (z_t, t, prompts) -> eps",
+        "lfd_reference": "metrics.lfd.LFDReference: base samples z0, their prompts, the base model's cached "
+        "predictions on the grid, the noise schedule, timesteps, seed, batch size and weighting; the "
+        "prompt set is the metric's option 'prompt_set' ('lfd' or 'lfd_class')",
+    }
+)
+
+# Which backbone a metric's row names (``backbone`` field): the CLIP slot, the DINO slot, or the latent
+# space of the base model.
+BACKBONE_SLOTS = ("clip", "dino", "latent")
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """What a metric's compute function returns: the value, its sample count and extra facts for the row."""
+
+    value: float
+    n: int
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """What a metric is: its key, definition version, orientation and inputs."""
+    """What a metric is and how it is computed.
+
+    Attributes:
+        key, version, name, higher_is_better, definition, display_scale: its description.
+        inputs: names from :data:`INPUTS`, passed to ``compute`` as keyword arguments.
+        compute: ``package.module:function`` returning a :class:`MetricValue`.
+        backbone: which backbone its rows name: ``"clip"``, ``"dino"`` or ``"latent"``.
+        options: fixed keyword arguments for ``compute`` (and for the inputs, e.g. an LFD prompt set).
+    """
 
     key: str
     version: int
@@ -20,7 +68,21 @@ class MetricSpec:
     higher_is_better: bool
     inputs: tuple[str, ...]
     definition: str
+    compute: str = ""
+    backbone: str = "clip"
+    options: Mapping[str, Any] = field(default_factory=dict)
     display_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        unknown = [i for i in self.inputs if i not in INPUTS]
+        if unknown:
+            raise ValueError(f"metric {self.key!r}: unknown input(s) {unknown}; known: {', '.join(INPUTS)}")
+        if self.backbone not in BACKBONE_SLOTS:
+            raise ValueError(f"metric {self.key!r}: backbone must be one of {BACKBONE_SLOTS}")
+        if self.compute and self.compute.count(":") != 1:
+            raise ValueError(
+                f"metric {self.key!r}: compute {self.compute!r} is not 'package.module:function'"
+            )
 
     @property
     def id(self) -> str:
@@ -32,6 +94,21 @@ class MetricSpec:
         """``↑`` when higher is better, ``↓`` otherwise."""
         return "↑" if self.higher_is_better else "↓"
 
+    def function(self) -> Callable[..., MetricValue]:
+        """The compute function (imported now).
+
+        Raises:
+            ValueError: no compute function, or it cannot be imported.
+        """
+        module, _, attr = self.compute.partition(":")
+        if not module:
+            raise ValueError(f"metric {self.key!r} declares no compute function")
+        try:
+            fn = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as err:
+            raise ValueError(f"metric {self.key!r}: cannot import {self.compute!r} ({err})") from err
+        return fn  # type: ignore[no-any-return]
+
 
 _SPECS = (
     MetricSpec(
@@ -39,7 +116,8 @@ _SPECS = (
         version=1,
         name="CLIP-T (prompt fidelity)",
         higher_is_better=True,
-        inputs=("generated_images", "prompts_with_class_noun", "clip_backbone"),
+        inputs=("generated_clip", "prompt_clip", "prompt_truncations"),
+        compute="metrics.similarity:clip_t_metric",
         definition="mean over generated images of cos(CLIP_img(x), CLIP_txt(p)); p is the prompt with the "
         "concept slot rendered as the class noun (no identifier tokens). Raw cosine.",
     ),
@@ -48,7 +126,8 @@ _SPECS = (
         version=1,
         name="CLIP-I (subject fidelity)",
         higher_is_better=True,
-        inputs=("generated_images", "reference_images", "clip_backbone"),
+        inputs=("generated_clip", "reference_clip"),
+        compute="metrics.similarity:clip_i_metric",
         definition="mean cosine over all (generated, reference) pairs of CLIP image embeddings. Raw cosine.",
     ),
     MetricSpec(
@@ -56,7 +135,9 @@ _SPECS = (
         version=1,
         name="DINO (subject fidelity)",
         higher_is_better=True,
-        inputs=("generated_images", "reference_images", "dino_backbone"),
+        inputs=("generated_dino", "reference_dino"),
+        compute="metrics.similarity:dino_metric",
+        backbone="dino",
         definition="mean cosine over all (generated, reference) pairs of DINO ViT-S/16 CLS embeddings.",
     ),
     MetricSpec(
@@ -64,7 +145,10 @@ _SPECS = (
         version=1,
         name="Latent Fisher Divergence (non-customized prompts)",
         higher_is_better=False,
-        inputs=("base_eps", "custom_eps", "base_latents", "lfd_prompts", "alphas_cumprod", "timesteps"),
+        inputs=("custom_eps", "lfd_reference"),
+        compute="metrics.lfd:lfd_metric",
+        backbone="latent",
+        options=MappingProxyType({"prompt_set": "lfd"}),
         definition="mean over timesteps t and base samples z0 of w(t)·||eps_custom(z_t,t,c) - eps_base(z_t,t,c)||^2/D "
         "with paired noise, conditional predictions, over prompts that do not contain the concept.",
     ),
@@ -73,7 +157,10 @@ _SPECS = (
         version=1,
         name="Latent Fisher Divergence (bare class prompts)",
         higher_is_better=False,
-        inputs=("base_eps", "custom_eps", "base_latents", "class_prompts", "alphas_cumprod", "timesteps"),
+        inputs=("custom_eps", "lfd_reference"),
+        compute="metrics.lfd:lfd_metric",
+        backbone="latent",
+        options=MappingProxyType({"prompt_set": "lfd_class"}),
         definition="lfd@1 evaluated on prompts of the bare class noun (slot not filled with the concept).",
     ),
     MetricSpec(
@@ -81,14 +168,41 @@ _SPECS = (
         version=1,
         name="Concept-specific 2-Wasserstein distance",
         higher_is_better=False,
-        inputs=("generated_images", "base_class_images", "clip_backbone"),
+        inputs=("generated_clip", "base_clip"),
+        compute="metrics.wasserstein:w2_metric",
         definition="exact empirical W2 (squared-Euclidean cost, uniform weights, POT emd2; square root reported) "
         "between L2-normalised CLIP image features of the customized model's generations and the base "
         "model's generations for the same prompts and seeds with the slot rendered as the class noun.",
     ),
 )
 
-METRICS: MappingProxyType[str, MetricSpec] = MappingProxyType({s.key: s for s in _SPECS})
+_REGISTRY: dict[str, MetricSpec] = {s.key: s for s in _SPECS}
+METRICS: Mapping[str, MetricSpec] = MappingProxyType(_REGISTRY)
+"""Every known metric by key (a read-only view: the built-ins above plus any :func:`register_metric`)."""
+
+
+def register_metric(spec: MetricSpec) -> None:
+    """Make a metric of your own known to the harness and the leaderboard (call it before a run).
+
+    Raises:
+        ValueError: a metric with this key is already known, or the spec has no compute function.
+    """
+    if spec.key in _REGISTRY:
+        raise ValueError(f"a metric with key {spec.key!r} is already registered")
+    if not spec.compute:
+        raise ValueError(f"metric {spec.key!r} declares no compute function")
+    _REGISTRY[spec.key] = spec
+
+
+def unregister_metric(key: str) -> None:
+    """Forget a metric added with :func:`register_metric` (built-in metrics cannot be removed).
+
+    Raises:
+        KeyError: unknown key. ValueError: a built-in metric.
+    """
+    if key in {s.key for s in _SPECS}:
+        raise ValueError(f"{key!r} is a built-in metric")
+    del _REGISTRY[key]
 
 
 def get_metric(key: str) -> MetricSpec:

@@ -2,8 +2,7 @@
 
 Functional core:
 - :func:`wasserstein2` exact empirical W2 with squared-Euclidean cost (POT's network simplex);
-- :func:`gaussian_wasserstein2` closed form between Gaussians (Fréchet form) in float64;
-- :func:`sliced_wasserstein2` a Monte Carlo estimator for very large sets.
+- :func:`gaussian_wasserstein2` closed form between Gaussians (Fréchet form) in float64.
 All return the distance (the square root of the optimal transport cost), never the squared cost.
 """
 
@@ -14,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from metrics._arrays import as_float64, check_finite, point_cloud, probability_weights
+from metrics.spec import MetricValue
 
 # Network-simplex iteration cap. POT's default (1e5) stops early for n ≳ 1500 and returns a
 # sub-optimal plan with a warning; an early stop here is an error instead (see _emd_cost).
@@ -134,41 +134,7 @@ def gaussian_wasserstein2_from_samples(x: Any, y: Any) -> float:
     return gaussian_wasserstein2(*gaussian_fit(xa), *gaussian_fit(ya))
 
 
-def _quantile_w2_1d(u: np.ndarray, wu: np.ndarray, v: np.ndarray, wv: np.ndarray) -> float:
-    """Squared W2 between weighted 1-D empirical measures: integral of (F^-1 - G^-1)^2."""
-    iu, iv = np.argsort(u, kind="stable"), np.argsort(v, kind="stable")
-    u, wu, v, wv = u[iu], wu[iu], v[iv], wv[iv]
-    cu, cv = np.cumsum(wu), np.cumsum(wv)
-    cu[-1] = cv[-1] = 1.0
-    levels = np.union1d(cu, cv)
-    widths = np.diff(np.concatenate(([0.0], levels)))
-    qu = u[np.minimum(np.searchsorted(cu, levels, side="left"), len(u) - 1)]
-    qv = v[np.minimum(np.searchsorted(cv, levels, side="left"), len(v) - 1)]
-    return float(np.sum(widths * (qu - qv) ** 2))
-
-
-def sliced_wasserstein2(
-    x: Any,
-    y: Any,
-    *,
-    weights_x: Any = None,
-    weights_y: Any = None,
-    n_projections: int = 256,
-    seed: int = 0,
-) -> float:
-    """Sliced W2: sqrt of the mean over random unit directions of the exact 1-D squared W2.
-
-    A lower bound of :func:`wasserstein2` (up to Monte Carlo error), linear-time in n per direction;
-    use it only where exact OT is too large. Deterministic for a given ``seed``.
-    """
-    if n_projections < 1:
-        raise ValueError(f"n_projections must be >= 1, got {n_projections}")
-    xa, ya = _pair(x, y)
-    a = probability_weights(weights_x, xa.shape[0], "weights_x")
-    b = probability_weights(weights_y, ya.shape[0], "weights_y")
-    rng = np.random.default_rng(seed)
-    dirs = rng.standard_normal((n_projections, xa.shape[1]))
-    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-    px, py = xa @ dirs.T, ya @ dirs.T
-    total = sum(_quantile_w2_1d(px[:, k], a, py[:, k], b) for k in range(n_projections))
-    return float(np.sqrt(max(total / n_projections, 0.0)))
+def w2_metric(generated_clip: Any, base_clip: Any) -> MetricValue:
+    """``w2@1`` (the compute function its spec names): :func:`wasserstein2` between the CLIP features of
+    the customized model's images and of the base model's images for the same prompts and seeds."""
+    return MetricValue(wasserstein2(generated_clip, base_clip), int(np.asarray(generated_clip).shape[0]))

@@ -16,8 +16,9 @@ import torch
 import baselines
 from baselines.artifact import Artifact
 from baselines.config import config_hash
-from baselines.models import SD15_TEXT_CONFIG, SD15_UNET_CONFIG, Components
+from baselines.models import Components
 from baselines.prompts import PromptEncoder, concept_token_positions, parse_marks, render_template
+from baselines.sd15 import SD15_TEXT_CONFIG, SD15_UNET_CONFIG
 from tests.baselines_support import concept, fitted, fresh_tiny, generate, one_thread, tiny, tiny_dir
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from benchmark.cache import StageCache, hash_inputs
 from benchmark.paths import cache_dir
-from benchmark.results import ROW_FIELDS, append_rows, make_row, read_rows, superseded_path
+from benchmark.results import ROW_FIELDS, append_rows, make_row, superseded_path
+from tests.rows_support import read_rows
 
 
 def test_key_changes_with_every_input(tmp_path: Path) -> None:
@@ -142,5 +143,8 @@ def test_bad_rows_rejected(tmp_path: Path) -> None:
         _row(metric="fid")
     bad = tmp_path / "r.jsonl"
     bad.write_text('{"a": 1}\n{broken\n')
-    with pytest.raises(ValueError, match=r"r.jsonl:2"):
+    with pytest.raises(ValueError, match=r"r.jsonl:1: missing field"):
+        read_rows(bad)
+    bad.write_text(json.dumps(_row()) + "\n{broken\n")
+    with pytest.raises(ValueError, match=r"r.jsonl:2: not valid JSON"):
         read_rows(bad)

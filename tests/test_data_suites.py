@@ -38,7 +38,7 @@ def test_load_dreambench() -> None:
     dog = suite.concept("dog")
     assert dog.images[0] == Path(str(DATA)) / "dreambench/dataset/dog/00.jpg"
     assert dog.prompts[10] == "a {concept} wearing a red hat"
-    assert suite.class_prompts_for(dog)[1] == "a photo of a dog"
+    assert suite.class_prompts[1].replace("{class}", dog.class_noun) == "a photo of a dog"
     assert suite.concept("teapot").prompts[10] == "a {concept} with a wheat field in the background"
 
 

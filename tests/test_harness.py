@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.results import ROW_FIELDS, read_rows
+from benchmark.results import ROW_FIELDS
 from benchmark.runner import run_suite
 from benchmark.settings import settings_for
+from tests.rows_support import read_rows
 
 DATA = os.environ.get("OVERFIT_BENCH_DATA")
 pytestmark = pytest.mark.skipif(

@@ -17,7 +17,7 @@ from benchmark.suites import generated_dir, load_suite, suite_from_manifest
 from benchmark.toy.backbones import parse_caption
 from benchmark.toy.render import render_array
 from benchmark.toy.suite import concept_scenes, pixels_sha256, training_scenes
-from benchmark.toy.validity import agreement, concept_readout, prompt_accuracy, rankdata, spearman
+from benchmark.toy.validity import agreement, concept_readout, prompt_accuracy, spearman
 from benchmark.toy.world import BACKGROUNDS, POSITIONS
 from metrics.similarity import render_slot
 
@@ -132,10 +132,6 @@ def test_concept_scenes_are_deterministic() -> None:
 # ---------------------------------------------------------------------------------------------- stats
 
 
-def test_rankdata_averages_ties() -> None:
-    assert rankdata([10, 20, 20, 5]).tolist() == [2.0, 3.5, 3.5, 1.0]
-
-
 def test_spearman_matches_scipy_and_closed_forms() -> None:
     rng = np.random.default_rng(0)
     a = rng.normal(size=30)
@@ -235,8 +231,8 @@ def tiny_toy_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
     settings = settings_for("toy", model=str(root / "base" / "model"))
     fast = {"steps": 2, "batch_size": 1, "grad_accum": 1, "num_class_images": 1, "checkpoint_every": 1000}
     settings = settings.replace(
-        clip=BackboneSpec("clip", "toy-clip", None),
-        dino=BackboneSpec("dino", "toy-dino", None),
+        clip=BackboneSpec("clip", "toy-clip", None, loader=settings.clip.loader),
+        dino=BackboneSpec("dino", "toy-dino", None, loader=settings.dino.loader),
         resolution=16,
         steps=3,
         lfd_timesteps=3,
@@ -256,7 +252,7 @@ def tiny_toy_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
 
 
 def test_every_metric_is_produced_on_the_toy_suite(tiny_toy_run) -> None:  # type: ignore[no-untyped-def]
-    from benchmark.results import read_rows
+    from tests.rows_support import read_rows
 
     root, result = tiny_toy_run
     rows = read_rows(result.results)

@@ -239,7 +239,7 @@ def test_bad_settings_raise_naming_the_field() -> None:
 def test_default_noise_schedule_is_sd15_and_another_one_reaches_the_exported_scheduler(
     tmp_path: Path,
 ) -> None:
-    from baselines.models import SD15_SCHEDULER_CONFIG
+    from baselines.sd15 import SD15_SCHEDULER_CONFIG
 
     default = BaseModelConfig().scheduler_config()
     assert {k: default[k] for k in SD15_SCHEDULER_CONFIG} == SD15_SCHEDULER_CONFIG

@@ -12,10 +12,9 @@ from metrics.wasserstein import (
     gaussian_fit,
     gaussian_wasserstein2,
     gaussian_wasserstein2_from_samples,
-    sliced_wasserstein2,
+    w2_metric,
     wasserstein2,
 )
-from metrics.wrappers import W2Accumulator
 
 
 def _rng(seed: int = 0) -> np.random.Generator:
@@ -103,19 +102,19 @@ def test_1d_unequal_weighted_matches_quantile_functions() -> None:
     assert wasserstein2(u, v, weights_x=wu, weights_y=wv) == pytest.approx(ref, rel=1e-4)
 
 
+def test_w2_metric_is_wasserstein2_with_its_sample_count() -> None:
+    rng = _rng(12)
+    x, y = rng.standard_normal((30, 4)), rng.standard_normal((25, 4))
+    out = w2_metric(x, y)
+    assert out.value == wasserstein2(x, y)
+    assert out.n == 30
+
+
 def test_1d_equal_size_is_sorted_difference() -> None:
     rng = _rng(8)
     u, v = rng.standard_normal(50), rng.standard_normal(50)
     ref = np.sqrt(np.mean((np.sort(u) - np.sort(v)) ** 2))
     assert wasserstein2(u, v) == pytest.approx(ref, rel=1e-10)
-
-
-def test_sliced_in_1d_equals_exact_and_bounds_exact_in_nd() -> None:
-    rng = _rng(9)
-    u, v = rng.standard_normal((20, 1)), rng.standard_normal((15, 1))
-    assert sliced_wasserstein2(u, v, n_projections=3) == pytest.approx(wasserstein2(u, v), rel=1e-10)
-    x, y = rng.standard_normal((60, 8)), rng.standard_normal((50, 8)) + 0.5
-    assert sliced_wasserstein2(x, y, n_projections=64) <= wasserstein2(x, y) + 1e-12
 
 
 def test_gaussian_from_samples_converges_to_closed_form() -> None:
@@ -153,20 +152,6 @@ def test_order_type_and_symmetry_invariance() -> None:
     assert wasserstein2(torch.from_numpy(x), torch.from_numpy(y)) == pytest.approx(ref, rel=1e-12)
     # float32 input is promoted to float64; only the input rounding differs (1e-6 relative).
     assert wasserstein2(x.astype(np.float32), y.astype(np.float32)) == pytest.approx(ref, rel=1e-6)
-
-
-def test_accumulator_equals_one_shot() -> None:
-    rng = _rng(12)
-    x, y = rng.standard_normal((30, 4)), rng.standard_normal((25, 4))
-    acc = W2Accumulator()
-    for i in range(0, 30, 7):
-        acc.update(x=x[i : i + 7])
-    acc.update(y=y[:10])
-    acc.update(y=y[10:])
-    assert acc.compute() == pytest.approx(wasserstein2(x, y), rel=1e-12)
-    acc.reset()
-    with pytest.raises(ValueError, match="both sets"):
-        acc.compute()
 
 
 # --- bad input ------------------------------------------------------------------------------------

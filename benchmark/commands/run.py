@@ -17,6 +17,11 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--suite", default=DEFAULT_SUITE, help=f"suite name (default: {DEFAULT_SUITE})")
     p.add_argument(
+        "--manifest",
+        type=Path,
+        help="a suite manifest file to run instead of a shipped suite (its 'evaluation' profile included)",
+    )
+    p.add_argument(
         "--methods", help="comma-separated method names or package.module:Class (default: all built-in)"
     )
     p.add_argument("--concepts", help="comma-separated concept ids (default: all of the suite's)")
@@ -39,20 +44,35 @@ def default_methods() -> list[str]:
     return list(list_methods())
 
 
+def suite_source(args: argparse.Namespace) -> tuple[str, str]:
+    """What to load (a suite name, or the ``--manifest`` file) and the suite's name.
+
+    Raises:
+        ManifestError: the manifest file is missing or malformed.
+    """
+    if getattr(args, "manifest", None) is None:
+        return args.suite, args.suite
+    from benchmark.data.manifest import load_manifest
+
+    return str(args.manifest), load_manifest(args.manifest).name
+
+
 def run(args: argparse.Namespace) -> int:
     from benchmark.context import ModelUnavailable
+    from benchmark.data.errors import DataError
     from benchmark.paths import cache_dir
     from benchmark.runner import run_suite, summary_table
     from benchmark.settings import settings_for
 
     start = time.perf_counter()
     try:
-        settings = settings_for(args.suite, model=args.model)
+        suite, name = suite_source(args)
+        settings = settings_for(suite, model=args.model)
         methods = args.methods.split(",") if args.methods else default_methods()
         concepts = args.concepts.split(",") if args.concepts else None
-        out = args.out or Path("runs") / args.suite
+        out = args.out or Path("runs") / name
         result = run_suite(
-            suite=args.suite,
+            suite=suite,
             methods=methods,
             concepts=concepts,
             settings=settings,
@@ -63,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             executor=args.executor,
             progress=not args.no_progress,
         )
-    except (KeyError, ValueError, FileNotFoundError, ModelUnavailable) as err:
+    except (KeyError, ValueError, FileNotFoundError, ModelUnavailable, DataError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"overfit-bench run: error: {msg}", file=sys.stderr)
         return 2

@@ -10,7 +10,9 @@ from typing import Any
 
 def register(sub: Any) -> None:
     p = sub.add_parser("score", help="score an outside method (package.module:Class) or a folder of images")
-    p.add_argument("--suite", required=True, help="suite name")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--suite", help="suite name")
+    where.add_argument("--manifest", type=Path, help="a suite manifest file (instead of a shipped suite)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--method", help="package.module:Class (full scoring, LFD included)")
     src.add_argument("--images", type=Path, help="folder DIR/<concept>/<prompt_index>_<seed>.png")
@@ -27,21 +29,24 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from benchmark.cache import StageCache
+    from benchmark.commands.run import suite_source
     from benchmark.context import ModelUnavailable, RunContext
+    from benchmark.data.errors import DataError
     from benchmark.image_scoring import ImageFolderError, score_folder
     from benchmark.paths import cache_dir
     from benchmark.results import append_rows
-    from benchmark.runner import run_suite, select_concepts, summary_table
+    from benchmark.runner import run_suite, summary_table
     from benchmark.settings import settings_for
-    from benchmark.suites import load_suite
+    from benchmark.suites import load_suite, select_concepts
 
-    out = args.out or Path("runs") / f"{args.suite}-score"
     concepts = args.concepts.split(",") if args.concepts else None
     try:
-        settings = settings_for(args.suite, model=args.model)
+        suite_ref, name = suite_source(args)
+        out = args.out or Path("runs") / f"{name}-score"
+        settings = settings_for(suite_ref, model=args.model)
         if args.method:
             result = run_suite(
-                suite=args.suite,
+                suite=suite_ref,
                 methods=[args.method],
                 concepts=concepts,
                 settings=settings,
@@ -54,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             results = result.results
         else:
             cache = cache_dir(args.cache)
-            suite = load_suite(args.suite, args.data_root, cache=cache)
+            suite = load_suite(suite_ref, args.data_root, cache=cache)
             ctx = RunContext(suite, settings, StageCache(cache), out, args.device, not args.no_progress)
             chosen = select_concepts(suite, concepts)
             rows = score_folder(ctx, args.images, chosen, args.name or args.images.resolve().name)
@@ -62,11 +67,11 @@ def run(args: argparse.Namespace) -> int:
             append_rows(results, rows)
     except ImageFolderError as err:
         print(
-            f"overfit-bench score: the image folder does not match suite {args.suite!r}:\n{err}",
+            f"overfit-bench score: the image folder does not match suite {(args.suite or str(args.manifest))!r}:\n{err}",
             file=sys.stderr,
         )
         return 1
-    except (KeyError, ValueError, FileNotFoundError, ModelUnavailable) as err:
+    except (KeyError, ValueError, FileNotFoundError, ModelUnavailable, DataError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"overfit-bench score: error: {msg}", file=sys.stderr)
         return 2

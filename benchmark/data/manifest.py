@@ -7,6 +7,7 @@ and checks manifests; it never touches the suite's data files. The format is doc
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -27,7 +28,9 @@ KINDS = ("live", "object")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _MANIFEST_PACKAGE = "data_manifests"
-_COMMON_KEYS = frozenset({"schema", "name", "version", "title", "description", "notes", "source", "license"})
+_COMMON_KEYS = frozenset(
+    {"schema", "name", "version", "title", "description", "notes", "source", "license", "evaluation"}
+)
 _FULL_KEYS = {"data_dir", "files", "prompt_source", "prompt_sets", "concepts", "lfd_prompts", "class_prompts"}
 _DERIVED_KEYS = {"concepts", "prompt_indices", "lfd_prompt_indices", "class_prompt_indices"}
 _SEED_KEYS = {"seeds", "images_per_prompt"}
@@ -87,6 +90,8 @@ class Manifest:
     derived_from: str | None = None
     generator: str | None = None
     config: Mapping[str, Any] | None = None  # a generated suite's generator settings
+    # how the suite is evaluated: a profile object, or the name of one in data_manifests/profiles/
+    evaluation: Mapping[str, Any] | str | None = None
 
     @property
     def source_type(self) -> str:
@@ -290,10 +295,17 @@ def parse_manifest(obj: Any, *, origin: str = "<manifest>", raw_bytes: bytes | N
             f"{origin}: unknown field(s) {unknown} for a {stype!r} manifest; expected only {sorted(_KEYS[stype])}"
         )
     if stype == "derived":
-        return _parse_derived(ck, top, name, version, source, digest)
-    if stype == "generated":
-        return _parse_generated(ck, top, name, version, source, digest)
-    return _parse_full(ck, top, name, version, source, digest)
+        manifest = _parse_derived(ck, top, name, version, source, digest)
+    elif stype == "generated":
+        manifest = _parse_generated(ck, top, name, version, source, digest)
+    else:
+        manifest = _parse_full(ck, top, name, version, source, digest)
+    evaluation = top.get("evaluation")
+    if evaluation is not None and not isinstance(evaluation, (str, Mapping)):
+        raise ck.fail("evaluation", "a profile object or the name of a profile", evaluation)
+    if isinstance(evaluation, Mapping):
+        evaluation = MappingProxyType(dict(evaluation))
+    return dataclasses.replace(manifest, evaluation=evaluation)
 
 
 def _parse_common_lists(

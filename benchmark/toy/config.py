@@ -177,7 +177,7 @@ class BaseModelConfig:
 
     def scheduler_config(self) -> dict[str, Any]:
         """The diffusers scheduler config of the model: SD-1.5's, with this noise schedule."""
-        from baselines.models import SD15_SCHEDULER_CONFIG
+        from baselines.sd15 import SD15_SCHEDULER_CONFIG
 
         return {
             **SD15_SCHEDULER_CONFIG,

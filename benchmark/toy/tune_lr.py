@@ -23,7 +23,8 @@ def sweep(
     method: str, lrs: Sequence[float], concepts: Sequence[str], out: Path, cache: Path
 ) -> list[dict[str, Any]]:
     """One row per learning rate: mean oracle readouts and metric values over ``concepts``."""
-    from benchmark.runner import make_context, run_suite
+    from benchmark.jobs import job_context
+    from benchmark.runner import run_suite
     from benchmark.settings import settings_for
     from benchmark.stages import generation_plan
     from benchmark.toy.assets import oracle_checkpoint
@@ -49,11 +50,11 @@ def sweep(
             cache_root=cache,
             progress=False,
         )
-        ctx = make_context(
+        ctx = job_context(
             {
                 "suite": "toy",
                 "data_root": None,
-                "settings": settings.identity(),
+                "settings": settings.to_dict(),
                 "cache": str(cache),
                 "run_dir": str(run_dir),
                 "device": "cpu",

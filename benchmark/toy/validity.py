@@ -48,34 +48,20 @@ ATTRS = ("shape", "colour", "background", "position")
 # Statistics
 
 
-def rankdata(values: Sequence[float]) -> np.ndarray:
-    """Ranks 1..n with ties given their average rank."""
-    x = np.asarray(values, dtype=np.float64)
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x), dtype=np.float64)
-    i = 0
-    while i < len(x):
-        j = i
-        while j + 1 < len(x) and x[order[j + 1]] == x[order[i]]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
-        i = j + 1
-    return ranks
-
-
 def spearman(a: Sequence[float], b: Sequence[float]) -> float:
-    """Spearman's rank correlation (Pearson correlation of average ranks); NaN when a side is constant.
+    """Spearman's rank correlation (``scipy.stats.spearmanr``: average ranks for ties); NaN when a side
+    is constant.
 
     Raises:
         ValueError: different lengths or fewer than 3 pairs.
     """
+    from scipy.stats import spearmanr
+
     if len(a) != len(b) or len(a) < 3:
         raise ValueError(f"spearman: need two equal-length lists of >= 3 values, got {len(a)} and {len(b)}")
-    ra, rb = rankdata(a), rankdata(b)
-    ra -= ra.mean()
-    rb -= rb.mean()
-    denom = math.sqrt(float((ra * ra).sum() * (rb * rb).sum()))
-    return float((ra * rb).sum() / denom) if denom > 0 else float("nan")
+    if len(set(a)) < 2 or len(set(b)) < 2:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -158,12 +144,12 @@ def base_quality(
     ctx: Any, oracle: Any, n: int = BASE_QUALITY_N, seed: int = 777
 ) -> dict[str, dict[str, float]]:
     """Oracle accuracy on base generations of full captions of held-out and held-in combinations."""
-    from baselines import get_method
+    from baselines import load_method
     from benchmark.stages import load_customized
     from benchmark.toy.oracle import labels_of, predict_indices
     from benchmark.toy.world import caption, sample_scenes
 
-    base = get_method("base")
+    base = load_method("base")
     pipe, _ = load_customized(ctx, base, ctx.suite.concepts[0])
     s = ctx.settings
     out: dict[str, dict[str, float]] = {}
@@ -257,35 +243,14 @@ def _lfd_readout(ctx: Any, oracle: Any, method: Any, concept: Any) -> float:
 
 
 def _copy_rows(ctx: Any, concept: Any) -> dict[str, float]:
-    """Metrics of the ``copy`` control: the training images, cycled over the generation plan."""
-    from baselines import get_method
-    from benchmark.stages import (
-        class_text_features,
-        generate,
-        generation_plan,
-        image_features,
-        image_files,
-        reference_features,
-    )
-    from metrics.similarity import all_pairs_cosine_mean, paired_cosine_mean
-    from metrics.wasserstein import wasserstein2
+    """Metrics of the ``copy`` control: the training images, cycled over the generation plan, scored like
+    any folder of images."""
+    from benchmark.scoring import score_images
+    from benchmark.stages import generation_plan
 
-    s = ctx.settings
-    plan = generation_plan(ctx, concept)
     train = concept.images
-    files = [train[k % len(train)] for k in range(len(plan))]
-    key = f"copy:{ctx.suite.name}:{ctx.suite.version}:{concept.id}"
-    clip_gen = image_features(ctx, files, s.clip, key)
-    dino_gen = image_features(ctx, files, s.dino, key)
-    base_path, base_key = generate(ctx, get_method("base"), concept)
-    clip_base = image_features(ctx, image_files(base_path, plan), s.clip, base_key)
-    text, _ = class_text_features(ctx, concept)
-    return {
-        "clip_t": paired_cosine_mean(clip_gen, text),
-        "clip_i": all_pairs_cosine_mean(clip_gen, reference_features(ctx, concept, s.clip)),
-        "dino": all_pairs_cosine_mean(dino_gen, reference_features(ctx, concept, s.dino)),
-        "w2": wasserstein2(clip_gen, clip_base),
-    }
+    files = [train[k % len(train)] for k in range(len(generation_plan(ctx, concept)))]
+    return {r["metric"]: r["value"] for r in score_images(ctx, concept, files, COPY)}
 
 
 def run_study(
@@ -296,8 +261,9 @@ def run_study(
     Runs the over-trained variant of :data:`STUDY_METHOD` through the harness (its own run folder
     ``<run_dir>/validity-overtrained``), so it is cached and resumable like any run.
     """
-    from baselines import get_method
-    from benchmark.runner import make_context, run_suite
+    from baselines import load_method
+    from benchmark.jobs import job_context
+    from benchmark.runner import run_suite
     from benchmark.settings import settings_for
     from benchmark.stages import generation_plan, method_config
     from benchmark.toy.assets import oracle_checkpoint
@@ -312,17 +278,17 @@ def run_study(
     spec = {
         "suite": "toy",
         "data_root": None,
-        "settings": settings.identity(),
+        "settings": settings.to_dict(),
         "cache": str(cache_root),
         "run_dir": str(run_dir),
         "device": "cpu",
         "progress": progress,
     }
-    ctx = make_context(spec)
+    ctx = job_context(spec)
     oracle = load_oracle(oracle_checkpoint())
 
     # over-trained variant, through the harness
-    study = get_method(STUDY_METHOD)
+    study = load_method(STUDY_METHOD)
     steps = int(method_config(ctx, study)["steps"])
     over_overrides = dict(settings.method_overrides)
     over_overrides[STUDY_METHOD] = {**over_overrides.get(STUDY_METHOD, {}), "steps": OVERTRAIN_FACTOR * steps}
@@ -337,7 +303,7 @@ def run_study(
         cache_root=cache_root,
         progress=progress,
     )
-    over_ctx = make_context({**spec, "settings": over_settings.identity(), "run_dir": str(over_dir)})
+    over_ctx = job_context({**spec, "settings": over_settings.to_dict(), "run_dir": str(over_dir)})
     over_label = f"{STUDY_METHOD} ×{OVERTRAIN_FACTOR}"
 
     rows = _rows_by(results_path)
@@ -352,7 +318,7 @@ def run_study(
             for name in methods
         }
         entries: list[tuple[str, list[Path], dict[str, float], Any, Any]] = [
-            (name, files_of[name], rows[(name, concept.id)], ctx, get_method(name)) for name in methods
+            (name, files_of[name], rows[(name, concept.id)], ctx, load_method(name)) for name in methods
         ]
         over_files = [over_dir / "images" / STUDY_METHOD / concept.id / f"{i}_{s}.png" for i, _, s in plan]
         entries.append((over_label, over_files, over_rows[(STUDY_METHOD, concept.id)], over_ctx, study))

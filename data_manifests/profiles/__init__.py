@@ -1,0 +1,1 @@
+"""Named evaluation profiles that suite manifests point at (``"evaluation": "<name>"``); data only."""

@@ -1,0 +1,144 @@
+"""Extending the suite the documented ways: a new suite is a manifest, a new metric is a module plus a spec.
+
+Both run end to end through the command line on the tiny random pipeline (no data, no downloads).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmark.cli import main
+from metrics.similarity import paired_cosine_mean
+from metrics.spec import METRICS, MetricSpec, MetricValue, register_metric, unregister_metric
+from tests.rows_support import read_rows
+
+TINY_PROFILE = {
+    "model": "tiny",
+    "clip": {"name": "tiny-clip", "weights": None},
+    "dino": {"name": "tiny-dino", "weights": None},
+    "resolution": 64,
+    "steps": 2,
+    "guidance": 5.0,
+    "lfd_timesteps": 2,
+    "budget": "toy",
+    "method_overrides": {"*": {"steps": 2, "batch_size": 1, "grad_accum": 1, "checkpoint_every": 1000}},
+}
+
+
+def _write_suite(root: Path) -> Path:
+    """A two-photo suite in ``root/data/mini`` and its manifest ``root/mini.json`` (nothing else)."""
+    rng = np.random.default_rng(0)
+    images = []
+    for k in range(2):
+        path = root / "data" / "mini" / "img" / "vase" / f"{k:02d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(path)
+        data = path.read_bytes()
+        images.append(
+            {"path": f"img/vase/{k:02d}.png", "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        )
+    manifest = {
+        "schema": 1,
+        "name": "mini",
+        "version": 1,
+        "source": {"type": "pinned"},
+        "license": {"name": "test"},
+        "evaluation": TINY_PROFILE,
+        "prompt_sets": {"object": ["a {concept} on the beach", "a {concept} in the snow"]},
+        "concepts": [
+            {"id": "vase", "class_noun": "vase", "kind": "object", "prompt_set": "object", "images": images}
+        ],
+        "lfd_prompts": ["a horse in a field"],
+        "class_prompts": ["a photo of a {class}"],
+        "seeds": [0],
+        "images_per_prompt": 1,
+    }
+    path = root / "mini.json"
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    return path
+
+
+def _run(root: Path, manifest: Path, methods: str) -> list[dict[str, Any]]:
+    args = ["run", "--manifest", str(manifest), "--methods", methods, "--data-root", str(root / "data")]
+    args += ["--out", str(root / "run"), "--cache", str(root / "cache"), "--no-progress"]
+    assert main(args) == 0
+    return read_rows(root / "run" / "results.jsonl")
+
+
+def test_a_suite_is_its_manifest(tmp_path: Path) -> None:
+    rows = _run(tmp_path, _write_suite(tmp_path), "base,infusion")
+    assert {r["suite"] for r in rows} == {"mini"}
+    got = {(r["method"], r["metric"]) for r in rows}
+    assert got == {(m, k) for m in ("base", "infusion") for k in METRICS} | {
+        ("real", "clip_i"),
+        ("real", "dino"),
+    }
+    assert (tmp_path / "run" / "leaderboard" / "LEADERBOARD.md").is_file()
+    lfd = {r["method"]: r["value"] for r in rows if r["metric"] == "lfd"}
+    assert lfd == {"base": 0.0, "infusion": 0.0}  # the manifest's tiny profile ran, controls hold
+
+
+def test_a_manifest_without_a_profile_is_one_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    manifest = _write_suite(tmp_path)
+    data = json.loads(manifest.read_text())
+    del data["evaluation"]
+    manifest.write_text(json.dumps(data))
+    assert main(["run", "--manifest", str(manifest), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "has no 'evaluation' profile" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def paired_cosine_to_base(generated_clip: Any, base_clip: Any) -> MetricValue:
+    """A throwaway metric: mean cosine between each image and the base model's image for its prompt/seed."""
+    return MetricValue(paired_cosine_mean(generated_clip, base_clip), int(generated_clip.shape[0]))
+
+
+def test_a_new_metric_is_its_module_plus_its_spec(tmp_path: Path) -> None:
+    spec = MetricSpec(
+        key="base_cosine",
+        version=1,
+        name="cosine to the base model's image",
+        higher_is_better=False,
+        inputs=("generated_clip", "base_clip"),
+        compute="tests.test_extending:paired_cosine_to_base",
+        definition="mean over images of cos(CLIP(x_i), CLIP(base_i)) on the same prompt and seed.",
+    )
+    register_metric(spec)
+    try:
+        manifest = _write_suite(tmp_path)
+        rows = _run(tmp_path, manifest, "base,infusion")
+        values = {r["method"]: r["value"] for r in rows if r["metric"] == "base_cosine"}
+        assert values["base"] == pytest.approx(1.0, abs=1e-6)  # the base model's own images
+        assert -1.0 <= values["infusion"] <= 1.0 + 1e-6
+        args = ["score", "--manifest", str(manifest), "--images", str(tmp_path / "run" / "images" / "base")]
+        args += ["--data-root", str(tmp_path / "data"), "--cache", str(tmp_path / "cache")]
+        assert main([*args, "--out", str(tmp_path / "scored"), "--no-progress"]) == 0
+        scored = {r["metric"]: r for r in read_rows(tmp_path / "scored" / "results.jsonl")}
+        assert scored["base_cosine"]["value"] == pytest.approx(1.0, abs=1e-6)
+        assert scored["base_cosine"]["backbone"] == scored["w2"]["backbone"]
+    finally:
+        unregister_metric("base_cosine")
+    assert "base_cosine" not in METRICS
+
+
+def test_profiles_keep_every_settings_hash() -> None:
+    """Moving the settings into the manifests changed no cache key and no row's config_hash."""
+    from benchmark.cache import hash_inputs
+    from benchmark.settings import settings_for
+
+    got = {s: hash_inputs(settings_for(s).identity())[:16] for s in ("toy", "smoke", "dreambench")}
+    assert got == {"toy": "09c702d669d0c39a", "smoke": "90efced6ddb9ac9a", "dreambench": "8cf9a257995e5876"}
+    assert settings_for("customconcept101") == settings_for("dreambench")  # both name the sd15 profile
+    toy = settings_for("toy")
+    assert toy.model_loader == "benchmark.toy.assets:base_model_dir" and toy.clip.loader
+    assert settings_for("toy", model="/some/folder").model_loader is None  # --model replaces the loader
