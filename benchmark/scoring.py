@@ -116,8 +116,9 @@ class JobInputs(ImageInputs):
 
     def _eps(self) -> Any:
         model, _ = stages.load_customized(self.ctx, self.method, self.concept)
-        model.reset_counters()
-        self._model = model
+        if self._model is None:  # count this job's noise-predictor rows from here (finish() adds them)
+            model.reset_counters()
+            self._model = model
         return model.eps
 
     def _prompts(self, spec: MetricSpec) -> list[str]:
