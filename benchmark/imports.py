@@ -30,6 +30,8 @@ def load_object(ref: str, what: str = "object") -> Any:
         raise ValueError(f"{what} {ref!r} cannot be imported: {err}") from err
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise ValueError(f"{what} {ref!r} cannot be imported: module {module_name!r} has no attribute {attr!r}")
+            raise ValueError(
+                f"{what} {ref!r} cannot be imported: module {module_name!r} has no attribute {attr!r}"
+            )
         obj = getattr(obj, part)
     return obj
