@@ -142,3 +142,45 @@ def test_profiles_keep_every_settings_hash() -> None:
     toy = settings_for("toy")
     assert toy.model_loader == "benchmark.toy.assets:base_model_dir" and toy.clip.loader
     assert settings_for("toy", model="/some/folder").model_loader is None  # --model replaces the loader
+
+
+class _NoPredictor:
+    """An outside method whose load() returns a model without the LFD essentials."""
+
+    name = "tests.test_extending:_NoPredictor"
+
+    def fit(self, concept: Any, pipeline: Any, config: Any, *, seed: int, progress: bool = True) -> Any:
+        return None
+
+    def load(self, artifact: Any, pipeline: Any) -> Any:
+        return object()
+
+    def render(self, template: str, concept: Any) -> str:
+        return template
+
+
+def test_the_method_contract_is_checked_once_with_the_missing_parts_named() -> None:
+    from baselines import UnknownMethodError, load_method
+    from baselines.contract import MethodContractError, MethodHandle
+
+    handle = load_method("tests.test_extending:_NoPredictor")
+    assert (handle.version, handle.takes_work_dir) == ("0", False)  # the defaults, filled in once
+    assert handle.config_hash({"a": 1}) != handle.config_hash({"a": 2})
+    with pytest.raises(MethodContractError, match=r"without render, generate, eps, reset_counters"):
+        handle.load(None, None)
+    with pytest.raises(MethodContractError, match="lacks fit, load"):
+        MethodHandle(object(), "broken")
+    with pytest.raises(UnknownMethodError, match="lacks fit"):
+        load_method("tests.test_extending:TINY_PROFILE")
+
+
+def test_results_load_as_a_typed_dataframe() -> None:
+    from leaderboard import load_results
+
+    committed = Path(__file__).resolve().parents[1] / "leaderboard" / "results" / "toy.jsonl"
+    df = load_results([committed])
+    assert len(df) == len(committed.read_text().splitlines())
+    assert str(df["value"].dtype) == "float64" and str(df["n"].dtype) == "int64"
+    assert str(df["created_at"].dtype).startswith("datetime64") and str(df["method"].dtype) == "string"
+    table = df[df.metric == "w2"].pivot_table(index="method", columns="concept", values="value")
+    assert table.shape == (8, 4)  # every method but `real` (no W2) on the four concepts
