@@ -33,6 +33,7 @@ class BaseModelConfig:
     Captions: ``caption_order`` puts the position first or last; ``caption_full_prob`` of training
     captions say every attribute, the rest drop each of colour/background/position with probability
     1/2; ``prefix_prob`` prepend "a photo of" and similar; ``uncond_prob`` are empty (for guidance).
+    ``pattern_prob`` of the pretraining scenes wear a pretraining pattern (always said in the caption).
 
     Noise schedule: ``beta_schedule`` from ``beta_start`` to ``beta_end`` over 1,000 steps, epsilon
     prediction, sampled with ``timestep_spacing``. The default is SD-1.5's (scaled-linear 0.00085 →
@@ -73,6 +74,7 @@ class BaseModelConfig:
     caption_full_prob: float = 0.6
     prefix_prob: float = 0.2
     uncond_prob: float = 0.1
+    pattern_prob: float = 0.5
     dataset_size: int = 40000
     # stage: VAE
     vae_steps: int = 1500
@@ -151,7 +153,7 @@ class BaseModelConfig:
             raise ValueError(
                 f"BaseModelConfig.caption_order: {self.caption_order!r} is not one of {CAPTION_ORDERS}"
             )
-        for name in ("caption_full_prob", "prefix_prob", "uncond_prob"):
+        for name in ("caption_full_prob", "prefix_prob", "uncond_prob", "pattern_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(
                     f"BaseModelConfig.{name}: expected a probability, got {getattr(self, name)!r}"

@@ -1,7 +1,8 @@
 """Pretraining data for the toy base model: rendered scenes, training captions and token ids.
 
 The dataset is ``cfg.dataset_size`` scenes drawn from the pretraining combinations (never a held-out
-combination, never a pattern), rendered once and cached as a uint8 ``.npy`` under the run folder.
+combination, never a reserved (shape, pattern) pair; ``cfg.pattern_prob`` of them wear one of the
+pretraining patterns, always said in the caption), rendered once and cached as a uint8 ``.npy`` under the run folder.
 Captions are drawn fresh at every step from the step's own generator, so runs are reproducible and
 resumable.
 """
@@ -22,7 +23,7 @@ import torch
 from benchmark.toy.config import BaseModelConfig
 from benchmark.toy.io import atomic_numpy_save
 from benchmark.toy.render import DEFAULT_SUPERSAMPLE, render_batch
-from benchmark.toy.world import WORLD_VERSION, Scene, caption, sample_scenes
+from benchmark.toy.world import PRETRAIN_PATTERNS, WORLD_VERSION, Scene, caption, sample_scenes
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,13 @@ DROPPABLE: tuple[str, ...] = ("colour", "background", "position")
 
 def dataset_scenes(cfg: BaseModelConfig) -> list[Scene]:
     """The pretraining scenes of a config (deterministic from ``cfg.seed``)."""
-    return sample_scenes(np.random.default_rng([cfg.seed, 101]), cfg.dataset_size, held_out="exclude")
+    return sample_scenes(
+        np.random.default_rng([cfg.seed, 101]),
+        cfg.dataset_size,
+        held_out="exclude",
+        pattern_prob=cfg.pattern_prob,
+        patterns=PRETRAIN_PATTERNS,
+    )
 
 
 def dataset_key(cfg: BaseModelConfig) -> str:
@@ -41,6 +48,7 @@ def dataset_key(cfg: BaseModelConfig) -> str:
         "world": WORLD_VERSION,
         "seed": cfg.seed,
         "n": cfg.dataset_size,
+        "pattern_prob": cfg.pattern_prob,
         "size": cfg.image_size,
         "supersample": DEFAULT_SUPERSAMPLE,
     }
@@ -82,8 +90,8 @@ def to_model_input(images: np.ndarray) -> torch.Tensor:
 
 def training_caption(scene: Scene, rng: np.random.Generator, cfg: BaseModelConfig) -> str:
     """One training caption for a scene: empty (``uncond_prob``), complete (``caption_full_prob``) or
-    with each of colour/background/position dropped with probability 1/2; sometimes prefixed
-    ("a photo of …", ``prefix_prob``). Always in ``cfg.caption_order``."""
+    with each of colour/background/position dropped with probability 1/2; a scene's pattern is always
+    said; sometimes prefixed ("a photo of …", ``prefix_prob``). Always in ``cfg.caption_order``."""
     if rng.random() < cfg.uncond_prob:
         return ""
     if rng.random() < cfg.caption_full_prob:
@@ -91,7 +99,7 @@ def training_caption(scene: Scene, rng: np.random.Generator, cfg: BaseModelConfi
     else:
         parts = [p for p in DROPPABLE if rng.random() < 0.5]
     prefix = PREFIXES[int(rng.integers(len(PREFIXES)))] if rng.random() < cfg.prefix_prob else ""
-    return caption(scene, order=cfg.caption_order, parts=parts, prefix=prefix)
+    return caption(scene, order=cfg.caption_order, parts=[*parts, "pattern"], prefix=prefix)
 
 
 class CaptionTokenizer:

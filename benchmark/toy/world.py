@@ -4,9 +4,19 @@ A scene is one object — a shape class with a colour and, for customization con
 surface pattern — at one of five positions on a textured background. Everything here is pure Python
 (plus a numpy ``Generator`` for sampling); pixels live in :mod:`benchmark.toy.render`.
 
-The held-out set is a fixed 15% of the (shape, colour, background) combinations, chosen by a keyed
-sha256 ranking (so it does not depend on the order of the lists); pretraining scenes never use them,
-and pretraining scenes never carry a pattern.
+Two things are held out of pretraining:
+
+- a fixed 15% of the (shape, colour, background) combinations, chosen by a keyed sha256 ranking (so it
+  does not depend on the order of the lists), to measure the base model's compositional generalisation;
+- the (shape, pattern) pairs of :data:`RESERVED_PAIRS`, which the suite's *recombination* concepts are
+  made of (every pattern and every shape is pretrained, but never these pairs).
+
+Patterns come in two kinds: :data:`PRETRAIN_PATTERNS` appear in pretraining (on every shape, but for the
+reserved pairs) and are always said in the caption; :data:`NOVEL_PATTERNS` never appear in pretraining,
+so a concept wearing one has a look that only changing the model's weights can reach.
+
+World version 2 (toy suite v2): objects are bigger (46–56% of the side) and patterns are pretrained, so a
+concept's identity is visible at 32 px and recombination concepts exist.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-WORLD_VERSION = 1
+WORLD_VERSION = 2
 
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "star", "heart", "cross", "hexagon", "diamond")
 COLOURS: Mapping[str, tuple[int, int, int]] = MappingProxyType(
@@ -50,14 +60,14 @@ BACKGROUNDS: tuple[str, ...] = (
 # Object centre (x, y) as fractions of the image side; y grows downwards.
 POSITIONS: Mapping[str, tuple[float, float]] = MappingProxyType(
     {
-        "top left": (0.28, 0.28),
-        "top right": (0.72, 0.28),
+        "top left": (0.3, 0.3),
+        "top right": (0.7, 0.3),
         "center": (0.5, 0.5),
-        "bottom left": (0.28, 0.72),
-        "bottom right": (0.72, 0.72),
+        "bottom left": (0.3, 0.7),
+        "bottom right": (0.7, 0.7),
     }
 )
-# Concept-only surface patterns and how a caption says them.
+# Surface patterns and how a caption says them.
 PATTERNS: Mapping[str, str] = MappingProxyType(
     {
         "stripes": "with stripes",
@@ -68,7 +78,20 @@ PATTERNS: Mapping[str, str] = MappingProxyType(
         "diagonal": "with diagonal stripes",
     }
 )
-SIZE_RANGE: tuple[float, float] = (0.32, 0.42)  # object diameter as a fraction of the image side
+# Seen in pretraining (said in the caption) / never seen in pretraining (novel concepts only).
+PRETRAIN_PATTERNS: tuple[str, ...] = ("stripes", "dots", "checker", "diagonal")
+NOVEL_PATTERNS: tuple[str, ...] = ("zigzag", "rings")
+# (shape, pattern) pairs never pretrained: the material of the recombination concepts.
+RESERVED_PAIRS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("heart", "stripes"),
+        ("square", "dots"),
+        ("circle", "checker"),
+        ("hexagon", "diagonal"),
+        ("hexagon", "dots"),
+    }
+)
+SIZE_RANGE: tuple[float, float] = (0.46, 0.56)  # object diameter as a fraction of the image side
 MAX_JITTER = 0.03  # largest centre offset from the position's anchor, as a fraction of the side
 HELD_OUT_FRACTION = 0.15
 _HELD_OUT_KEY = "overfit-bench toy held-out v1"
@@ -96,7 +119,7 @@ class Scene:
             :data:`BACKGROUNDS`, :data:`POSITIONS`.
         size: object diameter as a fraction of the image side (inside :data:`SIZE_RANGE`).
         jitter: (dx, dy) offset of the centre from the position's anchor, each within ±:data:`MAX_JITTER`.
-        pattern: a key of :data:`PATTERNS` (customization concepts only) or ``None``.
+        pattern: a key of :data:`PATTERNS` or ``None``.
         seed: seed of the background texture's noise.
 
     Raises:
@@ -258,6 +281,7 @@ def sample_scenes(
     *,
     held_out: HeldOutMode = "exclude",
     pattern_prob: float = 0.0,
+    patterns: Sequence[str] | None = None,
 ) -> list[Scene]:
     """Draw ``n`` random scenes: uniform over the allowed combinations and positions, size and
     jitter uniform in their ranges, a fresh texture seed each.
@@ -265,21 +289,27 @@ def sample_scenes(
     Args:
         rng: the numpy generator (the only source of randomness: same state, same scenes).
         n: number of scenes (>= 0).
-        held_out: ``"exclude"`` (pretraining: never a held-out combination), ``"only"`` (only held-out
-            combinations, for evaluation) or ``"include"`` (every combination).
-        pattern_prob: probability that a scene carries a uniformly chosen pattern. Pretraining uses 0
-            (patterns are for customization concepts only); the oracle trains with patterns.
+        held_out: ``"exclude"`` (pretraining: never a held-out combination and never a
+            :data:`RESERVED_PAIRS` pair), ``"only"`` (only held-out combinations, for evaluation) or
+            ``"include"`` (every combination and pair).
+        pattern_prob: probability that a scene carries a pattern, uniform over the patterns allowed for
+            its shape. Pretraining uses 0.5 with the :data:`PRETRAIN_PATTERNS`; the oracle trains on all.
+        patterns: the patterns to draw from (default: every pattern of :data:`PATTERNS`).
 
     Returns:
         The scenes.
 
     Raises:
-        ValueError: negative ``n``, unknown ``held_out`` mode, ``pattern_prob`` outside [0, 1].
+        ValueError: negative ``n``, unknown ``held_out`` mode, ``pattern_prob`` outside [0, 1], an
+            unknown pattern.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise ValueError(f"sample_scenes: n must be a non-negative integer, got {n!r}")
     if not 0.0 <= pattern_prob <= 1.0:
         raise ValueError(f"sample_scenes: pattern_prob must lie in [0, 1], got {pattern_prob!r}")
+    pool = list(PATTERNS) if patterns is None else list(patterns)
+    for p in pool:
+        _check_choice(p, tuple(PATTERNS), "pattern")
     held = held_out_combos()
     if held_out == "exclude":
         combos = [c for c in all_combos() if c not in held]
@@ -289,15 +319,17 @@ def sample_scenes(
         combos = all_combos()
     else:
         raise ValueError(f"sample_scenes: held_out must be 'exclude', 'only' or 'include', got {held_out!r}")
+    reserved = RESERVED_PAIRS if held_out == "exclude" else frozenset()
+    allowed = {s: [p for p in pool if (s, p) not in reserved] for s in SHAPES}
     positions = list(POSITIONS)
-    patterns = list(PATTERNS)
     scenes = []
     for _ in range(n):
         shape, colour, background = combos[int(rng.integers(len(combos)))]
         position = positions[int(rng.integers(len(positions)))]
         size = float(rng.uniform(*SIZE_RANGE))
         jitter = (float(rng.uniform(-MAX_JITTER, MAX_JITTER)), float(rng.uniform(-MAX_JITTER, MAX_JITTER)))
-        pattern = patterns[int(rng.integers(len(patterns)))] if rng.random() < pattern_prob else None
+        choices = allowed[shape]
+        pattern = choices[int(rng.integers(len(choices)))] if choices and rng.random() < pattern_prob else None
         seed = int(rng.integers(2**31 - 1))
         scenes.append(Scene(shape, colour, background, position, size, jitter, pattern, seed))
     return scenes
@@ -312,6 +344,9 @@ def world_description() -> dict[str, Any]:
         "backgrounds": list(BACKGROUNDS),
         "positions": {k: list(v) for k, v in POSITIONS.items()},
         "patterns": dict(PATTERNS),
+        "pretrain_patterns": list(PRETRAIN_PATTERNS),
+        "novel_patterns": list(NOVEL_PATTERNS),
+        "reserved_pairs": sorted(list(p) for p in RESERVED_PAIRS),
         "size_range": list(SIZE_RANGE),
         "max_jitter": MAX_JITTER,
         "held_out_fraction": HELD_OUT_FRACTION,
