@@ -17,6 +17,7 @@ given), ``config_hash`` (sha256 of name, version and config) and whether ``fit``
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Sequence
 from pathlib import Path
@@ -109,6 +110,7 @@ class MethodHandle:
                 "and render(template, concept))"
             )
         self.impl = impl
+        self.steps: int | None = None  # a training-budget override (trajectory rungs, tuning)
         self.name = str(getattr(impl, "name", "") or name)
         self.version = str(getattr(impl, "version", "0"))
         try:
@@ -118,7 +120,22 @@ class MethodHandle:
         self.takes_work_dir = "work_dir" in params
 
     def __repr__(self) -> str:
-        return f"MethodHandle({self.name!r}, version {self.version!r})"
+        steps = f", steps {self.steps}" if self.steps is not None else ""
+        return f"MethodHandle({self.name!r}, version {self.version!r}{steps})"
+
+    def with_steps(self, steps: int) -> MethodHandle:
+        """The same method trained for ``steps`` optimizer steps (a method with a recipe only).
+
+        Raises:
+            MethodContractError: the method has no recipe to set steps in, or ``steps`` < 1.
+        """
+        if not self.has_recipe():
+            raise MethodContractError(f"method {self.name!r} has no recipe: its training steps cannot be set")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise MethodContractError(f"method {self.name!r}: steps must be a positive integer, got {steps!r}")
+        other = copy.copy(self)
+        other.steps = steps
+        return other
 
     @property
     def trains(self) -> bool:

@@ -36,6 +36,8 @@ class RunContext:
     device: str = "cpu"
     progress: bool = True
     counters: Counter[str] = field(default_factory=Counter)
+    # keep each fit's checkpoints after it finishes, so that a longer fit of the same run resumes
+    keep_fit_work: bool = False
     _base: Any = field(default=None, repr=False)
     _base_pipeline: Any = field(default=None, repr=False)
     _customized: tuple[str, Any] | None = field(default=None, repr=False)

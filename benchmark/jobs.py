@@ -45,7 +45,7 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
     """Score one (method, concept). Returns plain data: ``rows``, and the stage counts
     (``computed``, ``cached``) and ``counters`` this job added."""
     from baselines import load_method
-    from benchmark.scoring import score_job
+    from benchmark.scoring import score_trajectory
     from benchmark.suites import select_concepts
 
     if spec.get("torch_threads"):
@@ -57,7 +57,7 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
     ctx = job_context(spec)
     before = (Counter(ctx.cache.computed), Counter(ctx.cache.hits), Counter(ctx.counters))
     concept = select_concepts(ctx.suite, [spec["concept"]])[0]
-    rows = score_job(ctx, load_method(spec["method"]), concept)
+    rows = score_trajectory(ctx, load_method(spec["method"]), concept)
     return {
         "rows": rows,
         "computed": dict(ctx.cache.computed - before[0]),

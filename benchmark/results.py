@@ -72,6 +72,7 @@ def make_row(
     backbone: str,
     config_hash: str,
     extra: dict[str, Any] | None = None,
+    rung: float | None = None,
 ) -> dict[str, Any]:
     """A result row with the pinned fields; metric version comes from ``metrics.spec``.
 
@@ -91,6 +92,7 @@ def make_row(
         "suite_version": suite_version,
         "method": method,
         "method_version": method_version,
+        "rung": None if rung is None else float(rung),
         "concept": concept,
         "metric": spec.key,
         "metric_version": spec.version,

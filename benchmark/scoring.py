@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +25,8 @@ from benchmark.context import RunContext
 if TYPE_CHECKING:
     from baselines.contract import MethodHandle
     from metrics.spec import MetricSpec, MetricValue
+
+log = logging.getLogger(__name__)
 
 
 class ImageInputs:
@@ -219,6 +223,7 @@ def make_rows(
     concept: str,
     config_hash: str,
     extra: dict[str, Any] | None = None,
+    rung: float | None = None,
 ) -> list[dict[str, Any]]:
     """Result rows of evaluated metrics."""
     from benchmark.results import make_row
@@ -236,13 +241,16 @@ def make_rows(
             backbone=_backbone_tag(ctx, spec),
             config_hash=config_hash,
             extra={**dict(value.extra), **(extra or {})},
+            rung=rung,
         )
         for spec, value in values
     ]
 
 
-def score_job(ctx: RunContext, method: MethodHandle, concept: Any) -> list[dict[str, Any]]:
-    """All metric rows of (method, concept), from cached stages where possible."""
+def score_job(
+    ctx: RunContext, method: MethodHandle, concept: Any, rung: float | None = None
+) -> list[dict[str, Any]]:
+    """All metric rows of (method, concept), from cached stages where possible; rows carry ``rung``."""
     values = evaluate(ctx, JobInputs(ctx, method, concept))
     ident = stages.method_identity(ctx, method)
     return make_rows(
@@ -252,7 +260,45 @@ def score_job(ctx: RunContext, method: MethodHandle, concept: Any) -> list[dict[
         method_version=ident["method_version"],
         concept=concept.id,
         config_hash=stages.row_config_hash(ctx, ident),
+        rung=rung,
     )
+
+
+def rung_steps(ctx: RunContext, method: MethodHandle, rungs: Sequence[float]) -> dict[float, int]:
+    """Optimizer steps of each rung: ``rung`` × the method's steps under this suite's budget."""
+    tuned = int(stages.method_config(ctx, method)["steps"])
+    return {r: max(1, round(r * tuned)) for r in sorted(rungs)}
+
+
+def score_trajectory(ctx: RunContext, method: MethodHandle, concept: Any) -> list[dict[str, Any]]:
+    """Rows of (method, concept) at every rung of the suite (``settings.rungs``), all rungs taken from one
+    training run: each longer fit resumes from the previous rung's last checkpoint (rung steps that are
+    multiples of the method's ``checkpoint_every`` make that exact). A method that trains nothing, or
+    whose budget the harness cannot set (no recipe), is scored once, with rung null."""
+    if not (method.trains and method.has_recipe()):
+        return score_job(ctx, method, concept, rung=None)
+    steps = rung_steps(ctx, method, ctx.settings.rungs)
+    every = int(stages.method_config(ctx, method).get("checkpoint_every") or 0)
+    lower = [n for r, n in steps.items() if n < max(steps.values())]
+    if lower and (not every or any(n % every for n in lower)):
+        log.warning(
+            "%s: rung steps %s are not all multiples of checkpoint_every %s; longer rungs train from scratch",
+            method.name,
+            sorted(steps.values()),
+            every,
+        )
+    keep = ctx.keep_fit_work
+    ctx.keep_fit_work = len(steps) > 1
+    rows: list[dict[str, Any]] = []
+    try:
+        for rung, n in steps.items():
+            handle = method if rung == 1.0 else method.with_steps(n)
+            rows += score_job(ctx, handle, concept, rung=rung)
+    finally:
+        ctx.keep_fit_work = keep
+        if not keep:
+            shutil.rmtree(stages.fit_work_dir(ctx, method, concept), ignore_errors=True)
+    return rows
 
 
 def files_digest(files: Sequence[Path]) -> str:

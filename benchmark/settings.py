@@ -18,7 +18,8 @@ text)::
      "resolution": 512, "steps": 50, "guidance": 7.5, "gen_batch_size": 4,
      "lfd_timesteps": 10, "lfd_weighting": "eps", "lfd_seed": 0, "lfd_batch_size": 8,
      "budget": null, "fit_seed": 0, "method_overrides": {"*": {...}, "<method>": {...}},
-     "metrics": null}                                 # optional list of metric keys (default: all)
+     "metrics": null,                                 # optional list of metric keys (default: all)
+     "rungs": [0.5, 1, 2]}                            # training budgets scored, × tuned steps (default [1])
 """
 
 from __future__ import annotations
@@ -83,11 +84,15 @@ class EvalSettings:
     model_loader: str | None = None
     # metric keys this suite reports (None: every registered metric whose inputs the run can give)
     metrics: tuple[str, ...] | None = None
+    # training budgets each trainable method is scored at, as multiples of its tuned steps (a
+    # trajectory from one training run); 1.0 is the tuned budget. Rows carry their rung.
+    rungs: tuple[float, ...] = (1.0,)
 
     def identity(self) -> dict[str, Any]:
         """JSON-able description used in cache keys and row hashes (loaders left out)."""
         data = self.to_dict()
         data.pop("model_loader")
+        data.pop("rungs")  # each rung is its own fit and its own rows (which carry the rung)
         data["clip"] = self.clip.identity()
         data["dino"] = self.dino.identity()
         if self.metrics is None:
@@ -98,6 +103,7 @@ class EvalSettings:
         """Everything, as plain data (used to ship settings to executors); :meth:`from_dict` inverts it."""
         data = dataclasses.asdict(self)
         data["metrics"] = list(self.metrics) if self.metrics is not None else None
+        data["rungs"] = list(self.rungs)
         return data
 
     def replace(self, **changes: Any) -> EvalSettings:
@@ -111,6 +117,8 @@ class EvalSettings:
         data["dino"] = BackboneSpec(**data["dino"])
         if data.get("metrics") is not None:
             data["metrics"] = tuple(data["metrics"])
+        if "rungs" in data:
+            data["rungs"] = tuple(float(r) for r in data["rungs"])
         return cls(**data)
 
 
@@ -171,6 +179,8 @@ def settings_from_profile(profile: Mapping[str, Any], where: str = "profile") ->
     if not isinstance(overrides, Mapping) or not all(isinstance(v, Mapping) for v in overrides.values()):
         raise ProfileError(f"{where}.method_overrides: expected an object of objects")
     data["method_overrides"] = {k: dict(v) for k, v in overrides.items()}
+    if "rungs" in data:
+        data["rungs"] = parse_rungs(data["rungs"], f"{where}.rungs")
     if data.get("metrics") is not None:
         keys = data["metrics"]
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
@@ -180,6 +190,30 @@ def settings_from_profile(profile: Mapping[str, Any], where: str = "profile") ->
         return EvalSettings(**data)
     except TypeError as err:
         raise ProfileError(f"{where}: {err}") from err
+
+
+FULL_LADDER: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+def parse_rungs(value: Any, where: str = "rungs") -> tuple[float, ...]:
+    """Rungs from a list of positive numbers, a comma-separated string, or ``"full"`` (:data:`FULL_LADDER`);
+    sorted, without duplicates, always including 1.0 (the tuned budget).
+
+    Raises:
+        ProfileError: anything else (the message names ``where``).
+    """
+    if value == "full":
+        return FULL_LADDER
+    items = value.split(",") if isinstance(value, str) else value
+    try:
+        rungs = sorted({float(v) for v in items} | {1.0})
+    except (TypeError, ValueError):
+        raise ProfileError(
+            f"{where}: expected positive numbers (e.g. 0.5,1,2) or 'full', got {value!r}"
+        ) from None
+    if not rungs or any(not r > 0 or r != r or r == float("inf") for r in rungs):
+        raise ProfileError(f"{where}: expected positive numbers (e.g. 0.5,1,2) or 'full', got {value!r}")
+    return tuple(rungs)
 
 
 def manifest_settings(manifest: Manifest) -> EvalSettings:

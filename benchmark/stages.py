@@ -42,14 +42,37 @@ def method_identity(ctx: RunContext, method: MethodHandle) -> dict[str, Any]:
 
 
 def method_config(ctx: RunContext, method: MethodHandle) -> dict[str, Any]:
-    """The config passed to ``fit``: the suite's budget plus any per-method overrides."""
-    own = ctx.settings.method_overrides.get(method.name, {})
+    """The config passed to ``fit``: the suite's budget plus any per-method overrides (and the
+    handle's steps override, :meth:`~baselines.contract.MethodHandle.with_steps`)."""
+    own = dict(ctx.settings.method_overrides.get(method.name, {}))
     if not method.has_recipe():
-        return dict(own)
+        return own
+    if method.steps is not None:
+        own["steps"] = method.steps
     budget = {"budget": ctx.settings.budget} if ctx.settings.budget else {}
     recipe = method.resolve_config(budget)
     common = {k: v for k, v in ctx.settings.method_overrides.get("*", {}).items() if k in recipe}
     return method.resolve_config({**budget, **common, **own})
+
+
+# config keys that change how long a fit runs or how often it saves, not what a given step computes
+_LENGTH_KEYS = ("steps", "checkpoint_every")
+
+
+def fit_work_dir(ctx: RunContext, method: MethodHandle, concept: Any) -> Path:
+    """Where a fit keeps its checkpoints: one folder per training run *regardless of its length*, so a
+    longer fit of the same run resumes from a shorter one's last checkpoint (trajectory rungs)."""
+    config = {k: v for k, v in method_config(ctx, method).items() if k not in _LENGTH_KEYS}
+    inputs = {
+        "model": ctx.model_key,
+        "method": method.name,
+        "method_version": method.version,
+        "config": config,
+        **ctx.suite_id,
+        "concept": concept.id,
+        "seed": ctx.settings.fit_seed,
+    }
+    return ctx.cache.root / "fit_work" / ctx.cache.key("fit_work", inputs)
 
 
 def fit(ctx: RunContext, method: MethodHandle, concept: Any) -> tuple[Path, str]:
@@ -62,11 +85,9 @@ def fit(ctx: RunContext, method: MethodHandle, concept: Any) -> tuple[Path, str]
         "seed": ctx.settings.fit_seed,
     }
 
-    key = ctx.cache.key("fit", inputs)
-
     def compute(out: Path) -> None:
         # Checkpoints live outside the temporary folder so that a killed fit resumes.
-        work = ctx.cache.root / "fit_work" / key
+        work = fit_work_dir(ctx, method, concept)
         artifact = method.fit(
             concept,
             ctx.base_components(),
@@ -76,7 +97,8 @@ def fit(ctx: RunContext, method: MethodHandle, concept: Any) -> tuple[Path, str]
             work_dir=work,
         )
         size = artifact.save(out / "artifact.safetensors")
-        shutil.rmtree(work, ignore_errors=True)  # checkpoints are only needed until the fit finishes
+        if not ctx.keep_fit_work:  # checkpoints are only needed until the fit finishes
+            shutil.rmtree(work, ignore_errors=True)
         record = {"artifact_bytes": size, "meta": artifact.meta, "log": getattr(artifact, "log", {})}
         (out / "fit.json").write_text(json.dumps(record, default=str))
 
@@ -141,7 +163,8 @@ def generate(ctx: RunContext, method: MethodHandle, concept: Any) -> tuple[Path,
         ctx.counters[f"generate_rows:{method.name}"] += len(prompts)
 
     path, key = ctx.cache.get_or_compute("generate", inputs, compute)
-    _publish_images(ctx, path, method.name, concept.id)
+    label = method.name if method.steps is None else f"{method.name}@{method.steps}"
+    _publish_images(ctx, path, label, concept.id)
     return path, key
 
 

@@ -173,6 +173,8 @@ def build_leaderboard(
         raise RowError("no result rows to aggregate")
     scales = dict(scales or {})
     frame = rows_frame(rows)
+    # the tables show each method at its tuned budget (rung 1) and the untrained references
+    frame = frame[frame["rung"].isna() | (frame["rung"] == 1.0)]
     parts = sorted(
         frame.groupby(["suite", "suite_version"], sort=False),
         key=lambda item: (item[0][0], version_sort_key(item[0][1])),

@@ -1,6 +1,6 @@
 """The regression gate: compare fresh result rows with committed baseline rows.
 
-Rows are keyed by (suite, method, concept, metric). A fresh value passes when
+Rows are keyed by (suite, method, rung, concept, metric). A fresh value passes when
 ``|fresh - baseline| <= atol + rtol * |baseline|``. A change of suite, method or metric version, of
 backbone or of sample count ``n`` is reported as a change (values are not comparable then); keys only
 in the baseline are *missing*, keys only in the fresh rows are *new*.
@@ -152,7 +152,7 @@ class Finding:
     """One reason the gate fails."""
 
     kind: str
-    key: tuple[str, str, str, str]
+    key: tuple[str, ...]
     message: str
 
 
@@ -201,11 +201,15 @@ def _sub_key(row: ResultRow) -> tuple[str, str, str, str]:
 
 
 def _label(row: ResultRow) -> str:
-    return f"{row.suite}@{row.suite_version} {row.method}@{row.method_version} {row.concept} {row.metric_id}"
+    return row.describe()
+
+
+def _key(row: ResultRow) -> tuple[str, ...]:
+    return (row.suite, row.method, "" if row.rung is None else f"{row.rung:g}", row.concept, row.metric)
 
 
 def _compare_pair(fresh: ResultRow, base: ResultRow, tolerances: Tolerances) -> tuple[Finding | None, float]:
-    key = (base.suite, base.method, base.concept, base.metric)
+    key = _key(base)
     changes = [
         f"{name} {getattr(base, name)!r} → {getattr(fresh, name)!r}"
         for name in COMPARED_FIELDS
@@ -213,7 +217,7 @@ def _compare_pair(fresh: ResultRow, base: ResultRow, tolerances: Tolerances) -> 
     ]
     if changes:
         message = (
-            f"CHANGED {base.suite} {base.method} {base.concept} {base.metric}: {', '.join(changes)} "
+            f"CHANGED {' '.join(k for k in key if k)}: {', '.join(changes)} "
             f"(baseline → fresh; values not compared, regenerate the baseline if this is intended) "
             f"[fresh {fresh.source}, baseline {base.source}]"
         )
@@ -236,7 +240,7 @@ def compare_rows(
 ) -> CheckReport:
     """Compare fresh rows with baseline rows.
 
-    Rows are matched on (suite, method, concept, metric). When each side has exactly one row for a key
+    Rows are matched on (suite, method, rung, concept, metric). When each side has exactly one row for a key
     they are compared even if their versions differ (reported as ``changed``); when a side has several
     rows for a key (several versions or backbones), rows are matched on (suite_version, method_version,
     metric_version, backbone) as well.
@@ -245,12 +249,12 @@ def compare_rows(
         A :class:`CheckReport` whose findings are sorted by key, then kind.
     """
     tolerances = tolerances or Tolerances()
-    by_key_fresh: dict[tuple[str, str, str, str], list[ResultRow]] = defaultdict(list)
-    by_key_base: dict[tuple[str, str, str, str], list[ResultRow]] = defaultdict(list)
+    by_key_fresh: dict[tuple[str, ...], list[ResultRow]] = defaultdict(list)
+    by_key_base: dict[tuple[str, ...], list[ResultRow]] = defaultdict(list)
     for row in fresh:
-        by_key_fresh[(row.suite, row.method, row.concept, row.metric)].append(row)
+        by_key_fresh[_key(row)].append(row)
     for row in baseline:
-        by_key_base[(row.suite, row.method, row.concept, row.metric)].append(row)
+        by_key_base[_key(row)].append(row)
 
     findings: list[Finding] = []
     compared = 0

@@ -37,7 +37,7 @@ _TEXT = (
 def rows_frame(rows: Iterable[ResultRow]) -> pd.DataFrame:
     """A frame of validated rows (in the given order), with typed columns.
 
-    ``value`` is float64, ``n`` and ``metric_version`` int64, ``created_at`` a UTC timestamp, the text
+    ``value`` and ``rung`` are float64 (a row of no training run has rung NaN), ``n`` and ``metric_version`` int64, ``created_at`` a UTC timestamp, the text
     fields pandas strings; ``suite_version`` and ``method_version`` keep their int-or-string values
     (object columns); ``extra`` holds each row's dict.
     """
@@ -50,7 +50,7 @@ def rows_frame(rows: Iterable[ResultRow]) -> pd.DataFrame:
         for row in rows
     ]
     frame = pd.DataFrame.from_records(records, columns=list(COLUMNS))
-    frame = frame.astype({"value": "float64", "n": "int64", "metric_version": "int64"})
+    frame = frame.astype({"value": "float64", "n": "int64", "metric_version": "int64", "rung": "float64"})
     frame = frame.astype({c: "string" for c in _TEXT})
     frame["suite_version"] = frame["suite_version"].astype(object)
     frame["method_version"] = frame["method_version"].astype(object)

@@ -25,6 +25,7 @@ REQUIRED_FIELDS: tuple[str, ...] = (
     "suite_version",
     "method",
     "method_version",
+    "rung",
     "concept",
     "metric",
     "metric_version",
@@ -36,13 +37,16 @@ REQUIRED_FIELDS: tuple[str, ...] = (
     "package_version",
     "git_rev",
 )
-"""Fields every row must carry (``extra`` is optional and defaults to an empty dict)."""
+"""Fields every row carries (``extra`` is optional and defaults to an empty dict). ``rung`` is the training
+budget as a multiple of the method's tuned steps (``1.0``: the tuned budget; ``null`` for rows of no
+training run: ``base``, ``real``, image folders); a row written before the field existed reads as null."""
 
 IDENTITY_FIELDS: tuple[str, ...] = (
     "suite",
     "suite_version",
     "method",
     "method_version",
+    "rung",
     "concept",
     "metric",
     "metric_version",
@@ -52,8 +56,13 @@ IDENTITY_FIELDS: tuple[str, ...] = (
 
 
 def row_identity(row: Mapping[str, Any]) -> tuple[str, ...]:
-    """A row's identity (:data:`IDENTITY_FIELDS` as strings; a missing backbone is ``""``)."""
+    """A row's identity (:data:`IDENTITY_FIELDS` as strings; a missing backbone or rung is ``""``)."""
     return tuple("" if row.get(k) is None else str(row.get(k)) for k in IDENTITY_FIELDS)
+
+
+def rung_label(rung: float | None) -> str:
+    """How a rung is printed: ``×0.25``, ``×1``; ``—`` for none."""
+    return "—" if rung is None else f"×{rung:g}"
 
 
 class RowError(ValueError):
@@ -71,6 +80,7 @@ class ResultRow:
     suite_version: Version
     method: str
     method_version: Version
+    rung: float | None
     concept: str
     metric: str
     metric_version: int
@@ -99,9 +109,10 @@ class ResultRow:
         return {**{name: getattr(self, name) for name in REQUIRED_FIELDS}, "extra": dict(self.extra)}
 
     def describe(self) -> str:
-        """Short human-readable key, e.g. ``dreambench@1 dreambooth@1 dog clip_t@1``."""
+        """Short human-readable key, e.g. ``dreambench@1 dreambooth@1 dog clip_t@1`` (``×2`` for rung 2)."""
+        rung = "" if self.rung is None or self.rung == 1.0 else f" {rung_label(self.rung)}"
         return (
-            f"{self.suite}@{self.suite_version} {self.method}@{self.method_version} "
+            f"{self.suite}@{self.suite_version} {self.method}@{self.method_version}{rung} "
             f"{self.concept} {self.metric_id}"
         )
 
@@ -147,6 +158,19 @@ def _version(where: str, name: str, value: Any) -> Version:
     return value
 
 
+def _rung(where: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise _fail(where, "rung", "null or a positive number", value)
+    return float(value)
+
+
 def _positive_int(where: str, name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise _fail(where, name, "an integer >= 1", value)
@@ -169,7 +193,7 @@ def parse_row(obj: Any, where: str) -> ResultRow:
     """
     if not isinstance(obj, dict):
         raise RowError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-    missing = [name for name in REQUIRED_FIELDS if name not in obj]
+    missing = [name for name in REQUIRED_FIELDS if name not in obj and name != "rung"]
     if missing:
         raise RowError(f"{where}: missing field(s) {', '.join(repr(m) for m in missing)}")
 
@@ -195,6 +219,7 @@ def parse_row(obj: Any, where: str) -> ResultRow:
         suite_version=_version(where, "suite_version", obj["suite_version"]),
         method=_nonempty_str(where, "method", obj["method"]),
         method_version=_version(where, "method_version", obj["method_version"]),
+        rung=_rung(where, obj.get("rung")),
         concept=_nonempty_str(where, "concept", obj["concept"]),
         metric=metric,
         metric_version=_positive_int(where, "metric_version", obj["metric_version"]),

@@ -184,3 +184,30 @@ def test_results_load_as_a_typed_dataframe() -> None:
     assert str(df["created_at"].dtype).startswith("datetime64") and str(df["method"].dtype) == "string"
     table = df[df.metric == "w2"].pivot_table(index="method", columns="concept", values="value")
     assert table.shape == (8, 4)  # every method but `real` (no W2) on the four concepts
+
+
+def test_trajectory_rungs_come_from_one_training_run(tmp_path: Path) -> None:
+    manifest = _write_suite(tmp_path)
+    data = json.loads(manifest.read_text())
+    data["evaluation"]["method_overrides"]["*"]["checkpoint_every"] = 1
+    manifest.write_text(json.dumps(data))
+
+    def run(out: str, rungs: str, cache: str) -> dict[tuple[Any, ...], float]:
+        args = ["run", "--manifest", str(manifest), "--methods", "base,dreambooth-lora", "--rungs", rungs]
+        args += ["--data-root", str(tmp_path / "data"), "--cache", str(tmp_path / cache), "--no-progress"]
+        assert main([*args, "--out", str(tmp_path / out)]) == 0
+        rows = read_rows(tmp_path / out / "results.jsonl")
+        return {(r["method"], r["rung"], r["concept"], r["metric"]): r["value"] for r in rows}
+
+    ladder = run("ladder", "0.5,2", "cache")
+    rungs = {(m, r) for m, r, _, k in ladder if k == "w2"}
+    assert rungs == {
+        ("base", None),
+        ("dreambooth-lora", 0.5),
+        ("dreambooth-lora", 1.0),
+        ("dreambooth-lora", 2.0),
+    }
+    assert not any((tmp_path / "cache" / "fit_work").iterdir())  # the run's checkpoints are gone afterwards
+    # rung 1, resumed from rung 0.5's checkpoint, equals a plain run trained from scratch in another cache
+    plain = run("plain", "1", "cache-plain")
+    assert plain == {k: v for k, v in ladder.items() if k[1] in (None, 1.0)}

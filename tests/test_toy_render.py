@@ -31,7 +31,7 @@ def _scene(**kw: object) -> Scene:
         "colour": "red",
         "background": "snow",
         "position": "top left",
-        "size": 0.4,
+        "size": 0.5,
         "seed": 3,
     }
     base.update(kw)
@@ -45,7 +45,7 @@ def test_same_scene_gives_identical_pixels_and_a_different_seed_changes_only_the
     assert a.shape == (32, 32, 3) and a.dtype == np.uint8
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
-    # The object (top left, 0.4 of the side) looks the same whatever the texture seed: its core pixels match.
+    # The object (top left, half the side) looks the same whatever the texture seed: its core pixels match.
     assert np.array_equal(a[8:10, 8:10], c[8:10, 8:10])
 
 
@@ -167,6 +167,23 @@ def test_held_out_set_is_fifteen_percent_fixed_and_leaves_every_pair_in_pretrain
         pairs_all = {(c[a], c[b]) for c in combos}
         assert pairs_kept == pairs_all, f"an attribute pair ({a}, {b}) appears only in held-out combos"
     assert is_held_out(sorted(held)[0]) and not is_held_out(sorted(kept)[0])
+
+
+def test_pretraining_data_wears_only_pretraining_patterns_and_never_a_reserved_pair() -> None:
+    from benchmark.toy.config import PRESETS
+    from benchmark.toy.data import dataset_scenes
+    from benchmark.toy.world import NOVEL_PATTERNS, PRETRAIN_PATTERNS, RESERVED_PAIRS
+
+    scenes = dataset_scenes(PRESETS["default"].replace(dataset_size=4000))
+    patterned = [s for s in scenes if s.pattern is not None]
+    assert 0.45 < len(patterned) / len(scenes) < 0.55
+    assert {s.pattern for s in patterned} == set(PRETRAIN_PATTERNS)
+    assert not {s.pattern for s in patterned} & set(NOVEL_PATTERNS)
+    assert not any((s.shape, s.pattern) in RESERVED_PAIRS for s in patterned)
+    # every reserved pair's shape and pattern still appear in pretraining, only not together
+    for shape, pattern in RESERVED_PAIRS:
+        assert any(s.shape == shape for s in patterned) and any(s.pattern == pattern for s in patterned)
+    assert not any(is_held_out(s) for s in scenes)
 
 
 def test_pretraining_samples_never_use_held_out_combinations_or_patterns() -> None:

@@ -33,21 +33,30 @@ def _raw() -> dict:  # type: ignore[type-arg]
 
 
 def test_suite_shape_matches_the_issue(suite) -> None:  # type: ignore[no-untyped-def]
-    assert len(suite.concepts) >= 4
-    patterns = set()
+    from benchmark.toy.world import NOVEL_PATTERNS, RESERVED_PAIRS
+
+    assert len(suite.concepts) >= 8
+    tiers = [c.spec.upstream["tier"] for c in suite.concepts]
+    assert tiers.count("recombination") >= 4 and tiers.count("novel") >= 4
+    looks = set()
     for c in suite.concepts:
+        up = c.spec.upstream
+        if up["tier"] == "recombination":  # a pretrained pattern on a pretrained shape, never together
+            assert (up["shape"], up["pattern"]) in RESERVED_PAIRS
+        else:
+            assert up["pattern"] in NOVEL_PATTERNS
+        looks.add((up["shape"], up["pattern"]))
         scenes = training_scenes(suite, c.id)
         assert 4 <= len(scenes) == len(c.images) <= 5
         assert 1 <= len({s.background for s in scenes}) <= 2
         assert len({s.position for s in scenes}) == 1  # one layout
         assert c.class_noun == scenes[0].shape
-        patterns.add(scenes[0].pattern)
         # evaluation prompts ask for backgrounds and positions the training images never show
         for tpl in c.prompts:
             want = parse_caption(render_slot(tpl, c.class_noun))
             assert want.get("background") not in {s.background for s in scenes}
             assert want.get("position") not in {s.position for s in scenes}
-    assert len(patterns) == len(suite.concepts)  # a unique pattern per concept
+    assert len(looks) == len(suite.concepts)  # a unique (shape, pattern) per concept
     assert suite.images_per_prompt == len(suite.seeds) >= 1
     for p in suite.lfd_prompts:  # non-customized prompts name no concept class
         assert parse_caption(p).get("shape") not in {c.class_noun for c in suite.concepts}
@@ -61,6 +70,17 @@ def test_rendered_images_match_pinned_pixels(suite) -> None:  # type: ignore[no-
         for path, expected in zip(c.images, spec["pixels_sha256"], strict=True):
             with Image.open(path) as im:
                 assert pixels_sha256(np.asarray(im.convert("RGB"))) == expected
+
+
+def test_tuning_concepts_are_never_evaluated() -> None:
+    evaluated, tuning = load_manifest("toy"), load_manifest("toy-tuning")
+    ids = {c["id"] for c in evaluated.config["concepts"]}
+    tuning_ids = {c["id"] for c in tuning.config["concepts"]}
+    assert len(tuning_ids) >= 2 and not ids & tuning_ids
+    assert {c["tier"] for c in tuning.config["concepts"]} == {"recombination", "novel"}
+    for key in ("prompts", "lfd_prompts", "class_prompts", "seeds", "world_version", "image_size"):
+        assert tuning.config[key] == evaluated.config[key], key  # tuned on the same task
+    assert tuning.evaluation == evaluated.evaluation == "toy"
 
 
 def test_second_load_reuses_files_and_repairs_a_damaged_one(tmp_path: Path) -> None:
@@ -91,6 +111,10 @@ def test_renderer_drift_is_an_error(tmp_path: Path) -> None:
         (lambda r: r["config"].update(world_version=99), "world_version"),
         (lambda r: r["config"]["concepts"].append(dict(r["config"]["concepts"][0])), "duplicate concept"),
         (lambda r: r["config"]["concepts"][0].update(pattern=None), "needs a pattern"),
+        (lambda r: r["config"]["concepts"][0].update(tier="mixed"), "tier"),
+        (lambda r: r["config"]["concepts"][0].update(pattern="rings"), "held out of pretraining"),
+        (lambda r: r["config"]["concepts"][4].update(pattern="dots"), "never pretrained"),
+        (lambda r: r["config"]["lfd_prompts"].append("a red heart on a sand background"), "names a concept"),
         (lambda r: r["config"].update(seeds=[0, 0]), "duplicate seeds"),
     ],
 )
@@ -241,20 +265,20 @@ def tiny_toy_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
     result = run_suite(
         suite="toy",
         methods=["base", "infusion", "textual-inversion", "dreambooth-lora"],
-        concepts=["striped-star"],
+        concepts=["striped-heart"],
         settings=settings,
         run_dir=root / "run",
         cache_root=root / "cache",
         data_root=str(root / "data"),
         progress=False,
     )
-    return root, result
+    return root, result, settings
 
 
 def test_every_metric_is_produced_on_the_toy_suite(tiny_toy_run) -> None:  # type: ignore[no-untyped-def]
     from tests.rows_support import read_rows
 
-    root, result = tiny_toy_run
+    root, result, _ = tiny_toy_run
     rows = read_rows(result.results)
     values = {(r["method"], r["metric"]): r["value"] for r in rows}
     for method in ("base", "infusion", "textual-inversion", "dreambooth-lora"):
@@ -265,8 +289,56 @@ def test_every_metric_is_produced_on_the_toy_suite(tiny_toy_run) -> None:  # typ
         assert values[(method, "lfd")] == 0.0
     assert values[("dreambooth-lora", "lfd")] > 0.0
     assert values[("base", "w2")] == pytest.approx(0.0, abs=1e-6)
-    pngs = sorted((root / "run" / "images" / "infusion" / "striped-star").glob("*.png"))
+    pngs = sorted((root / "run" / "images" / "infusion" / "striped-heart").glob("*.png"))
     assert len(pngs) == 8 * 4  # 8 prompts x 4 seeds
+
+
+def test_tuning_sweep_reads_every_rung_from_one_training_run(tiny_toy_run) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    from baselines import load_method
+    from baselines.artifact import Artifact
+    from benchmark.jobs import job_context
+    from benchmark.stages import fit
+    from benchmark.toy.oracle import Oracle
+    from benchmark.toy.tuning import _spec, choose, sweep
+
+    root, _, settings = tiny_toy_run
+    torch.manual_seed(0)
+    oracle = Oracle(width=8, hidden=32).eval()
+    out = sweep(
+        "dreambooth-lora", root / "tcache", oracle, lrs=(1e-3, 1e-2), rungs=(1.0, 2.0), settings=settings
+    )
+    assert out["ladder"] == [2, 4] and out["recipe"]["steps"] == 2
+    assert len(out["cells"]) == 2 * 2 * 2  # learning rates x tuning concepts x rungs
+    assert {c["concept"] for c in out["cells"]} == {
+        "dotted-hexagon",
+        "ringed-heart",
+    }  # never an evaluated one
+    table = {float(lr): {int(s): v for s, v in row.items()} for lr, row in out["identity"].items()}
+    assert out["choice"] == choose(table, out["recipe"]["lr"], 2)
+    assert not (root / "tcache" / "fit_work").exists() or not any((root / "tcache" / "fit_work").iterdir())
+    # the 4-step rung resumed from the 2-step rung's checkpoint: it equals a 4-step fit from scratch
+    overrides = {**settings.method_overrides, "dreambooth-lora": {"lr": 1e-2, "checkpoint_every": 2}}
+    tuned = settings.replace(method_overrides=overrides)
+    rung = load_method("dreambooth-lora").with_steps(4)
+    arts = []
+    for cache in ("tcache", "fresh"):
+        ctx = job_context(_spec(tuned, root / cache))
+        path, _ = fit(ctx, rung, ctx.suite.concepts[0])
+        arts.append(Artifact.load(path / "artifact.safetensors"))
+    assert arts[0].meta["steps"] == 4
+    assert all(torch.equal(arts[0].tensors[k], arts[1].tensors[k]) for k in arts[0].tensors)
+
+
+def test_the_tuning_rule() -> None:
+    from benchmark.toy.tuning import choose, rung_steps
+
+    assert rung_steps(150) == [38, 75, 150, 300, 600]
+    table = {1e-3: {10: 0.1, 20: 0.2}, 1e-2: {10: 0.55, 20: 0.6}, 1e-1: {10: 0.6, 20: 0.3}}
+    # best identity 0.6 is reached by 1e-2 and 1e-1: the smaller rate wins; then the smallest rung >= 0.54
+    assert choose(table, 5e-3, 20) == {"lr": 1e-2, "steps": 10, "identity": 0.55, "plateau": 0.6}
+    assert choose({1e-3: {10: 0.0}}, 5e-3, 20) == {"lr": 5e-3, "steps": 20, "identity": 0.0, "plateau": 0.0}
 
 
 def _study() -> dict:  # type: ignore[type-arg]

@@ -26,6 +26,11 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--concepts", help="comma-separated concept ids (default: all of the suite's)")
     p.add_argument("--model", help="base model id or local path (default: the suite's)")
+    p.add_argument(
+        "--rungs",
+        help="training budgets to score each trainable method at, as multiples of its tuned steps, e.g. "
+        "0.5,1,2; 'full' for the whole ladder 0.25,0.5,1,2,4 (default: the suite's profile)",
+    )
     p.add_argument("--out", type=Path, help="run folder (default: runs/<suite>)")
     p.add_argument(
         "--cache", type=Path, help="cache folder (default: $OVERFIT_BENCH_CACHE or the user cache dir)"
@@ -68,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         suite, name = suite_source(args)
         settings = settings_for(suite, model=args.model)
+        if args.rungs:
+            from benchmark.settings import parse_rungs
+
+            settings = settings.replace(rungs=parse_rungs(args.rungs, "--rungs"))
         methods = args.methods.split(",") if args.methods else default_methods()
         concepts = args.concepts.split(",") if args.concepts else None
         out = args.out or Path("runs") / name

@@ -35,7 +35,7 @@ from benchmark.toy.world import BACKGROUNDS, COLOURS, PATTERNS, POSITIONS, SHAPE
 
 logger = logging.getLogger(__name__)
 
-ORACLE_VERSION = 1
+ORACLE_VERSION = 2
 NO_PATTERN = "none"
 HEADS: Mapping[str, tuple[str, ...]] = {
     "shape": SHAPES,

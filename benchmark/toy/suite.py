@@ -1,9 +1,12 @@
 """The ``toy`` suite's generator: concepts rendered from the manifest's ``config``, checked pixel-exactly.
 
-``data_manifests/toy.json`` is a ``generated`` manifest: its ``config`` names every concept (a shape with
-a colour and a pattern the base model never saw), the scenes of its training images (1–2 backgrounds,
-one layout), the evaluation prompts, the non-customized ``lfd`` prompts, the ``lfd_class`` templates
-and the seeds. :func:`build_suite` renders the training images into the suite folder (once; later
+``data_manifests/toy.json`` (and ``toy-tuning.json``, the tuning concepts) is a ``generated`` manifest:
+its ``config`` names every concept (a shape with a colour and a pattern, in one of two *tiers*:
+``recombination`` — a pretrained pattern on a pretrained shape, as a (shape, pattern) pair held out of
+pretraining, :data:`benchmark.toy.world.RESERVED_PAIRS`; ``novel`` — a pattern the base model never saw,
+:data:`benchmark.toy.world.NOVEL_PATTERNS`), the scenes of its training images (1–2 backgrounds, one
+layout), the evaluation prompts, the non-customized ``lfd`` prompts (which name no concept's shape), the
+``lfd_class`` templates and the seeds. :func:`build_suite` renders the training images into the suite folder (once; later
 loads reuse them), checks each image's pixels against the ``pixels_sha256`` the manifest pins (so a
 changed renderer cannot silently change the suite), and returns an ordinary
 :class:`benchmark.suites.Suite`.
@@ -24,13 +27,23 @@ from typing import Any
 import numpy as np
 
 from benchmark.data.errors import ManifestError
-from benchmark.data.manifest import ConceptSpec, FileEntry, Manifest
+from benchmark.data.manifest import ConceptSpec, FileEntry, Manifest, mentions
 from benchmark.toy.io import atomic_write_bytes, sha256_of
 from benchmark.toy.render import render_array
-from benchmark.toy.world import MAX_JITTER, SIZE_RANGE, WORLD_VERSION, Scene
+from benchmark.toy.world import (
+    MAX_JITTER,
+    NOVEL_PATTERNS,
+    PRETRAIN_PATTERNS,
+    RESERVED_PAIRS,
+    SIZE_RANGE,
+    WORLD_VERSION,
+    Scene,
+)
 
+TIERS: tuple[str, ...] = ("recombination", "novel")
 _CONCEPT_KEYS = {
     "id",
+    "tier",
     "shape",
     "colour",
     "pattern",
@@ -133,6 +146,13 @@ def validate_config(manifest: Manifest) -> dict[str, Any]:
     for p in cfg["class_prompts"]:
         if "{class}" not in p:
             raise _fail(manifest, "class_prompts", f"{p!r} has no {{class}} slot")
+    shapes = {c.get("shape") for c in cfg["concepts"] if isinstance(c, Mapping)}
+    for p in cfg["lfd_prompts"]:
+        named = sorted(s for s in shapes if isinstance(s, str) and mentions(p, s))
+        if named:
+            raise _fail(
+                manifest, "lfd_prompts", f"{p!r} names a concept's shape {named}; lfd prompts must not"
+            )
     seeds = cfg["seeds"]
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
         raise _fail(manifest, "seeds", f"expected a non-empty list of non-negative integers, got {seeds!r}")
@@ -160,6 +180,23 @@ def validate_config(manifest: Manifest) -> dict[str, Any]:
             raise _fail(manifest, f"{where}.pixels_sha256", f"expected {c['n_images']} hashes")
         if c["pattern"] is None:
             raise _fail(manifest, f"{where}.pattern", "a toy concept needs a pattern (its unique identity)")
+        if c["tier"] not in TIERS:
+            raise _fail(manifest, f"{where}.tier", f"expected one of {list(TIERS)}, got {c['tier']!r}")
+        if c["tier"] == "recombination" and (
+            c["pattern"] not in PRETRAIN_PATTERNS or (c["shape"], c["pattern"]) not in RESERVED_PAIRS
+        ):
+            raise _fail(
+                manifest,
+                f"{where}.tier",
+                f"a recombination concept is a (shape, pattern) pair held out of pretraining, one of "
+                f"{sorted(RESERVED_PAIRS)}; got {(c['shape'], c['pattern'])}",
+            )
+        if c["tier"] == "novel" and c["pattern"] not in NOVEL_PATTERNS:
+            raise _fail(
+                manifest,
+                f"{where}.pattern",
+                f"a novel concept wears a pattern never pretrained, one of {list(NOVEL_PATTERNS)}",
+            )
         try:
             concept_scenes(c)
         except (ValueError, TypeError) as err:
@@ -209,7 +246,7 @@ def build_suite(manifest: Manifest, folder: Path) -> Any:
             prompt_set="toy",
             images=tuple(entries),
             upstream=MappingProxyType(
-                {k: c[k] for k in ("shape", "colour", "pattern", "backgrounds", "position")}
+                {k: c[k] for k in ("tier", "shape", "colour", "pattern", "backgrounds", "position")}
             ),
         )
         specs.append(spec)

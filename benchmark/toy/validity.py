@@ -332,12 +332,68 @@ def run_study(
                 {
                     "label": label,
                     "concept": concept.id,
+                    "tier": cfg["tier"],
                     "metrics": metrics,
                     "oracle": {**readout, "nonconcept_acc": nonconcept},
                 }
             )
     quality = base_quality(ctx, oracle)
-    return {"base_quality": quality, "runs": runs, "study_method": STUDY_METHOD, "factor": OVERTRAIN_FACTOR}
+    quality["text_reachability"] = text_reachability(ctx, oracle)
+    return {
+        "base_quality": quality,
+        "runs": runs,
+        "study_method": STUDY_METHOD,
+        "factor": OVERTRAIN_FACTOR,
+        "oracle_eval": oracle_accuracy(),
+        "budgets": {name: _budget(ctx, load_method(name)) for name in methods},
+    }
+
+
+def _budget(ctx: Any, method: Any) -> dict[str, Any]:
+    from benchmark.stages import method_config
+
+    cfg = method_config(ctx, method)
+    return {k: cfg[k] for k in ("lr", "steps", "batch_size") if k in cfg}
+
+
+def oracle_accuracy() -> dict[str, Any]:
+    """The shipped oracle's own accuracy on freshly rendered scenes (its training record's evaluation)."""
+    from benchmark.toy.assets import oracle_checkpoint
+
+    path = oracle_checkpoint().parent / "oracle_eval.json"
+    return dict(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else {}
+
+
+def text_reachability(ctx: Any, oracle: Any, seeds: int = 16) -> dict[str, float]:
+    """Can the base model draw each recombination concept when the caption says its look in words
+    ("a red heart with stripes")? Share of ``seeds`` base images the oracle reads with the concept's
+    shape and pattern, per concept — what a textual handle on an already-drawable look can reach."""
+    from benchmark.toy.oracle import predict
+    from benchmark.toy.suite import concept_config
+    from benchmark.toy.world import PATTERNS
+
+    pipe = ctx.base_pipeline()
+    s = ctx.settings
+    out: dict[str, float] = {}
+    for concept in ctx.suite.concepts:
+        cfg = concept_config(ctx.suite, concept.id)
+        if cfg["tier"] != "recombination":
+            continue
+        prompt = f"a {cfg['colour']} {cfg['shape']} {PATTERNS[cfg['pattern']]}"
+        result = pipe.generate(
+            [prompt] * seeds,
+            list(range(seeds)),
+            steps=s.steps,
+            guidance=s.guidance,
+            height=s.resolution,
+            width=s.resolution,
+            batch_size=s.gen_batch_size,
+        )
+        reads = predict(oracle, result.images)
+        out[concept.id] = _mean(
+            [float(r["shape"] == cfg["shape"] and r["pattern"] == cfg["pattern"]) for r in reads]
+        )
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -422,8 +478,51 @@ def render_report(study: Mapping[str, Any], command: str) -> str:
             f"five prompts on {100 * probe['same_for_all_prompts']:.0f}% of seeds (100%: the starting "
             "noise, not the caption, sets the position).",
         ]
+    reach = q.get("text_reachability") or {}
+    if reach:
+        lines += [
+            "",
+            'Recombination concepts said in words to the base model ("a red heart with stripes", 16 seeds): '
+            "the oracle reads the concept's shape and pattern on "
+            + ", ".join(f"{cid} {100 * v:.0f}%" for cid, v in reach.items())
+            + " of the images.",
+        ]
+    oracle_eval = study.get("oracle_eval") or {}
+    held = oracle_eval.get("held_out") if isinstance(oracle_eval, Mapping) else None
+    if isinstance(held, Mapping):
+        lines += [
+            "",
+            "The oracle on freshly rendered scenes of held-out combinations: "
+            + ", ".join(f"{k} {100 * float(v):.1f}%" for k, v in held.items() if k != "n")
+            + ".",
+        ]
     groups = _by_label(study["runs"])
     label_over = f"{study['study_method']} ×{study['factor']}"
+    budgets = study.get("budgets") or {}
+    lines += [
+        "",
+        "### Identity at the tuned budget (oracle: share of images showing the concept's shape and pattern)",
+        "",
+        "| run | lr, steps | all concepts | recombination | novel |",
+        "|---|---|---|---|---|",
+    ]
+    for label, items in groups.items():
+        recomb = [r for r in items if r.get("tier") == "recombination"]
+        novel = [r for r in items if r.get("tier") == "novel"]
+        b = budgets.get(label, {})
+        budget = f"{b['lr']:g}, {b['steps']}" if "lr" in b and "steps" in b else "—"
+        lines.append(
+            f"| {label} | {budget} | {_f(_avg(items, 'oracle', 'identity'))} | "
+            f"{_f(_avg(recomb, 'oracle', 'identity'))} | {_f(_avg(novel, 'oracle', 'identity'))} |"
+        )
+    tuned = {r["concept"]: r["oracle"]["train_background"] for r in groups.get(study["study_method"], [])}
+    over = {r["concept"]: r["oracle"]["train_background"] for r in groups.get(label_over, [])}
+    more = sum(1 for c in tuned if c in over and over[c] > tuned[c])
+    lines += [
+        "",
+        f"Over-training shows on {more} of {len(tuned)} concepts: {label_over}'s training-background share "
+        f"exceeds {study['study_method']}'s there.",
+    ]
     lines += [
         "",
         "### 2. Concept-specific overfitting (mean over concepts)",

@@ -329,7 +329,9 @@ def sample_scenes(
         size = float(rng.uniform(*SIZE_RANGE))
         jitter = (float(rng.uniform(-MAX_JITTER, MAX_JITTER)), float(rng.uniform(-MAX_JITTER, MAX_JITTER)))
         choices = allowed[shape]
-        pattern = choices[int(rng.integers(len(choices)))] if choices and rng.random() < pattern_prob else None
+        pattern = (
+            choices[int(rng.integers(len(choices)))] if choices and rng.random() < pattern_prob else None
+        )
         seed = int(rng.integers(2**31 - 1))
         scenes.append(Scene(shape, colour, background, position, size, jitter, pattern, seed))
     return scenes

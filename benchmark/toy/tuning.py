@@ -1,0 +1,249 @@
+"""The toy suite's tuning protocol: every trainable method's learning rate and steps, chosen on the tuning
+concepts only (suite ``toy-tuning``; the evaluated concepts never enter it), by one stated rule.
+
+For each trainable method, with ``S`` its recipe's ``toy`` budget steps:
+
+1. train on each tuning concept at each learning rate of the method's grid (:data:`LR_GRIDS`) and read
+   the oracle's *identity* (share of images showing the concept's shape and pattern, over the suite's
+   32 evaluation prompts × seeds) at every rung of the ladder ``S × (1/4, 1/2, 1, 2, 4)``, all rungs
+   taken from one training run (each longer fit resumes from the previous rung's checkpoint);
+2. the learning rate is the one whose best identity over the ladder is highest (mean over the tuning
+   concepts; ties go to the smaller rate);
+3. the steps are the smallest rung at which that rate reaches :data:`PLATEAU` (90%) of its best
+   identity — the smallest budget on the identity plateau. A method whose identity stays 0 everywhere
+   keeps its recipe's rate and ``S``.
+
+Command line (re-runs the whole sweep from the cache; ``--apply`` writes the choices into the toy
+evaluation profile, ``data_manifests/profiles/toy.json``)::
+
+    python -m benchmark.toy.tuning [--methods a,b] [--cache DIR] [--apply]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+TUNING_SUITE = "toy-tuning"
+RUNGS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
+PLATEAU = 0.9
+# Learning rates tried per method (the recipe's own toy rate is in each grid's middle or the grid
+# brackets the rate that fits a 4M-parameter UNet trained at 1e-3, which SD-1.5's rates do not).
+LR_GRIDS: Mapping[str, tuple[float, ...]] = {
+    "dreambooth": (5e-5, 2e-4, 8e-4),
+    "dreambooth-lora": (5e-4, 2e-3, 8e-3),
+    "textual-inversion": (5e-4, 2e-3, 8e-3),
+    "custom-diffusion": (1e-5, 1e-4, 1e-3),
+    "infusion": (3e-3, 1e-2, 3e-2),
+    "infusion-single": (3e-3, 1e-2, 3e-2),
+    "infusion-kv": (3e-3, 1e-2, 3e-2),
+}
+BEGIN = "<!-- tuning:begin -->"
+END = "<!-- tuning:end -->"
+
+
+def rung_steps(base_steps: int, rungs: Sequence[float] = RUNGS) -> list[int]:
+    """Optimizer steps of each rung (at least 1, rounded)."""
+    return [max(1, round(base_steps * r)) for r in rungs]
+
+
+def choose(table: Mapping[float, Mapping[int, float]], recipe_lr: float, base_steps: int) -> dict[str, Any]:
+    """Apply the rule to ``table[lr][steps] = identity``.
+
+    Returns:
+        ``{"lr", "steps", "identity", "plateau"}``: the chosen rate and steps, the identity there, and
+        the best identity of the chosen rate.
+    """
+    best = {lr: max(row.values()) for lr, row in table.items()}
+    top = max(best.values(), default=0.0)
+    if top <= 0.0:
+        return {"lr": recipe_lr, "steps": base_steps, "identity": 0.0, "plateau": 0.0}
+    lr = min(r for r, b in best.items() if b == top)
+    row = table[lr]
+    steps = min(s for s, v in row.items() if v >= PLATEAU * top)
+    return {"lr": lr, "steps": steps, "identity": row[steps], "plateau": top}
+
+
+def sweep(
+    method: str,
+    cache: Path,
+    oracle: Any,
+    *,
+    lrs: Sequence[float] | None = None,
+    rungs: Sequence[float] = RUNGS,
+    settings: Any = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Identity (and the other oracle readouts) of ``method`` on the tuning concepts at every learning
+    rate × rung, and the rule's choice.
+
+    Args:
+        settings: the tuning suite's evaluation settings (default: its profile).
+    """
+    from baselines import load_method
+    from benchmark.jobs import job_context
+    from benchmark.settings import settings_for
+    from benchmark.stages import fit_work_dir, generate, generation_plan, image_files, method_config
+    from benchmark.toy.suite import concept_config
+    from benchmark.toy.validity import concept_readout, read_images
+    from metrics.similarity import render_slot
+
+    base_settings = settings if settings is not None else settings_for(TUNING_SUITE)
+    handle = load_method(method)
+    probe = job_context(_spec(base_settings, cache))
+    recipe = method_config(probe, handle)
+    base_steps, recipe_lr = int(recipe["steps"]), float(recipe["lr"])
+    ladder = rung_steps(base_steps, rungs)
+    grid = tuple(lrs) if lrs is not None else LR_GRIDS.get(method, (recipe_lr,))
+    every = math.gcd(*ladder)
+    cells: list[dict[str, Any]] = []
+    table: dict[float, dict[int, float]] = {}
+    for lr in grid:
+        overrides = dict(base_settings.method_overrides)
+        overrides[method] = {**overrides.get(method, {}), "lr": lr, "checkpoint_every": every}
+        ctx = job_context(_spec(base_settings.replace(method_overrides=overrides), cache, progress))
+        ctx.keep_fit_work = True  # each rung resumes from the previous rung's last checkpoint
+        readouts: dict[int, list[dict[str, float]]] = {s: [] for s in ladder}
+        for concept in ctx.suite.concepts:
+            plan = generation_plan(ctx, concept)
+            prompts = [render_slot(tpl, concept.class_noun) for _, tpl, _ in plan]
+            for steps in ladder:
+                rung = handle.with_steps(steps)
+                path, _ = generate(ctx, rung, concept)
+                readout = concept_readout(
+                    read_images(oracle, image_files(path, plan)),
+                    prompts,
+                    concept_config(ctx.suite, concept.id),
+                )
+                readouts[steps].append(readout)
+                cells.append({"lr": lr, "steps": steps, "concept": concept.id, **readout})
+            shutil.rmtree(fit_work_dir(ctx, handle.with_steps(ladder[-1]), concept), ignore_errors=True)
+        table[lr] = {s: _mean([r["identity"] for r in readouts[s]]) for s in ladder}
+        log.info("%s lr %g: identity %s", method, lr, [round(table[lr][s], 3) for s in ladder])
+    choice = choose(table, recipe_lr, base_steps)
+    return {
+        "method": method,
+        "recipe": {"lr": recipe_lr, "steps": base_steps},
+        "ladder": ladder,
+        "lrs": list(grid),
+        "identity": {f"{lr:g}": {str(s): v for s, v in row.items()} for lr, row in table.items()},
+        "cells": cells,
+        "choice": choice,
+    }
+
+
+def _spec(settings: Any, cache: Path, progress: bool = False) -> dict[str, Any]:
+    return {
+        "suite": TUNING_SUITE,
+        "data_root": None,
+        "settings": settings.to_dict(),
+        "cache": str(cache),
+        "run_dir": str(cache / "tuning-runs"),
+        "device": "cpu",
+        "progress": progress,
+    }
+
+
+def _mean(xs: Sequence[float]) -> float:
+    return float(sum(xs) / len(xs)) if xs else float("nan")
+
+
+def render_report(results: Sequence[Mapping[str, Any]], command: str) -> str:
+    """The tuning tables of docs/VALIDITY.md: identity per learning rate × rung, and the choices."""
+    lines = [
+        f"_Generated by `{command}` on the tuning suite `{TUNING_SUITE}`; do not edit between the markers._",
+        "",
+        "| method | recipe lr, steps | chosen lr | chosen steps | identity there | best identity |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        c, rec = r["choice"], r["recipe"]
+        lines.append(
+            f"| {r['method']} | {rec['lr']:g}, {rec['steps']} | {c['lr']:g} | {c['steps']} | "
+            f"{c['identity']:.3f} | {c['plateau']:.3f} |"
+        )
+    for r in results:
+        ladder = r["ladder"]
+        lines += [
+            "",
+            f"**{r['method']}**: mean oracle identity on the tuning concepts (rows: learning rate; columns: steps)",
+            "",
+            "| lr | " + " | ".join(str(s) for s in ladder) + " |",
+            "|---|" + "---|" * len(ladder),
+        ]
+        for lr, row in r["identity"].items():
+            lines.append(f"| {lr} | " + " | ".join(f"{row[str(s)]:.3f}" for s in ladder) + " |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def apply_choices(results: Sequence[Mapping[str, Any]], profile: Path) -> None:
+    """Write each method's chosen ``lr`` and ``steps`` into the profile's ``method_overrides``."""
+    data = json.loads(profile.read_text(encoding="utf-8"))
+    overrides = data.setdefault("method_overrides", {})
+    for r in results:
+        own = overrides.setdefault(r["method"], {})
+        own.update(lr=float(r["choice"]["lr"]), steps=int(r["choice"]["steps"]))
+    profile.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def write_report(results: Sequence[Mapping[str, Any]], doc: Path, command: str) -> None:
+    """Refresh the tuning block of ``doc`` (between the markers) and ``validity/tuning.json`` beside it.
+
+    Raises:
+        ValueError: ``doc`` lacks the markers.
+    """
+    folder = doc.parent / "validity"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tuning.json").write_text(json.dumps(list(results), indent=1) + "\n", encoding="utf-8")
+    text = doc.read_text(encoding="utf-8")
+    if BEGIN not in text or END not in text:
+        raise ValueError(f"{doc}: missing the markers {BEGIN} / {END}")
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    doc.write_text(f"{head}{BEGIN}\n{render_report(results, command)}{END}{tail}", encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from baselines import list_methods, load_method
+    from benchmark.paths import cache_dir
+    from benchmark.toy.assets import oracle_checkpoint
+    from benchmark.toy.oracle import load_oracle
+
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark.toy.tuning", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--methods", default=None, help="comma-separated (default: every trainable built-in)")
+    parser.add_argument(
+        "--cache", type=Path, default=None, help="cache folder (default as `overfit-bench run`)"
+    )
+    parser.add_argument("--doc", type=Path, default=Path("docs/VALIDITY.md"), help="document to refresh")
+    parser.add_argument(
+        "--apply", action="store_true", help="write the choices into data_manifests/profiles/toy.json"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    names = args.methods.split(",") if args.methods else [m for m in list_methods() if load_method(m).trains]
+    oracle = load_oracle(oracle_checkpoint())
+    results = [sweep(m, cache_dir(args.cache), oracle) for m in names]
+    command = "python -m benchmark.toy.tuning" + (" --apply" if args.apply else "")
+    write_report(results, args.doc, command)
+    if args.apply:
+        apply_choices(
+            results, Path(__file__).resolve().parents[2] / "data_manifests" / "profiles" / "toy.json"
+        )
+    print(render_report(results, command))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
