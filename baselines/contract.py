@@ -132,7 +132,9 @@ class MethodHandle:
         if not self.has_recipe():
             raise MethodContractError(f"method {self.name!r} has no recipe: its training steps cannot be set")
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise MethodContractError(f"method {self.name!r}: steps must be a positive integer, got {steps!r}")
+            raise MethodContractError(
+                f"method {self.name!r}: steps must be a positive integer, got {steps!r}"
+            )
         other = copy.copy(self)
         other.steps = steps
         return other

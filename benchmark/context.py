@@ -43,6 +43,7 @@ class RunContext:
     _customized: tuple[str, Any] | None = field(default=None, repr=False)
     _backbones: dict[str, Any] = field(default_factory=dict, repr=False)
     _model_source: str | None = field(default=None, repr=False)
+    _identity_scorer: Any = field(default=None, repr=False)
 
     @property
     def suite_id(self) -> dict[str, Any]:
@@ -118,6 +119,12 @@ class RunContext:
                     f"{err} Fetch it explicitly with `overfit-bench models fetch {spec.name}`."
                 ) from err
         return self._backbones[key]
+
+    def identity_scorer(self) -> Any:
+        """The suite's identity scorer (its profile's ``identity_scorer`` loader, called once), or None."""
+        if self._identity_scorer is None and self.settings.identity_scorer:
+            self._identity_scorer = load_object(self.settings.identity_scorer, "identity scorer")()
+        return self._identity_scorer
 
     def backbone_identity(self, spec: BackboneSpec) -> dict[str, str]:
         return dict(self.backbone(spec).identity())

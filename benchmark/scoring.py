@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Version of what a cached metric record holds besides its value (bump when a metric's extra gains a
+# field: 2 = LFD's Monte-Carlo standard error); values themselves are versioned by the metric spec.
+METRIC_RECORD = 2
+
 
 class ImageInputs:
     """The image inputs of one concept's generated images (in the suite's generation-plan order).
@@ -38,6 +42,9 @@ class ImageInputs:
         files: one image per (prompt, seed) of the generation plan.
         source: a key that identifies the images (a stage key, or a digest of the files).
     """
+
+    # whether this source is the base model itself (reference metrics, such as W2's floor, are computed here)
+    reference = False
 
     def __init__(self, ctx: RunContext, concept: Any, files: Sequence[Path], source: str) -> None:
         self.ctx, self.concept, self.files, self.source = ctx, concept, list(files), source
@@ -55,7 +62,21 @@ class ImageInputs:
             "prompt_clip": (lambda _: self._text()[1], lambda _: self._load_text()[0]),
             "prompt_truncations": (lambda _: self._text()[1], lambda _: self._load_text()[1]),
             "base_clip": (lambda _: self._base()[1], lambda _: self._load_base()),
+            "masked_generated_clip": (
+                lambda _: self._masked("generated")[1],
+                lambda _: self._load(self._masked("generated")),
+            ),
+            "masked_base_clip": (
+                lambda _: self._masked("base")[1],
+                lambda _: self._load(self._masked("base")),
+            ),
+            "masked_reference_clip": (
+                lambda _: self._masked("reference")[1],
+                lambda _: self._load(self._masked("reference")),
+            ),
         }
+        if ctx.settings.identity_scorer:
+            self._table["generated_identity"] = (lambda _: self._identity()[1], lambda _: self._scores())
 
     # -- the protocol evaluate() uses -------------------------------------------------------------
     def provides(self, name: str) -> bool:
@@ -105,6 +126,41 @@ class ImageInputs:
     def _load_base(self) -> Any:
         return stages.load_tensor(self._base()[0] / "features.safetensors")
 
+    @staticmethod
+    def _load(stage: tuple[Path, str]) -> Any:
+        return stages.load_tensor(stage[0] / "features.safetensors")
+
+    def _base_images(self, seed_offset: int = 0) -> tuple[list[Path], str]:
+        path, key = stages.generate(self.ctx, _base_method(), self.concept, seed_offset)
+        return stages.image_files(path, stages.generation_plan(self.ctx, self.concept, seed_offset)), key
+
+    def _masked(self, which: str) -> tuple[Path, str]:
+        """Masked CLIP features of the generated images, the base images (both with the base images'
+        subject masks: the asked layout) or the reference photos (their own masks)."""
+        noun, clip = self.concept.class_noun, self.ctx.settings.clip
+        if which == "reference":
+            refs = [Path(p) for p in self.concept.images]
+            source = f"{self.ctx.suite.name}@{self.ctx.suite.version}/{self.concept.id}/reference"
+            masks = stages.subject_mask_stage(self.ctx, refs, noun, source)
+            return stages.masked_features_stage(self.ctx, refs, masks, clip, source)
+        base_files, base_key = self._base_images()
+        masks = stages.subject_mask_stage(self.ctx, base_files, noun, base_key)
+        if which == "base":
+            return stages.masked_features_stage(self.ctx, base_files, masks, clip, base_key)
+        return stages.masked_features_stage(self.ctx, self.files, masks, clip, self.source)
+
+    def _identity(self) -> tuple[Path, str]:
+        return stages.identity_stage(self.ctx, self.files, self.concept, self.source)
+
+    def _scores(self) -> Any:
+        import numpy as np
+
+        return np.load(self._identity()[0] / "scores.npy")
+
+    def _base_alt(self) -> tuple[Path, str]:
+        files, key = self._base_images(stages.ALT_SEED_OFFSET)
+        return stages.image_features_stage(self.ctx, files, self.ctx.settings.clip, key)
+
 
 class JobInputs(ImageInputs):
     """A method's job: its generated images, its customized noise predictor and the LFD references."""
@@ -117,6 +173,12 @@ class JobInputs(ImageInputs):
         self._model: Any = None
         self._table["custom_eps"] = (lambda _: stages.fit(ctx, method, concept)[1], lambda _: self._eps())
         self._table["lfd_reference"] = (self._lfd_key, self._lfd_reference)
+        if method.name == "base" and method.steps is None:
+            self.reference = True
+            self._table["base_clip_alt"] = (
+                lambda _: self._base_alt()[1],
+                lambda _: self._load(self._base_alt()),
+            )
 
     def _eps(self) -> Any:
         model, _ = stages.load_customized(self.ctx, self.method, self.concept)
@@ -185,6 +247,8 @@ def evaluate(ctx: RunContext, inputs: ImageInputs) -> list[tuple[MetricSpec, Met
 
     out: list[tuple[MetricSpec, MetricValue]] = []
     for spec in metric_specs(ctx):
+        if spec.reference and not inputs.reference:
+            continue  # a property of the concept: computed once, with the base model's rows
         if not all(inputs.provides(name) for name in spec.inputs):
             continue
         keys = {name: inputs.key(name, spec) for name in spec.inputs}
@@ -211,6 +275,8 @@ def evaluate(ctx: RunContext, inputs: ImageInputs) -> list[tuple[MetricSpec, Met
 def _backbone_tag(ctx: RunContext, spec: MetricSpec) -> str:
     if spec.backbone == "latent":
         return f"latent:{ctx.settings.model}"
+    if spec.backbone == "identity":
+        return str(ctx.identity_scorer().tag)
     return str(ctx.backbone(ctx.settings.clip if spec.backbone == "clip" else ctx.settings.dino).tag)
 
 

@@ -87,6 +87,9 @@ class EvalSettings:
     # training budgets each trainable method is scored at, as multiples of its tuned steps (a
     # trajectory from one training run); 1.0 is the tuned budget. Rows carry their rung.
     rungs: tuple[float, ...] = (1.0,)
+    # a scorer of whether an image shows its concept (package.module:function returning one), for suites
+    # with ground truth (the toy world's oracle); gives the identity metric and the fidelity axis
+    identity_scorer: str | None = None
 
     def identity(self) -> dict[str, Any]:
         """JSON-able description used in cache keys and row hashes (loaders left out)."""
@@ -97,6 +100,8 @@ class EvalSettings:
         data["dino"] = self.dino.identity()
         if self.metrics is None:
             data.pop("metrics")
+        if self.identity_scorer is None:
+            data.pop("identity_scorer")
         return data
 
     def to_dict(self) -> dict[str, Any]:

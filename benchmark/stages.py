@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from benchmark.context import RunContext
@@ -120,19 +121,24 @@ def load_customized(ctx: RunContext, method: MethodHandle, concept: Any) -> tupl
 # -------------------------------------------------------------------------------- generation
 
 
-def generation_plan(ctx: RunContext, concept: Any) -> list[tuple[int, str, int]]:
-    """(prompt index, template, seed) for every image of a concept."""
+# The disjoint seeds of W2's sampling floor: the suite's seeds plus this offset.
+ALT_SEED_OFFSET = 10_000
+
+
+def generation_plan(ctx: RunContext, concept: Any, seed_offset: int = 0) -> list[tuple[int, str, int]]:
+    """(prompt index, template, seed) for every image of a concept (seeds shifted by ``seed_offset``)."""
     seeds = list(ctx.suite.seeds)[: ctx.suite.images_per_prompt]
-    return [(i, tpl, s) for i, tpl in enumerate(concept.prompts) for s in seeds]
+    return [(i, tpl, s + seed_offset) for i, tpl in enumerate(concept.prompts) for s in seeds]
 
 
-def generate(ctx: RunContext, method: MethodHandle, concept: Any) -> tuple[Path, str]:
+def generate(ctx: RunContext, method: MethodHandle, concept: Any, seed_offset: int = 0) -> tuple[Path, str]:
     """Images of (method, concept) for the suite's prompts and seeds: ``<dir>/images/<i>_<seed>.png``.
 
-    The images are also copied to ``RUN_DIR/images/<method>/<concept>/`` for people to look at.
+    The images are also copied to ``RUN_DIR/images/<method>/<concept>/`` for people to look at (not those
+    on shifted seeds, ``seed_offset``, which only calibrate).
     """
     _, fit_key = fit(ctx, method, concept)
-    plan = generation_plan(ctx, concept)
+    plan = generation_plan(ctx, concept, seed_offset)
     s = ctx.settings
     inputs = {
         "fit": fit_key,
@@ -163,8 +169,9 @@ def generate(ctx: RunContext, method: MethodHandle, concept: Any) -> tuple[Path,
         ctx.counters[f"generate_rows:{method.name}"] += len(prompts)
 
     path, key = ctx.cache.get_or_compute("generate", inputs, compute)
-    label = method.name if method.steps is None else f"{method.name}@{method.steps}"
-    _publish_images(ctx, path, label, concept.id)
+    if not seed_offset:
+        label = method.name if method.steps is None else f"{method.name}@{method.steps}"
+        _publish_images(ctx, path, label, concept.id)
     return path, key
 
 
@@ -260,6 +267,92 @@ def class_text_features(ctx: RunContext, concept: Any) -> tuple[torch.Tensor, in
     """CLIP text features of each generated image's class-rendered prompt, and how many were truncated."""
     path, _ = class_text_stage(ctx, concept)
     return load_tensor(path / "features.safetensors"), int(json.loads((path / "truncated.json").read_text()))
+
+
+def subject_mask_stage(
+    ctx: RunContext, images: list[Path], class_noun: str, source_key: str
+) -> tuple[Path, str]:
+    """Subject masks of ``images`` (``<dir>/masks.npy``, bool [N, R, R] at the suite's resolution), read off
+    the base model's cross-attention to the class word (:mod:`benchmark.masks`)."""
+    inputs = {
+        "source": source_key,
+        "files": [p.name for p in images],
+        "class_noun": class_noun,
+        "model": ctx.model_key,
+        "resolution": ctx.settings.resolution,
+        "method": MASK_METHOD,
+    }
+
+    def compute(out: Path) -> None:
+        from PIL import Image
+
+        from benchmark.masks import masks_from_maps, subject_maps
+
+        pil = []
+        for path in images:
+            with Image.open(path) as im:
+                pil.append(im.convert("RGB"))
+        maps = subject_maps(ctx.base_pipeline(), pil, class_noun, size=ctx.settings.resolution)
+        np.save(out / "masks.npy", masks_from_maps(maps))
+
+    return ctx.cache.get_or_compute("masks", inputs, compute)
+
+
+# version of the masking recipe in benchmark.masks (timesteps, threshold, dilation)
+MASK_METHOD = "cross-attention@1"
+
+
+def masked_features_stage(
+    ctx: RunContext, images: list[Path], masks: tuple[Path, str], spec: BackboneSpec, source_key: str
+) -> tuple[Path, str]:
+    """Features of ``images`` with ``masks`` (a :func:`subject_mask_stage`, one mask per image) painted grey."""
+    from metrics.backbones import extract_image_features
+
+    inputs = {
+        "source": source_key,
+        "files": [p.name for p in images],
+        "masks": masks[1],
+        "backbone": ctx.backbone_identity(spec),
+    }
+
+    def compute(out: Path) -> None:
+        from PIL import Image
+
+        from benchmark.masks import blank
+
+        table = np.load(masks[0] / "masks.npy")
+        if len(table) != len(images):
+            raise ValueError(f"{len(images)} images but {len(table)} masks")
+        pil = []
+        for path, mask in zip(images, table, strict=True):
+            with Image.open(path) as im:
+                pil.append(blank(im.convert("RGB"), mask))
+        feats = extract_image_features(ctx.backbone(spec), pil, device=ctx.device)
+        _save_tensor(out / "features.safetensors", feats)
+
+    return ctx.cache.get_or_compute("masked_features", inputs, compute)
+
+
+def identity_stage(ctx: RunContext, images: list[Path], concept: Any, source_key: str) -> tuple[Path, str]:
+    """Per-image identity scores of ``images`` from the suite's identity scorer (``<dir>/scores.npy``)."""
+    scorer = ctx.identity_scorer()
+    inputs = {
+        "source": source_key,
+        "files": [p.name for p in images],
+        "concept": dict(concept.spec.upstream),
+        "scorer": str(scorer.tag),
+    }
+
+    def compute(out: Path) -> None:
+        from PIL import Image
+
+        pil = []
+        for path in images:
+            with Image.open(path) as im:
+                pil.append(im.convert("RGB"))
+        np.save(out / "scores.npy", np.asarray(scorer(pil, dict(concept.spec.upstream)), dtype=np.float64))
+
+    return ctx.cache.get_or_compute("identity", inputs, compute)
 
 
 # -------------------------------------------------------------------------------- LFD

@@ -27,9 +27,19 @@ def decimals_for(values: Iterable[float], digits: int = DEFAULT_DIGITS) -> int:
     return min(12, max(0, digits - 1 - math.floor(math.log10(largest))))
 
 
+def significant_digits(text: str) -> int:
+    """How many significant digits a fixed-point text shows (``"0.0012"`` → 2, ``"0.0000"`` → 0)."""
+    mantissa = text.lstrip("-").split("e")[0]
+    return len(mantissa.replace(".", "").lstrip("0"))
+
+
 def fmt(value: float, decimals: int) -> str:
-    """Fixed-point text of ``value``; never prints ``-0``."""
+    """Fixed-point text of ``value`` with the column's ``decimals``; a nonzero value that would show fewer
+    than two significant digits is written in scientific notation with two (``1.3e-05``), so nothing
+    nonzero ever reads as 0. Never prints ``-0``."""
     text = f"{value:.{decimals}f}"
+    if value != 0.0 and significant_digits(text) < 2:
+        return f"{value:.1e}"
     if text.startswith("-") and float(text) == 0.0:
         text = text[1:]
     return text

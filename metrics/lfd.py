@@ -288,7 +288,8 @@ class LFDReference:
 
 def lfd_metric(custom_eps: EpsFn, lfd_reference: LFDReference, prompt_set: str = "lfd") -> MetricValue:
     """``lfd@1`` / ``lfd_class@1`` (the compute function their specs name): LFD of ``custom_eps`` against
-    the reference's base predictions; the row's extra holds the per-timestep means and the weighting.
+    the reference's base predictions; the row's extra holds the per-timestep means, the weighting and the
+    Monte-Carlo standard error ``se`` (:func:`monte_carlo_se`).
     ``prompt_set`` only names which reference the harness passed."""
     ref = lfd_reference
     res = lfd_breakdown(
@@ -302,5 +303,18 @@ def lfd_metric(custom_eps: EpsFn, lfd_reference: LFDReference, prompt_set: str =
         seed=ref.seed,
         batch_size=ref.batch_size,
     )
-    extra = {"per_timestep": {str(t): v for t, v in res.per_timestep.items()}, "weighting": res.weighting}
+    extra = {
+        "per_timestep": {str(t): v for t, v in res.per_timestep.items()},
+        "weighting": res.weighting,
+        "se": monte_carlo_se(res),
+    }
     return MetricValue(res.value, res.n_samples, extra)
+
+
+def monte_carlo_se(result: LFDResult) -> float:
+    """The Monte-Carlo standard error of an LFD value: the standard deviation over base samples of each
+    sample's mean over timesteps, divided by sqrt(N) (0 for one sample or identical terms)."""
+    per_row = result.terms.mean(dim=0) if result.terms is not None else None
+    if per_row is None or per_row.numel() < 2:
+        return 0.0
+    return float(per_row.std(unbiased=True) / math.sqrt(per_row.numel()))

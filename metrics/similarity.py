@@ -162,3 +162,11 @@ def dino_metric(generated_dino: Any, reference_dino: Any) -> MetricValue:
 
 def _count(features: Any) -> int:
     return int(features.shape[0]) if hasattr(features, "shape") else len(features)
+
+
+def identity_metric(generated_identity: Any) -> MetricValue:
+    """``identity@1``: the mean of per-image identity scores (a suite's ground-truth scorer)."""
+    scores = as_float64(generated_identity, "generated_identity").reshape(-1)
+    if scores.size == 0:
+        raise ValueError("identity: no scores")
+    return MetricValue(float(scores.mean()), int(scores.size))

@@ -29,6 +29,13 @@ INPUTS: Mapping[str, str] = MappingProxyType(
         "prompt_truncations": "how many of those prompts were truncated to the text encoder's context (int)",
         "base_clip": "CLIP image features [N, d] of the base model's images, same prompts and seeds, slot = "
         "class noun",
+        "base_clip_alt": "the same for the base model's images on a disjoint set of seeds (W2's sampling floor)",
+        "masked_generated_clip": "CLIP image features [N, d] of the generated images with the subject painted "
+        "grey (each with the subject mask of the base model's image for its prompt and seed)",
+        "masked_base_clip": "CLIP image features [N, d] of the base model's images, subject painted grey",
+        "masked_reference_clip": "CLIP image features [R, d] of the reference photos, subject painted grey",
+        "generated_identity": "per-image scores [N] in [0, 1] that the generated image shows the concept, from the "
+        "suite's identity scorer (only suites whose profile names one, e.g. the toy world's oracle)",
         "custom_eps": "the customized model's conditional noise predictor (z_t, t, prompts) -> eps",
         "lfd_reference": "metrics.lfd.LFDReference: base samples z0, their prompts, the base model's cached "
         "predictions on the grid, the noise schedule, timesteps, seed, batch size and weighting; the "
@@ -38,7 +45,7 @@ INPUTS: Mapping[str, str] = MappingProxyType(
 
 # Which backbone a metric's row names (``backbone`` field): the CLIP slot, the DINO slot, or the latent
 # space of the base model.
-BACKBONE_SLOTS = ("clip", "dino", "latent")
+BACKBONE_SLOTS = ("clip", "dino", "latent", "identity")
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,8 @@ class MetricSpec:
         compute: ``package.module:function`` returning a :class:`MetricValue`.
         backbone: which backbone its rows name: ``"clip"``, ``"dino"`` or ``"latent"``.
         options: fixed keyword arguments for ``compute`` (and for the inputs, e.g. an LFD prompt set).
+        reference: a property of the concept, not of a method (a W2 floor): computed once per concept,
+            in the base model's rows only.
     """
 
     key: str
@@ -72,6 +81,7 @@ class MetricSpec:
     backbone: str = "clip"
     options: Mapping[str, Any] = field(default_factory=dict)
     display_scale: float = 1.0
+    reference: bool = False
 
     def __post_init__(self) -> None:
         unknown = [i for i in self.inputs if i not in INPUTS]
@@ -172,7 +182,46 @@ _SPECS = (
         compute="metrics.wasserstein:w2_metric",
         definition="exact empirical W2 (squared-Euclidean cost, uniform weights, POT emd2; square root reported) "
         "between L2-normalised CLIP image features of the customized model's generations and the base "
-        "model's generations for the same prompts and seeds with the slot rendered as the class noun.",
+        "model's generations for the same prompts and seeds with the slot rendered as the class noun. Each "
+        "row also carries p_value, a paired permutation test (199 random swaps of (method, base) pairs) of "
+        "whether the method differs from the base model at all.",
+    ),
+    MetricSpec(
+        key="identity",
+        version=1,
+        name="Identity (suite's ground-truth scorer)",
+        higher_is_better=True,
+        inputs=("generated_identity",),
+        compute="metrics.similarity:identity_metric",
+        backbone="identity",
+        definition="share of generated images the suite's identity scorer reads as the concept (on the toy "
+        "suite: the oracle reads the concept's shape and pattern). Exists only for suites with ground truth.",
+    ),
+    MetricSpec(
+        key="w2_floor",
+        version=1,
+        name="W2 sampling floor (base vs base, disjoint seeds)",
+        higher_is_better=False,
+        inputs=("base_clip", "base_clip_alt"),
+        compute="metrics.wasserstein:w2_floor_metric",
+        reference=True,
+        definition="w2 between the base model's generations and its generations for the same prompts on a "
+        "disjoint seed set (seed + 10000): the distance that sampling alone produces, per concept, shown in "
+        "the base row of the W2 column.",
+    ),
+    MetricSpec(
+        key="collapse",
+        version=1,
+        name="Context collapse (subject masked)",
+        higher_is_better=False,
+        inputs=("masked_generated_clip", "masked_base_clip", "masked_reference_clip"),
+        compute="metrics.collapse:collapse_metric",
+        definition="mean over generated images of cos(g_i, mu) - cos(b_i, mu): g_i and b_i are CLIP features "
+        "of the generated image and of the base model's image for the same prompt and seed, both with the "
+        "subject painted grey (mask: the base image's class-word cross-attention in the base model, dilated "
+        "by 1/16 of the side), mu the mean direction of the reference photos with their subject masked. "
+        "How much the contexts (backgrounds, layouts) move towards the training photos' contexts; 0 for "
+        "the base model; learning the subject's look alone does not move it.",
     ),
 )
 

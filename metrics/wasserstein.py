@@ -134,7 +134,46 @@ def gaussian_wasserstein2_from_samples(x: Any, y: Any) -> float:
     return gaussian_wasserstein2(*gaussian_fit(xa), *gaussian_fit(ya))
 
 
+PERMUTATIONS = 199
+
+
+def paired_permutation_pvalue(x: Any, y: Any, *, n_permutations: int = PERMUTATIONS, seed: int = 0) -> float:
+    """p-value of "x and y come from the same distribution" for *paired* sets (row i of x and row i of y
+    share a prompt and a seed): under that hypothesis swapping any pair changes nothing, so W2 is compared
+    with its values after swapping a random subset of pairs (``n_permutations`` draws, fixed seed).
+
+    Returns:
+        ``(1 + #{W2_swapped >= W2_observed}) / (1 + n_permutations)``; 1.0 when the sets are identical.
+
+    Raises:
+        ValueError: sets of different sizes, or as :func:`wasserstein2`.
+    """
+    xa, ya = _pair(x, y)
+    if xa.shape[0] != ya.shape[0]:
+        raise ValueError(f"paired sets need the same number of rows, got {xa.shape[0]} and {ya.shape[0]}")
+    observed = wasserstein2(xa, ya)
+    if observed == 0.0:
+        return 1.0
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for _ in range(n_permutations):
+        swap = np.asarray(rng.random(xa.shape[0]) < 0.5)[:, None]
+        a = np.where(swap, ya, xa)
+        b = np.where(swap, xa, ya)
+        hits += int(wasserstein2(a, b) >= observed - 1e-12)
+    return (1 + hits) / (1 + n_permutations)
+
+
 def w2_metric(generated_clip: Any, base_clip: Any) -> MetricValue:
     """``w2@1`` (the compute function its spec names): :func:`wasserstein2` between the CLIP features of
-    the customized model's images and of the base model's images for the same prompts and seeds."""
-    return MetricValue(wasserstein2(generated_clip, base_clip), int(np.asarray(generated_clip).shape[0]))
+    the customized model's images and of the base model's images for the same prompts and seeds; the
+    row's extra holds ``p_value``, :func:`paired_permutation_pvalue` (does the method differ from base?)."""
+    n = int(np.asarray(generated_clip).shape[0])
+    p_value = paired_permutation_pvalue(generated_clip, base_clip)
+    return MetricValue(wasserstein2(generated_clip, base_clip), n, {"p_value": p_value})
+
+
+def w2_floor_metric(base_clip: Any, base_clip_alt: Any) -> MetricValue:
+    """``w2_floor@1``: W2's sampling floor for a concept — :func:`wasserstein2` between the base model's
+    images and its images for the same prompts on a disjoint set of seeds."""
+    return MetricValue(wasserstein2(base_clip, base_clip_alt), int(np.asarray(base_clip).shape[0]))

@@ -328,3 +328,23 @@ def test_leaderboard_imports_no_heavy_packages() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_no_nonzero_value_prints_as_zero_in_any_output(tmp_path: Path) -> None:
+    from leaderboard.format import fmt, significant_digits
+
+    assert fmt(1.28e-05, 4) == "1.3e-05" and fmt(2.383e-07, 6) == "2.4e-07"
+    assert fmt(0.0, 4) == "0.0000" and fmt(0.0214, 4) == "0.0214" and fmt(-1e-9, 3) == "-1.0e-09"
+    assert fmt(0.0003, 4) == "3.0e-04" and fmt(0.0012, 4) == "0.0012"
+    assert significant_digits("0.0000") == 0 and significant_digits("12.50") == 4
+    rows = []
+    for method, values in (("tiny", (1.28e-05, 1.5e-05)), ("zero", (0.0, 0.0)), ("big", (0.0214, 0.03))):
+        for concept, v in zip(("a", "b"), values, strict=True):
+            rows.append(row(method=method, concept=concept, metric="lfd", value=v, backbone="latent:toy"))
+    board = build_leaderboard(read_rows([write_jsonl(tmp_path / "r.jsonl", rows)]), resamples=FAST)
+    md, html = render_markdown(board), render_html(board)
+    for text in (md, html):
+        assert "1.4e-05" in text  # the mean of the tiny method, not 0.0000
+        assert "0.0000" in text  # the true zero stays a zero
+    csv_text = render_csv(board)
+    assert "1.3899999999999999e-05" in csv_text and ",0.0,0.0,0.0," in csv_text  # raw values, shortest repr

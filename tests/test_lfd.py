@@ -273,3 +273,29 @@ def test_score_weighting_rejects_zero_noise_level() -> None:
     with pytest.raises(ValueError, match="sigma_t > 0"):
         _call(alphas_cumprod=ac, timesteps=[0], weighting="score")
     assert math.isfinite(_call(alphas_cumprod=ac, timesteps=[0], weighting="eps"))
+
+
+def test_the_row_carries_the_monte_carlo_standard_error() -> None:
+    from metrics.lfd import LFDReference, lfd_breakdown, lfd_metric, monte_carlo_se
+
+    torch.manual_seed(0)
+    z0 = torch.randn(6, 2, 2, 2)
+    prompts = ["a", "b", "a", "b", "a", "b"]
+    ac = torch.linspace(0.99, 0.01, 100, dtype=torch.float64)
+
+    def base(z, t, p):
+        return 0.5 * z
+
+    def custom(z, t, p):
+        return 0.5 * z + 0.1 * torch.tensor([1.0 if q == "a" else 3.0 for q in p]).view(-1, 1, 1, 1)
+
+    ref = LFDReference(z0, prompts, base, ac, [10, 50], seed=0, batch_size=4)
+    out = lfd_metric(custom, ref)
+    res = lfd_breakdown(base, custom, z0, prompts, ac, [10, 50], seed=0, batch_size=4)
+    per_row = res.terms.mean(dim=0)  # rows "a" give 0.01, rows "b" 0.09 (constant offsets)
+    assert per_row.tolist() == pytest.approx([0.01, 0.09] * 3)
+    expected = float(per_row.std(unbiased=True)) / 6**0.5
+    assert out.extra["se"] == pytest.approx(expected) == pytest.approx(monte_carlo_se(res))
+    assert out.value == pytest.approx(0.05) and out.n == 6
+    same = lfd_metric(base, ref)
+    assert same.value == 0.0 and same.extra["se"] == 0.0

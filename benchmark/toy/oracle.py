@@ -375,6 +375,28 @@ def predict(oracle: Oracle, images: Any) -> list[dict[str, str]]:
     return [{k: HEADS[k][int(idx[k][i])] for k in HEADS} for i in range(n)]
 
 
+class IdentityScorer:
+    """The toy suite's identity scorer: 1 for an image the oracle reads with the concept's shape and
+    pattern, else 0 (the ``identity`` metric and the toy suite's fidelity axis)."""
+
+    def __init__(self, oracle: Oracle, tag: str) -> None:
+        self.oracle, self.tag = oracle, tag
+
+    def __call__(self, images: Sequence[Any], concept: Mapping[str, Any]) -> np.ndarray:
+        reads = predict(self.oracle, list(images))
+        want = (concept["shape"], concept["pattern"])
+        return np.array([float((r["shape"], r["pattern"]) == want) for r in reads])
+
+
+def identity_scorer() -> IdentityScorer:
+    """The shipped oracle as the toy suite's identity scorer (named in the toy evaluation profile)."""
+    from benchmark.toy.assets import oracle_checkpoint
+    from benchmark.toy.io import sha256_of
+
+    path = oracle_checkpoint()
+    return IdentityScorer(load_oracle(path), f"toy-oracle/file:{sha256_of(path)[:16]}")
+
+
 def accuracy(oracle: Oracle, images: Any, scenes: Sequence[Scene]) -> dict[str, float]:
     """Per-attribute accuracy of the oracle on images whose true scenes are known.
 

@@ -1,0 +1,114 @@
+"""Subject masks from images, read off the base model's cross-attention (works on photos and renders alike).
+
+For an image and its class noun, the image is encoded with the base model's VAE, noised to a few
+timesteps (fixed seed) and passed through the base UNet with the prompt ``"a <class>"``; the attention
+each spatial position pays to the class word's tokens, averaged over heads, cross-attention layers and
+timesteps and upsampled to the image, is the subject map. The mask is where the map exceeds half its
+range, dilated by a margin. This is the attention-map segmentation that text-to-image models are known
+to support (the class word attends to its object); nothing in it knows a particular dataset, so the
+same code serves DreamBench photos and the toy world's renders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+DEFAULT_TIMESTEPS: tuple[int, ...] = (200, 400, 600)
+DEFAULT_DILATION = 1 / 16  # of the image side, on each side of the mask
+NEUTRAL_GREY = 127
+
+
+def _to_tensor(images: Sequence[Any], size: int) -> torch.Tensor:
+    arr = np.stack([np.asarray(im.convert("RGB").resize((size, size)), dtype=np.uint8) for im in images])
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+@torch.no_grad()
+def subject_maps(
+    pipe: Any,
+    images: Sequence[Any],
+    class_noun: str,
+    *,
+    size: int,
+    timesteps: Sequence[int] = DEFAULT_TIMESTEPS,
+    seed: int = 0,
+    batch_size: int = 16,
+) -> np.ndarray:
+    """Per-image subject maps in [0, 1], float32 [N, size, size] (1 where the class word is attended most).
+
+    Args:
+        pipe: the base model as a :class:`baselines.pipeline.CustomizedPipeline`.
+        images: PIL images (resized to ``size``).
+        class_noun: the word whose attention is read (``"dog"``, ``"heart"``).
+        size: the side the images are encoded at (the suite's resolution) and the maps are returned at.
+
+    Raises:
+        ValueError: no images, or a class noun the tokenizer cannot locate in the prompt.
+    """
+    from baselines.processors import AttentionState, recording_processors, use_processors
+    from baselines.prompts import mark_word
+
+    if not images:
+        raise ValueError("subject_maps: no images")
+    comps = pipe.components_obj
+    unet, device, dtype = comps.unet, pipe.device, pipe.dtype
+    cond = pipe.encode_prompts([mark_word(f"a {class_noun}", class_noun)])
+    if cond.concept_mask is None or not bool(cond.concept_mask.any()):
+        raise ValueError(f"subject_maps: the class noun {class_noun!r} has no tokens in the prompt")
+    token_mask = cond.concept_mask[0].to(torch.float32)
+    scheduler = pipe.training_scheduler
+    state = AttentionState(recorder={})
+    out = np.zeros((len(images), size, size), dtype=np.float32)
+    with use_processors(unet, recording_processors(unet, state)):
+        for start in range(0, len(images), batch_size):
+            chunk = _to_tensor(images[start : start + batch_size], size).to(device, dtype)
+            z0 = comps.vae.encode(chunk).latent_dist.mean * comps.scaling_factor
+            g = torch.Generator().manual_seed(seed)
+            total = torch.zeros(len(chunk), size, size)
+            for t in timesteps:
+                noise = torch.randn(z0.shape, generator=g).to(device, dtype)
+                tt = torch.full((len(chunk),), int(t), dtype=torch.long, device=device)
+                z_t = scheduler.add_noise(z0, noise, tt)
+                emb = cond.embeddings.to(device, dtype).expand(len(chunk), -1, -1)
+                state.recorder = {}
+                unet(z_t, tt, encoder_hidden_states=emb)
+                for probs in (p for layer in state.recorder.values() for p in layer):
+                    # [B, heads, Q, L] -> attention to the class tokens per spatial position [B, Q]
+                    share = (probs.mean(dim=1) * token_mask[: probs.shape[-1]]).sum(dim=-1)
+                    side = round(share.shape[-1] ** 0.5)
+                    grid = share.view(len(chunk), 1, side, side)
+                    total += F.interpolate(grid, size=(size, size), mode="bilinear", align_corners=False)[
+                        :, 0
+                    ]
+            lo = total.flatten(1).min(dim=1).values.view(-1, 1, 1)
+            hi = total.flatten(1).max(dim=1).values.view(-1, 1, 1)
+            out[start : start + len(chunk)] = ((total - lo) / (hi - lo).clamp_min(1e-12)).numpy()
+    return out
+
+
+def masks_from_maps(maps: np.ndarray, *, dilation: float = DEFAULT_DILATION) -> np.ndarray:
+    """Boolean masks [N, H, W]: the map above half its range, dilated by ``dilation`` × the side."""
+    mask = torch.from_numpy(maps >= 0.5).float().unsqueeze(1)
+    pad = round(dilation * maps.shape[-1])
+    if pad > 0:
+        mask = F.max_pool2d(mask, kernel_size=2 * pad + 1, stride=1, padding=pad)
+    return mask[:, 0].numpy().astype(bool)
+
+
+def blank(image: Any, mask: np.ndarray) -> Any:
+    """A copy of a PIL image with the mask region (resized to the image) painted neutral grey."""
+    from PIL import Image
+
+    arr = np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+    if mask.shape != arr.shape[:2]:
+        resized = Image.fromarray(mask.astype(np.uint8) * 255).resize(
+            (arr.shape[1], arr.shape[0]), Image.Resampling.NEAREST
+        )
+        mask = np.asarray(resized) > 127
+    arr[mask] = NEUTRAL_GREY
+    return Image.fromarray(arr, "RGB")
