@@ -18,6 +18,7 @@ from .frame import rows_frame
 from .rows import ResultRow, RowError, Version, parse_created_at, version_sort_key
 from .scale import RAW, DisplayScale
 from .stats import DEFAULT_LEVEL, DEFAULT_RESAMPLES, DEFAULT_SEED, Interval, bootstrap_mean_ci
+from .trajectory import Headline, build_headline
 
 REFERENCE_METHODS: tuple[str, ...] = ("base", "real")
 """SPEC §2.3 reference rows: listed after the customization methods and marked as references."""
@@ -137,6 +138,14 @@ class Leaderboard:
     resamples: int
     level: float
     seed: int
+    headlines: tuple[Headline | None, ...] = ()
+
+    def headline_for(self, section: Section) -> Headline | None:
+        """The matched-fidelity headline of ``section`` (None without trajectory data)."""
+        for s, h in zip(self.sections, self.headlines, strict=False):
+            if s is section:
+                return h
+        return None
 
 
 def _metric_order(metric: str) -> int:
@@ -150,6 +159,7 @@ def build_leaderboard(
     resamples: int = DEFAULT_RESAMPLES,
     level: float = DEFAULT_LEVEL,
     seed: int = DEFAULT_SEED,
+    fidelity_levels: Mapping[str, float] | None = None,
 ) -> Leaderboard:
     """Group rows and aggregate each method over concepts.
 
@@ -160,6 +170,8 @@ def build_leaderboard(
         rows: validated rows (see :func:`leaderboard.rows.read_rows`).
         scales: display scale per metric key; unnamed metrics are shown raw.
         resamples, level, seed: bootstrap settings (see :func:`leaderboard.stats.bootstrap_mean_ci`).
+        fidelity_levels: per suite name, the fidelity level of the matched-fidelity headline (default:
+            :func:`leaderboard.trajectory.default_level`).
 
     Returns:
         The :class:`Leaderboard`.
@@ -172,17 +184,20 @@ def build_leaderboard(
     if not rows:
         raise RowError("no result rows to aggregate")
     scales = dict(scales or {})
-    frame = rows_frame(rows)
-    # the tables show each method at its tuned budget (rung 1) and the untrained references
-    frame = frame[frame["rung"].isna() | (frame["rung"] == 1.0)]
+    levels = dict(fidelity_levels or {})
+    everything = rows_frame(rows)
     parts = sorted(
-        frame.groupby(["suite", "suite_version"], sort=False),
+        everything.groupby(["suite", "suite_version"], sort=False),
         key=lambda item: (item[0][0], version_sort_key(item[0][1])),
     )
-    sections = [
-        _build_section(str(suite), version, part, scales, resamples, level, seed)
-        for (suite, version), part in parts
-    ]
+    sections, headlines = [], []
+    for (suite, version), part in parts:
+        # the tables show each method at its tuned budget (rung 1) and the untrained references
+        tuned = part[part["rung"].isna() | (part["rung"] == 1.0)]
+        sections.append(_build_section(str(suite), version, tuned, scales, resamples, level, seed))
+        headlines.append(
+            build_headline(part, level=levels.get(str(suite)), resamples=min(resamples, 2000), seed=seed)
+        )
 
     latest = max(rows, key=lambda r: (parse_created_at(r.created_at), r.created_at)).created_at
     return Leaderboard(
@@ -194,6 +209,7 @@ def build_leaderboard(
         resamples=resamples,
         level=level,
         seed=seed,
+        headlines=tuple(headlines),
     )
 
 

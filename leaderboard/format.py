@@ -190,3 +190,98 @@ def _environment() -> Any:
 def template(name: str) -> Any:
     """A page template from ``leaderboard/templates/`` (HTML templates autoescape)."""
     return _environment().get_template(name)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The matched-fidelity headline and the calibrated W2 cells (shared by Markdown and HTML)
+
+INDISTINGUISHABLE = "indistinguishable from base"
+
+
+def headline_table(headline: Any, digits: int = DEFAULT_DIGITS) -> tuple[list[str], list[list[str]]]:
+    """Header and rows (text) of the headline table: per method, its peak fidelity and each overfitting
+    metric read off its trajectory at the level (with the bootstrap interval and, below 100%, the share
+    of resamples that reach the level); ``never reaches`` for a curve below the level. The base row
+    shows the W2 floor."""
+    from .trajectory import OVERFITTING_METRICS
+
+    metrics = [m for m in OVERFITTING_METRICS if any(m in t.metrics for t in headline.trajectories)]
+    header = ["method", f"peak {headline.fidelity} ↑"] + [
+        f"{m} at {headline.fidelity} = {fmt(headline.level, 3)} ↓" for m in metrics
+    ]
+    values = [c.value for per in headline.matched.values() for c in per.values() if c.value is not None]
+    d = decimals_for(values or [0.0], digits)
+    body = []
+    for t in sorted(headline.trajectories, key=lambda t: t.method):
+        row = [t.method, fmt(headline.peak[t.method], 3)]
+        for m in metrics:
+            cell = headline.matched[t.method].get(m)
+            if cell is None:
+                row.append("—")
+            elif cell.value is None:
+                row.append("never reaches")
+            else:
+                text = fmt(cell.value, d)
+                if cell.low is not None and cell.high is not None:
+                    text += f" [{fmt(cell.low, d)}, {fmt(cell.high, d)}]"
+                if cell.reached < 0.995:
+                    text += f" (reached in {cell.reached:.0%})"
+                if m == "w2" and t.method in headline.indistinguishable:
+                    text += f" — {INDISTINGUISHABLE}"
+                row.append(text)
+        body.append(row)
+    base = ["base (reference)", fmt(headline.base_fidelity, 3)]
+    for m in metrics:
+        base.append(
+            f"floor {fmt(headline.floor, d)}" if m == "w2" and headline.floor is not None else fmt(0.0, d)
+        )
+    body.append(base)
+    return header, body
+
+
+def headline_sentences(headline: Any) -> list[str]:
+    """What the headline table shows and how the level was chosen."""
+    out = [
+        f"Overfitting at matched subject fidelity: each method's metrics read off its training trajectory "
+        f"(rungs {', '.join(sorted({f'×{r:g}' for t in headline.trajectories for r in t.rungs if r}))}, from one "
+        f"training run; the base model is the start) where its mean {headline.fidelity} first reaches "
+        f"{fmt(headline.level, 3)} — {headline.level_rule}. Intervals: 95% bootstrap over concepts.",
+    ]
+    if headline.floor is not None:
+        out.append(
+            f"W2's sampling floor (base vs base on disjoint seeds, mean over concepts) is "
+            f"{fmt(headline.floor, 3)}: a W2 below it is within the base model's own sampling variation."
+        )
+    if headline.combined_p:
+        same = sorted(headline.indistinguishable)
+        out.append(
+            "W2 test (paired permutation per concept at the tuned budget, Fisher-combined over concepts): "
+            + (
+                f"{', '.join(same)} {'is' if len(same) == 1 else 'are'} {INDISTINGUISHABLE}."
+                if same
+                else "every method differs from base."
+            )
+        )
+    return out
+
+
+def w2_display(section: Section, group: Group, key: MethodKey, headline: Any) -> tuple[str, str] | None:
+    """For the summary table's W2 column: the base row's floor cell ``("floor", text)``, or the
+    ``indistinguishable`` note for a method whose W2 does not differ from base; None otherwise."""
+    if group.metric != "w2" or headline is None:
+        return None
+    if key.method == "base":
+        floor = next((g for g in section.groups if g.metric == "w2_floor"), None)
+        stat = floor.stat_for(key) if floor is not None else None
+        if stat is None:
+            return None
+        d = group_decimals(group)
+        return "floor", f"floor {cell_text(floor, stat, d)}"  # type: ignore[arg-type]
+    if key.method in headline.indistinguishable:
+        return "same", f"≈ base ({INDISTINGUISHABLE})"
+    return None
+
+
+def summary_groups(section: Section) -> list[Group]:
+    """The summary table's columns: every group but W2's floor (shown in the base row's W2 cell)."""
+    return [g for g in section.groups if g.metric != "w2_floor"]

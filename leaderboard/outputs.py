@@ -1,4 +1,5 @@
-"""Write the three leaderboard files, each atomically (temp name, then rename)."""
+"""Write the leaderboard files, each atomically (temp name, then rename), readable as the user's umask
+allows (not the 0600 of a temporary file)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,16 @@ from .aggregate import Leaderboard
 from .format import DEFAULT_DIGITS
 from .render_csv import render_csv
 from .render_html import render_html
-from .render_md import render_markdown
+from .plots import method_colors, render_trajectories
+from .render_md import figure_name, render_markdown
 
 OUTPUT_FILES: tuple[str, ...] = ("LEADERBOARD.md", "leaderboard.csv", "index.html")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -20,6 +28,7 @@ def _write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -29,10 +38,11 @@ def _write_atomic(path: Path, text: str) -> None:
 def write_leaderboard(
     board: Leaderboard, out_dir: str | os.PathLike[str], *, digits: int = DEFAULT_DIGITS
 ) -> list[Path]:
-    """Write ``LEADERBOARD.md``, ``leaderboard.csv`` and ``index.html`` into ``out_dir`` (created).
+    """Write ``LEADERBOARD.md``, ``leaderboard.csv`` and ``index.html`` into ``out_dir`` (created), and the
+    trajectory figures the Markdown page links, ``figures/<suite>-<version>-<metric>.svg``.
 
     Returns:
-        The written paths, in :data:`OUTPUT_FILES` order.
+        The written paths, in :data:`OUTPUT_FILES` order (the figures are not listed).
 
     Raises:
         OSError: the directory cannot be created or written.
@@ -45,4 +55,14 @@ def write_leaderboard(
         path = out / name
         _write_atomic(path, text)
         paths.append(path)
+    for section, headline in zip(board.sections, board.headlines, strict=False):
+        if headline is None:
+            continue
+        colors = {k.method: c for k, c in method_colors(section).items()}
+        (out / "figures").mkdir(exist_ok=True)
+        for metric in sorted({m for t in headline.trajectories for m in t.metrics}):
+            _write_atomic(
+                out / "figures" / figure_name(headline, metric),
+                render_trajectories(headline, metric, colors) + "\n",
+            )
     return paths

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 
 from .aggregate import Group, MethodKey, Section
 from .format import decimals_for, displayed, fmt
@@ -263,3 +264,97 @@ def _place_labels(
 def method_colors(section: Section) -> dict[MethodKey, str]:
     """A fixed colour per method, by its position in the section's method order."""
     return {key: PALETTE[i % len(PALETTE)] for i, key in enumerate(section.methods)}
+
+
+def render_trajectories(headline: Any, metric: str, colors: dict[str, str]) -> str:
+    """One SVG: every method's trajectory (mean over concepts per rung, the base model first) with the
+    suite's fidelity on x and ``metric`` on y, the matched-fidelity level as a dashed line, and the
+    Pareto frontier over all points (higher fidelity, lower overfitting) as a grey band."""
+    from .trajectory import pareto_front
+
+    curves = []
+    for t in headline.trajectories:
+        if metric not in t.metrics:
+            continue
+        fid, val = t.mean_curve(metric)
+        pts = [
+            (float(f), float(v), r) for f, v, r in zip(fid, val, t.rungs, strict=True) if f == f and v == v
+        ]
+        curves.append((t.method, pts))
+    xs = [p[0] for _, pts in curves for p in pts] + [headline.level]
+    ys = [p[1] for _, pts in curves for p in pts] or [0.0]
+    x0, x1 = _extent(xs)
+    y0, y1 = _extent(ys)
+    pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+    def px(v: float) -> float:
+        return LEFT + (v - x0) / (x1 - x0) * pw
+
+    def py(v: float) -> float:
+        return TOP + ph - (v - y0) / (y1 - y0) * ph
+
+    title = f"{metric} along training vs {headline.fidelity}"
+    out = [
+        f'<svg class="plot trajectory" data-plot="trajectory" data-metric="{escape(metric)}" '
+        f'width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg" font-family="sans-serif">',
+        f"<title>{escape(title)} — {escape(headline.suite)}@{escape(headline.suite_version)}</title>",
+        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fff"/>',
+        f'<text x="{WIDTH / 2}" y="20" font-size="14" font-weight="600" text-anchor="middle">{escape(title)}</text>',
+        f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>',
+    ]
+    xticks, yticks = nice_ticks(x0, x1), nice_ticks(y0, y1)
+    xd = decimals_for([xticks[1] - xticks[0]] if len(xticks) > 1 else xticks, 1)
+    yd = decimals_for([yticks[1] - yticks[0]] if len(yticks) > 1 else yticks, 1)
+    for t in xticks:
+        out.append(f'<line x1="{_n(px(t))}" y1="{TOP}" x2="{_n(px(t))}" y2="{TOP + ph}" stroke="#eee"/>')
+        out.append(
+            f'<text x="{_n(px(t))}" y="{TOP + ph + 16}" font-size="11" fill="#555" text-anchor="middle">{fmt(t, xd)}</text>'
+        )
+    for t in yticks:
+        out.append(f'<line x1="{LEFT}" y1="{_n(py(t))}" x2="{LEFT + pw}" y2="{_n(py(t))}" stroke="#eee"/>')
+        out.append(
+            f'<text x="{LEFT - 6}" y="{_n(py(t))}" dy="4" font-size="11" fill="#555" text-anchor="end">{fmt(t, yd)}</text>'
+        )
+    out.append(
+        f'<text x="{LEFT + pw / 2}" y="{HEIGHT - 12}" font-size="12" text-anchor="middle">'
+        f"{escape(headline.fidelity)} ↑ (subject fidelity)</text>"
+    )
+    out.append(
+        f'<text transform="translate(16,{TOP + ph / 2}) rotate(-90)" font-size="12" text-anchor="middle">'
+        f"{escape(metric)} ↓</text>"
+    )
+    allpts = [(p[0], p[1]) for _, pts in curves for p in pts]
+    front = sorted((allpts[i] for i in pareto_front(allpts)), key=lambda p: p[0])
+    if len(front) > 1:
+        path = " ".join(f"{_n(px(x))},{_n(py(y))}" for x, y in front)
+        out.append(
+            f'<polyline class="pareto" points="{path}" fill="none" stroke="#bbb" stroke-width="9" '
+            'stroke-linejoin="round" stroke-linecap="round" opacity="0.6"/>'
+        )
+    lx = _n(px(headline.level))
+    out.append(
+        f'<line class="level" x1="{lx}" y1="{TOP}" x2="{lx}" y2="{TOP + ph}" stroke="#333" stroke-dasharray="4 3"/>'
+    )
+    out.append(
+        f'<text x="{lx}" y="{TOP + 12}" dx="4" font-size="11" fill="#333">level {fmt(headline.level, 3)}</text>'
+    )
+    for method, pts in curves:
+        color = colors.get(method, "#333")
+        path = " ".join(f"{_n(px(x))},{_n(py(y))}" for x, y, _ in pts)
+        out.append(f'<g class="curve" data-method="{escape(method)}">')
+        out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
+        for x, y, r in pts:
+            tip = f"{method} ×{r:g}: {headline.fidelity} {x:.3g}, {metric} {y:.3g}"
+            out.append(
+                f'<circle cx="{_n(px(x))}" cy="{_n(py(y))}" r="3.5" fill="{color}"><title>{escape(tip)}</title></circle>'
+            )
+        if pts:
+            x, y, _ = pts[-1]
+            out.append(
+                f'<text x="{_n(px(x) + 6)}" y="{_n(py(y))}" font-size="11" font-weight="600" fill="{color}">'
+                f"{escape(method)}</text>"
+            )
+        out.append("</g>")
+    out.append("</svg>")
+    return "\n".join(out)

@@ -21,23 +21,45 @@ from .format import (
     displayed,
     fmt,
     group_decimals,
+    headline_sentences,
+    headline_table,
     method_label,
     method_sentence,
     metric_definitions,
     missing_notes,
     no_mixing_sentence,
+    summary_groups,
     summary_sentence,
     template,
+    w2_display,
 )
-from .plots import PLOTS, method_colors, render_scatter
+from .plots import PLOTS, method_colors, render_scatter, render_trajectories
+from .trajectory import OVERFITTING_METRICS, Headline
 
 
 def _better(group: Any) -> str:
     return "higher" if group.spec.higher_is_better else "lower"
 
 
-def _section_view(section: Section, digits: int, level: str) -> dict[str, Any]:
-    decimals = [group_decimals(g, digits) for g in section.groups]
+def _headline_view(headline: Headline | None, digits: int, colors: dict[str, str]) -> dict[str, Any] | None:
+    if headline is None:
+        return None
+    header, body = headline_table(headline, digits)
+    metrics = sorted({m for t in headline.trajectories for m in t.metrics}, key=OVERFITTING_METRICS.index)
+    return {
+        "fidelity": headline.fidelity,
+        "sentences": headline_sentences(headline),
+        "header": header,
+        "rows": body,
+        "figures": [Markup(render_trajectories(headline, m, colors)) for m in metrics],
+    }
+
+
+def _section_view(
+    section: Section, digits: int, level: str, headline: Headline | None = None
+) -> dict[str, Any]:
+    summary = summary_groups(section)
+    decimals = [group_decimals(g, digits) for g in summary]
     headers = [
         {
             "better": _better(g),
@@ -47,24 +69,27 @@ def _section_view(section: Section, digits: int, level: str) -> dict[str, Any]:
             "arrow": g.arrow,
             "scale": g.scale.label,
         }
-        for g in section.groups
+        for g in summary
     ]
     rows = []
     for key in section.methods:
         cells: list[dict[str, Any] | None] = []
-        for group, d in zip(section.groups, decimals, strict=True):
+        for group, d in zip(summary, decimals, strict=True):
             stat = group.stat_for(key)
             if stat is None:
                 cells.append(None)
                 continue
             mean, low, high = displayed(group, stat)
+            special = w2_display(section, group, key, headline)
             cells.append(
                 {
                     "value": repr(mean),
-                    "mean": fmt(mean, d),
+                    "mean": special[1] if special and special[0] == "floor" else fmt(mean, d),
                     "low": fmt(low, d),
                     "high": fmt(high, d),
                     "flag": MISSING_MARK if stat.missing else "",
+                    "note": special[1] if special and special[0] == "same" else "",
+                    "ci": not (special and special[0] == "floor"),
                 }
             )
         rows.append(
@@ -83,6 +108,7 @@ def _section_view(section: Section, digits: int, level: str) -> dict[str, Any]:
     ]
 
     colors = method_colors(section)
+    by_name = {k.method: c for k, c in colors.items()}
     figures: list[dict[str, Any]] = []
     for plot in PLOTS:
         xgroups, ygroups = section.groups_for(plot.x), section.groups_for(plot.y)
@@ -99,7 +125,8 @@ def _section_view(section: Section, digits: int, level: str) -> dict[str, Any]:
                 figures.append({"svg": Markup(svg), "caption": caption})
 
     tables = []
-    for group, d in zip(section.groups, decimals, strict=True):
+    for group in section.groups:
+        d = group_decimals(group, digits)
         tables.append(
             {
                 "title": column_title(section, group),
@@ -134,6 +161,7 @@ def _section_view(section: Section, digits: int, level: str) -> dict[str, Any]:
         "notes": notes,
         "figures": figures,
         "tables": tables,
+        "headline": _headline_view(headline, digits, by_name),
     }
 
 
@@ -153,7 +181,7 @@ def render_html(board: Leaderboard, *, digits: int = DEFAULT_DIGITS) -> str:
         method_sentence=method_sentence(board),
         no_mixing=no_mixing_sentence(),
         level=level,
-        sections=[_section_view(s, digits, level) for s in board.sections],
+        sections=[_section_view(s, digits, level, board.headline_for(s)) for s in board.sections],
         defs=metric_definitions(board),
     )
     return text if text.endswith("\n") else text + "\n"

@@ -15,14 +15,19 @@ from .format import (
     concept_count,
     fmt,
     group_decimals,
+    headline_sentences,
+    headline_table,
     method_label,
     method_sentence,
     metric_definitions,
     missing_notes,
     no_mixing_sentence,
+    summary_groups,
     summary_sentence,
     template,
+    w2_display,
 )
+from .trajectory import OVERFITTING_METRICS, Headline
 
 
 def _cell(text: str) -> str:
@@ -35,27 +40,56 @@ def _table(header: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
-def _section(section: Section, digits: int, level: str) -> list[str]:
+def figure_name(headline: Headline, metric: str) -> str:
+    """The file name of a trajectory figure, under ``figures/`` beside the page."""
+    return f"{headline.suite}-{headline.suite_version}-{metric}.svg"
+
+
+def _headline(headline: Headline, digits: int) -> list[str]:
+    out = ["", f"### Headline: overfitting at matched {headline.fidelity}", ""]
+    out.extend(headline_sentences(headline))
+    out.append("")
+    header, body = headline_table(headline, digits)
+    out.extend(_table(header, body))
+    out.append("")
+    metrics = sorted({m for t in headline.trajectories for m in t.metrics}, key=OVERFITTING_METRICS.index)
+    out.append(
+        "Trajectories (fidelity against each overfitting metric; dashed: the level; grey band: the Pareto "
+        "frontier over every method and rung):"
+    )
+    out.append("")
+    out.extend(f"![{m} along training](figures/{figure_name(headline, m)})" for m in metrics)
+    return out
+
+
+def _section(section: Section, digits: int, level: str, headline: Headline | None = None) -> list[str]:
     out = [f"## Suite `{section.label}`", ""]
     out.append(
         f"{len(section.concepts)} concepts, {len(section.methods)} methods, {section.n_rows} rows. "
         + no_mixing_sentence()
     )
     out.append("")
-    decimals = [group_decimals(g, digits) for g in section.groups]
-    header = ["method", "version", "concepts"] + [column_header(section, g) for g in section.groups]
+    groups = summary_groups(section)
+    decimals = [group_decimals(g, digits) for g in groups]
+    header = ["method", "version", "concepts"] + [column_header(section, g) for g in groups]
     body = []
     for key in section.methods:
         cells = [method_label(key), str(key.version), concept_count(section, key)]
-        for group, d in zip(section.groups, decimals, strict=True):
+        for group, d in zip(groups, decimals, strict=True):
             stat = group.stat_for(key)
+            special = w2_display(section, group, key, headline)
             if stat is None:
                 cells.append("—")
                 continue
             text = cell_text(group, stat, d)
+            if special is not None:
+                text = special[1] if special[0] == "floor" else f"{text} {special[1]}"
             cells.append(text + (f" {MISSING_MARK}" if stat.missing else ""))
         body.append(cells)
     out.extend(_table(header, body))
+    if headline is not None:
+        out.extend(_headline(headline, digits))
+    decimals = [group_decimals(g, digits) for g in section.groups]
     notes = missing_notes(section)
     absent = absent_notes(section)
     if notes or absent:
@@ -112,7 +146,7 @@ def render_markdown(board: Leaderboard, *, digits: int = DEFAULT_DIGITS) -> str:
     """
     out = ["# overfit-bench leaderboard", "", summary_sentence(board), "", method_sentence(board), ""]
     for section in board.sections:
-        out.extend(_section(section, digits, f"{board.level:.0%}"))
+        out.extend(_section(section, digits, f"{board.level:.0%}", board.headline_for(section)))
         out.append("")
     out.append(template("definitions.md.j2").render(defs=metric_definitions(board)).rstrip("\n"))
     return "\n".join(out) + "\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import random
 import re
 import subprocess
@@ -219,8 +220,11 @@ def test_arrows_and_definitions_come_from_spec() -> None:
     md = render_markdown(board)
     html = render_html(board)
     for spec in METRICS.values():
-        assert f"{spec.id} {spec.arrow} (raw)" in md
         assert spec.definition.split(";")[0][:40] in md
+        if spec.key == "w2_floor":  # no column of its own: the base row's W2 cell and its own table show it
+            assert f"{spec.id} {spec.arrow} — {spec.name}" in md
+            continue
+        assert f"{spec.id} {spec.arrow} (raw)" in md
         assert f'data-metric="{spec.id}"' in html
 
 
@@ -348,3 +352,55 @@ def test_no_nonzero_value_prints_as_zero_in_any_output(tmp_path: Path) -> None:
         assert "0.0000" in text  # the true zero stays a zero
     csv_text = render_csv(board)
     assert "1.3899999999999999e-05" in csv_text and ",0.0,0.0,0.0," in csv_text  # raw values, shortest repr
+
+
+def test_headline_reads_each_trajectory_at_the_matched_level(tmp_path: Path) -> None:
+    from leaderboard.trajectory import default_level, interpolate_at, pareto_front
+
+    assert interpolate_at([0.0, 0.2, 0.4], [0.0, 0.1, 0.2], 0.3) == pytest.approx(0.15)
+    assert interpolate_at([0.0, 0.1], [0.0, 1.0], 0.5) is None
+    assert default_level({"a": 0.8, "b": 0.3, "c": 0.02}, 0.0) == 0.3  # c got < 25% of the way: left out
+    assert pareto_front([(0.1, 0.5), (0.2, 0.4), (0.15, 0.6), (0.2, 0.4)]) == [1, 3]
+    curves = {  # method: [(rung, identity, collapse)]
+        "a": [(0.5, 0.2, 0.1), (1.0, 0.4, 0.2), (2.0, 0.8, 0.6)],
+        "b": [(0.5, 0.1, 0.05), (1.0, 0.2, 0.1), (2.0, 0.3, 0.2)],
+        "c": [(0.5, 0.01, 0.0), (1.0, 0.02, 0.01), (2.0, 0.02, 0.02)],
+    }
+    rows = []
+    for concept in ("x", "y"):
+        for metric, value in (("identity", 0.0), ("collapse", 0.0), ("w2", 0.0), ("w2_floor", 0.6)):
+            rows.append(row(method="base", concept=concept, metric=metric, value=value, rung=None))
+        for method, points in curves.items():
+            for rung, ident, coll in points:
+                rows.append(row(method=method, concept=concept, metric="identity", value=ident, rung=rung))
+                rows.append(row(method=method, concept=concept, metric="collapse", value=coll, rung=rung))
+            p_value = 0.5 if method == "c" else 0.001
+            rows.append(
+                row(
+                    method=method,
+                    concept=concept,
+                    metric="w2",
+                    value=0.7,
+                    rung=1.0,
+                    extra={"p_value": p_value},
+                )
+            )
+    board = build_leaderboard(parsed(rows), resamples=FAST)
+    (headline,) = board.headlines
+    assert headline is not None and headline.fidelity == "identity" and headline.level == pytest.approx(0.3)
+    assert headline.matched["a"]["collapse"].value == pytest.approx(0.15)
+    assert headline.matched["b"]["collapse"].value == pytest.approx(0.2)
+    assert headline.matched["c"]["collapse"].value is None
+    assert headline.floor == pytest.approx(0.6) and headline.indistinguishable == {"c"}
+    md = render_markdown(board)
+    assert "never reaches" in md and "0.150" in md and "indistinguishable from base" in md
+    assert "floor 0.600" in md  # the base row of the W2 column shows the floor, not 0
+    html = render_html(board)
+    assert html.count('data-plot="trajectory"') == 2 and "Headline: overfitting at matched identity" in html
+    write_leaderboard(board, tmp_path / "out")
+    figure = tmp_path / "out" / "figures" / "toy-1-collapse.svg"
+    assert figure.is_file() and "<polyline" in figure.read_text()
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (tmp_path / "out" / "LEADERBOARD.md", figure):  # readable as the umask allows, not 0600
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask

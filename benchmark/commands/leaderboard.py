@@ -12,9 +12,10 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "leaderboard",
         help="build LEADERBOARD.md, leaderboard.csv and index.html from result rows",
-        description="Aggregate result rows per method (mean over concepts, 95%% bootstrap interval) and "
-        "write LEADERBOARD.md, leaderboard.csv and a self-contained index.html. Output depends only on "
-        "the rows, so regenerating from the same rows gives identical files.",
+        description="Aggregate result rows per method (mean over concepts, 95% bootstrap interval) and "
+        "write LEADERBOARD.md, leaderboard.csv, a self-contained index.html and, for suites with trajectory "
+        "rows, the matched-fidelity headline and its figures (figures/*.svg). Output depends only on the "
+        "rows, so regenerating from the same rows gives identical files.",
     )
     p.add_argument(
         "results", nargs="+", metavar="RESULTS", help="JSONL result files (or directories of *.jsonl)"
@@ -33,7 +34,28 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--digits", type=int, default=3, help="significant digits shown per column (default: %(default)s)"
     )
+    p.add_argument(
+        "--level",
+        action="append",
+        default=[],
+        metavar="SUITE=VALUE",
+        help="the fidelity level of a suite's matched-fidelity headline (default: the lowest peak fidelity "
+        "among the methods that learned; see docs/METRICS.md). Repeatable.",
+    )
     p.set_defaults(func=run)
+
+
+def _levels(options: list[str]) -> dict[str, float]:
+    out = {}
+    for option in options:
+        suite, sep, value = option.partition("=")
+        try:
+            out[suite.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not suite.strip():
+            raise ValueError(f"--level {option!r}: expected SUITE=VALUE, e.g. toy=0.5")
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,8 +70,11 @@ def run(args: argparse.Namespace) -> int:
         if args.digits < 1:
             raise ValueError(f"--digits must be >= 1, got {args.digits}")
         scales = parse_scale_options(args.scale)
+        levels = _levels(args.level)
         rows = read_rows(args.results)
-        board = build_leaderboard(rows, scales=scales, resamples=args.resamples, seed=args.seed)
+        board = build_leaderboard(
+            rows, scales=scales, resamples=args.resamples, seed=args.seed, fidelity_levels=levels
+        )
         paths = write_leaderboard(board, args.out, digits=args.digits)
     except (RowError, ValueError, OSError) as exc:
         print(f"overfit-bench leaderboard: error: {exc}", file=sys.stderr)
