@@ -9,9 +9,9 @@ from pathlib import Path
 
 from .aggregate import Leaderboard
 from .format import DEFAULT_DIGITS
+from .plots import method_colors, render_trajectories
 from .render_csv import render_csv
 from .render_html import render_html
-from .plots import method_colors, render_trajectories
 from .render_md import figure_name, render_markdown
 
 OUTPUT_FILES: tuple[str, ...] = ("LEADERBOARD.md", "leaderboard.csv", "index.html")
