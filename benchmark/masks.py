@@ -1,7 +1,7 @@
 """Subject masks from images, read off the base model's cross-attention (works on photos and renders alike).
 
 For an image and its class noun, the image is encoded with the base model's VAE, noised to a few
-timesteps (fixed seed) and passed through the base UNet with the prompt ``"a <class>"``; the attention
+timesteps (fixed seed, the same noise for every image) and passed through the base UNet with the prompt ``"a <class>"``; the attention
 each spatial position pays to the class word's tokens, averaged over heads, cross-attention layers and
 timesteps and upsampled to the image, is the subject map. The mask is where the map exceeds half its
 range, dilated by a margin. This is the attention-map segmentation that text-to-image models are known
@@ -71,7 +71,8 @@ def subject_maps(
             g = torch.Generator().manual_seed(seed)
             total = torch.zeros(len(chunk), size, size)
             for t in timesteps:
-                noise = torch.randn(z0.shape, generator=g).to(device, dtype)
+                # one noise draw shared by every image, so a map never depends on the batch it was in
+                noise = torch.randn((1, *z0.shape[1:]), generator=g).to(device, dtype).expand_as(z0)
                 tt = torch.full((len(chunk),), int(t), dtype=torch.long, device=device)
                 z_t = scheduler.add_noise(z0, noise, tt)
                 emb = cond.embeddings.to(device, dtype).expand(len(chunk), -1, -1)

@@ -211,12 +211,16 @@ def position_probe(pipe: Any, oracle: Any, settings: Any, seeds: int = PROBE_SEE
     }
 
 
-def _rows_by(path: Path) -> dict[tuple[str, str], dict[str, float]]:
-    table: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+def _rows_by(path: Path) -> dict[tuple[str, float | None, str], dict[str, float]]:
+    """``{(method, rung, concept): {metric: value}}`` of a results file."""
+    table: dict[tuple[str, float | None, str], dict[str, float]] = defaultdict(dict)
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
-            table[(row["method"], row["concept"])][row["metric"]] = float(row["value"])
+            rung = row.get("rung")
+            table[(row["method"], None if rung is None else float(rung), row["concept"])][row["metric"]] = (
+                float(row["value"])
+            )
     return dict(table)
 
 
@@ -264,6 +268,7 @@ def run_study(
     from baselines import load_method
     from benchmark.jobs import job_context
     from benchmark.runner import run_suite
+    from benchmark.scoring import rung_steps
     from benchmark.settings import settings_for
     from benchmark.stages import generation_plan, method_config
     from benchmark.toy.assets import oracle_checkpoint
@@ -292,7 +297,7 @@ def run_study(
     steps = int(method_config(ctx, study)["steps"])
     over_overrides = dict(settings.method_overrides)
     over_overrides[STUDY_METHOD] = {**over_overrides.get(STUDY_METHOD, {}), "steps": OVERTRAIN_FACTOR * steps}
-    over_settings = settings.replace(method_overrides=over_overrides)
+    over_settings = settings.replace(method_overrides=over_overrides, rungs=(1.0,))
     over_dir = run_dir / "validity-overtrained"
     run_suite(
         suite="toy",
@@ -308,29 +313,40 @@ def run_study(
 
     rows = _rows_by(results_path)
     over_rows = _rows_by(over_dir / "results.jsonl")
+    # every (method, rung) of the run: its label, its image folder under run_dir/images and its handle
+    entries_of: list[tuple[str, float | None, str, Any]] = []
+    for name in methods:
+        handle = load_method(name)
+        rungs = sorted({r for (m, r, _) in rows if m == name}, key=lambda r: -1.0 if r is None else r)
+        for rung in rungs:
+            if rung is None or rung == 1.0:
+                entries_of.append((name, rung, name, handle))
+                continue
+            steps = rung_steps(ctx, handle, [rung])[rung]
+            entries_of.append((f"{name} ×{rung:g}", rung, f"{name}@{steps}", handle.with_steps(steps)))
     runs: list[dict[str, Any]] = []
     for concept in ctx.suite.concepts:
         cfg = concept_config(ctx.suite, concept.id)
         plan = generation_plan(ctx, concept)
         class_prompts = [render_slot(tpl, concept.class_noun) for _, tpl, _ in plan]
-        files_of = {
-            name: [run_dir / "images" / name / concept.id / f"{i}_{s}.png" for i, _, s in plan]
-            for name in methods
-        }
-        entries: list[tuple[str, list[Path], dict[str, float], Any, Any]] = [
-            (name, files_of[name], rows[(name, concept.id)], ctx, load_method(name)) for name in methods
-        ]
+        entries: list[tuple[str, float | None, list[Path], dict[str, float], Any, Any]] = []
+        for label, rung, folder, handle in entries_of:
+            files = [run_dir / "images" / folder / concept.id / f"{i}_{s}.png" for i, _, s in plan]
+            entries.append((label, rung, files, rows[(handle.name, rung, concept.id)], ctx, handle))
         over_files = [over_dir / "images" / STUDY_METHOD / concept.id / f"{i}_{s}.png" for i, _, s in plan]
-        entries.append((over_label, over_files, over_rows[(STUDY_METHOD, concept.id)], over_ctx, study))
+        entries.append(
+            (over_label, None, over_files, over_rows[(STUDY_METHOD, 1.0, concept.id)], over_ctx, study)
+        )
         train = concept.images
         copy_files = [train[k % len(train)] for k in range(len(plan))]
-        entries.append((COPY, copy_files, _copy_rows(ctx, concept), None, None))
-        for label, files, metrics, mctx, method in entries:
+        entries.append((COPY, None, copy_files, _copy_rows(ctx, concept), None, None))
+        for label, rung, files, metrics, mctx, method in entries:
             readout = concept_readout(read_images(oracle, files), class_prompts, cfg)
             nonconcept = _lfd_readout(mctx, oracle, method, concept) if method is not None else float("nan")
             runs.append(
                 {
                     "label": label,
+                    "rung": rung,
                     "concept": concept.id,
                     "tier": cfg["tier"],
                     "metrics": metrics,
@@ -421,6 +437,8 @@ AGREEMENT: tuple[tuple[str, str, str, str], ...] = (
     # metric, oracle measure, expected sign, what it checks
     ("w2", "train_background", "+", "W2 vs share of images stuck on a training background"),
     ("w2", "background_acc", "-", "W2 vs oracle accuracy of the asked new background"),
+    ("collapse", "train_background", "+", "collapse vs share of images stuck on a training background"),
+    ("collapse", "background_acc", "-", "collapse vs oracle accuracy of the asked new background"),
     ("lfd", "nonconcept_drop", "+", "LFD vs drop of oracle accuracy on non-concept prompts (base − method)"),
     ("clip_t", "fidelity", "+", "CLIP-T vs oracle prompt fidelity"),
     ("clip_i", "identity", "+", "CLIP-I vs oracle concept identity (shape and pattern)"),
@@ -450,6 +468,25 @@ def agreement(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             {"metric": metric, "oracle": measure, "expected": sign, "rho": rho, "n": len(xs), "what": what}
         )
     return out
+
+
+NO_COLLAPSE_MARGIN = 1 / 32  # one image of the 32 a concept gets
+
+
+def learning_independence(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Spearman ρ of collapse with the oracle's identity among runs that do not collapse: those whose
+    training-background share is at most the base model's for the concept plus one image in 32 (learning
+    the subject's look should not move a collapse measure)."""
+    base_tb = {r["concept"]: r["oracle"]["train_background"] for r in runs if r["label"] == "base"}
+    xs, ys = [], []
+    for r in runs:
+        if r["label"] in ("base", COPY) or "collapse" not in r["metrics"]:
+            continue
+        if r["oracle"]["train_background"] <= base_tb.get(r["concept"], 0.0) + NO_COLLAPSE_MARGIN:
+            xs.append(float(r["metrics"]["collapse"]))
+            ys.append(float(r["oracle"]["identity"]))
+    rho = spearman(xs, ys) if len(xs) >= 3 else float("nan")
+    return {"rho": rho, "n": len(xs)}
 
 
 def render_report(study: Mapping[str, Any], command: str) -> str:
@@ -554,13 +591,18 @@ def render_report(study: Mapping[str, Any], command: str) -> str:
         )
     lines += [
         "",
-        "### 4. Rank agreement (Spearman ρ over every run × concept)",
+        "### 4. Rank agreement (Spearman ρ over every run × rung × concept)",
         "",
         "| metric | oracle counterpart | expected sign | ρ | pairs |",
         "|---|---|---|---|---|",
     ]
     for a in agreement(study["runs"]):
         lines.append(f"| {a['metric']} | {a['what']} | {a['expected']} | {_f(a['rho'], 2)} | {a['n']} |")
+    indep = learning_independence(study["runs"])
+    lines.append(
+        f"| collapse | collapse vs oracle identity, among runs that do not collapse (learning alone must not "
+        f"move it: |ρ| small) | 0 | {_f(indep['rho'], 2)} | {indep['n']} |"
+    )
     lines += [
         "",
         "Per-run numbers: `docs/validity/validity.json`. Figure: `docs/validity/w2_vs_oracle.svg`.",
