@@ -40,7 +40,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_code(err: BaseException) -> int | None:
+    """The documented exit code of a known failure (README, "Exit codes"), or None for a bug."""
+    from benchmark.context import ModelUnavailable
+    from benchmark.data.errors import DataError
+    from benchmark.errors import EXIT_METHOD, EXIT_UNAVAILABLE, EXIT_USAGE, EnvironmentProblem, MethodFailure
+
+    if isinstance(err, MethodFailure):
+        return EXIT_METHOD
+    unavailable: tuple[type[BaseException], ...] = (ModelUnavailable, EnvironmentProblem, PermissionError)
+    try:
+        from metrics.backbones import BackboneUnavailable
+
+        unavailable += (BackboneUnavailable,)
+    except ImportError:  # pragma: no cover - torch missing entirely
+        pass
+    if isinstance(err, DataError) and not isinstance(err, ValueError):
+        return EXIT_UNAVAILABLE  # files missing or not matching (a malformed manifest is a ValueError)
+    if isinstance(err, unavailable):
+        return EXIT_UNAVAILABLE
+    if isinstance(err, (KeyError, ValueError, FileNotFoundError, NotADirectoryError, FileExistsError)):
+        return EXIT_USAGE
+    return None
+
+
+def _message(err: BaseException) -> str:
+    text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+    lines = [ln for ln in str(text).splitlines() if ln.strip()]
+    if len(lines) > 1:  # a list of problems: the first line says what and how to fix; count the rest
+        return f"{lines[0]} (and {len(lines) - 1} more line(s); -v lists them)"
+    return lines[0] if lines else type(err).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import os
+
+    # outside methods given as module:Class resolve from the current folder, as `python -m` would
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     parser = build_parser()
     args = parser.parse_args(argv)
     # Libraries (open_clip, diffusers) log chatty INFO lines on the root logger: keep them at WARNING.
@@ -57,6 +94,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        code = _exit_code(err)
+        if code is None:
+            raise
+        import traceback
+
+        if args.verbose:
+            traceback.print_exc()
+        log = getattr(err, "log_path", None)
+        where = f" (traceback in {log}; -v prints it)" if log else ""
+        print(f"overfit-bench {args.command}: error: {_message(err)}{where}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -25,6 +25,10 @@ class ModelUnavailable(RuntimeError):
     """Model weights are not on this machine; the message names the command that fetches them."""
 
 
+def _looks_like_path(model: str) -> bool:
+    return model.startswith((".", "/", "~")) or Path(model).expanduser().exists() or model.count("/") > 1
+
+
 @dataclass
 class RunContext:
     """Shared state of one run (one per process; executor workers build their own)."""
@@ -72,9 +76,15 @@ class RunContext:
         if self._base is None:
             from baselines.models import load_model
 
+            source = self.model_source()
             try:
-                self._base = load_model(self.model_source(), device=self.device, progress=self.progress)
+                self._base = load_model(source, device=self.device, progress=self.progress)
             except (OSError, FileNotFoundError, ValueError) as err:
+                if _looks_like_path(source):
+                    raise ModelUnavailable(
+                        f"no model at {source}: expected a folder written by save_pretrained (with "
+                        "model_index.json); check --model or the suite's profile"
+                    ) from err
                 raise ModelUnavailable(
                     f"model {self.settings.model!r} is not available locally ({err}). "
                     f"Fetch it explicitly with `overfit-bench models fetch {self.settings.model}`."

@@ -26,13 +26,14 @@ def check_folder(ctx: RunContext, root: Path, concepts: list[Any]) -> dict[str, 
 
     problems: list[str] = []
     expected: dict[str, list[Path]] = {}
-    wanted_ids = {c.id for c in concepts}
+    suite_ids = {c.id for c in ctx.suite.concepts}
     if not root.is_dir():
         raise ImageFolderError(f"{root}: not a folder")
     for entry in sorted(root.iterdir()):
         if entry.name.startswith("."):
             continue
-        if not entry.is_dir() or entry.name not in wanted_ids:
+        # folders of the suite's other concepts are fine when only some concepts are scored
+        if not entry.is_dir() or entry.name not in suite_ids:
             problems.append(f"extra: {entry} (not a concept folder of suite {ctx.suite.name!r})")
     for concept in concepts:
         files = [root / concept.id / f"{i}_{seed}.png" for i, _, seed in generation_plan(ctx, concept)]

@@ -14,6 +14,7 @@ from typing import Any
 
 from benchmark.cache import write_json_atomic
 from benchmark.context import RunContext
+from benchmark.errors import MethodFailure
 from benchmark.settings import EvalSettings
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,13 @@ def run_suite(
     ctx = job_context(spec)
     chosen = select_concepts(ctx.suite, concepts)
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(run_dir / "run.json", {**spec, "methods": methods, "concepts": [c.id for c in chosen]})
+    record = {
+        **spec,
+        "data_root": str(ctx.suite.root),
+        "methods": methods,
+        "concepts": [c.id for c in chosen],
+    }
+    write_json_atomic(run_dir / "run.json", record)
     results = run_dir / "results.jsonl"
 
     before = (Counter(ctx.cache.computed), Counter(ctx.cache.hits), Counter(ctx.counters))
@@ -105,14 +112,30 @@ def run_suite(
     }
     jobs = [{**spec, "method": name, "concept": c.id} for name in methods for c in chosen]
     outcomes = [shared]
-    for out in runner.map(run_job, jobs):
-        added += append_rows(results, out["rows"])
-        outcomes.append(out)
+    try:
+        for out in runner.map(run_job, jobs):
+            added += append_rows(results, out["rows"])
+            outcomes.append(out)
+    except MethodFailure as err:
+        err.log_path = _log_failure(run_dir, err)  # type: ignore[attr-defined]
+        raise
     computed, cached = merge_counts(outcomes, "computed"), merge_counts(outcomes, "cached")
     stages = {s: {"computed": computed[s], "cached": cached[s]} for s in sorted(set(computed) | set(cached))}
     counters = dict(merge_counts(outcomes, "counters"))
     write_json_atomic(run_dir / "stages.json", {"stages": stages, "counters": counters})
     return RunResult(results=results, rows_added=added, stages=stages, counters=counters)
+
+
+def _log_failure(run_dir: Path, err: BaseException) -> Path:
+    """Append the failure's traceback to ``RUN_DIR/errors.log``; return its path."""
+    import datetime as dt
+    import traceback
+
+    path = run_dir / "errors.log"
+    stamp = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(f"--- {stamp}\n" + "".join(traceback.format_exception(err)) + "\n")
+    return path
 
 
 def summary_table(results: Path) -> str:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from benchmark import stages
 from benchmark.context import RunContext
+from benchmark.errors import method_stage
 
 if TYPE_CHECKING:
     from baselines.contract import MethodHandle
@@ -257,11 +258,16 @@ def evaluate(ctx: RunContext, inputs: ImageInputs) -> list[tuple[MetricSpec, Met
             "compute": spec.compute,
             "options": dict(spec.options),
             "inputs": keys,
+            "record": METRIC_RECORD,
         }
 
         def compute(folder: Path, spec: MetricSpec = spec) -> None:
             kwargs = {name: inputs.get(name, spec) for name in spec.inputs}
-            result = spec.function()(**kwargs, **dict(spec.options))
+            if isinstance(inputs, JobInputs):  # the customized model's own code may run inside the metric
+                with method_stage(inputs.method.name, inputs.concept.id, f"metric {spec.key}"):
+                    result = spec.function()(**kwargs, **dict(spec.options))
+            else:
+                result = spec.function()(**kwargs, **dict(spec.options))
             record = {"value": float(result.value), "n": int(result.n), "extra": dict(result.extra)}
             (folder / "metric.json").write_text(json.dumps(record))
 

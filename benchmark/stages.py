@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from benchmark.context import RunContext
+from benchmark.errors import method_stage
 from benchmark.settings import BackboneSpec
 
 if TYPE_CHECKING:
@@ -89,15 +90,12 @@ def fit(ctx: RunContext, method: MethodHandle, concept: Any) -> tuple[Path, str]
     def compute(out: Path) -> None:
         # Checkpoints live outside the temporary folder so that a killed fit resumes.
         work = fit_work_dir(ctx, method, concept)
-        artifact = method.fit(
-            concept,
-            ctx.base_components(),
-            method_config(ctx, method),
-            seed=ctx.settings.fit_seed,
-            progress=ctx.progress,
-            work_dir=work,
-        )
-        size = artifact.save(out / "artifact.safetensors")
+        config, base = method_config(ctx, method), ctx.base_components()
+        with method_stage(method.name, concept.id, "fit"):
+            artifact = method.fit(
+                concept, base, config, seed=ctx.settings.fit_seed, progress=ctx.progress, work_dir=work
+            )
+            size = artifact.save(out / "artifact.safetensors")
         if not ctx.keep_fit_work:  # checkpoints are only needed until the fit finishes
             shutil.rmtree(work, ignore_errors=True)
         record = {"artifact_bytes": size, "meta": artifact.meta, "log": getattr(artifact, "log", {})}
@@ -113,7 +111,9 @@ def load_customized(ctx: RunContext, method: MethodHandle, concept: Any) -> tupl
     path, key = fit(ctx, method, concept)
 
     def build() -> Any:
-        return method.load(Artifact.load(path / "artifact.safetensors"), ctx.base_components())
+        base = ctx.base_components()
+        with method_stage(method.name, concept.id, "load"):
+            return method.load(Artifact.load(path / "artifact.safetensors"), base)
 
     return ctx.customized(key, build), key
 
@@ -151,17 +151,18 @@ def generate(ctx: RunContext, method: MethodHandle, concept: Any, seed_offset: i
 
     def compute(out: Path) -> None:
         pipe, _ = load_customized(ctx, method, concept)
-        prompts = [pipe.render(tpl) for _, tpl, _ in plan]
-        result = pipe.generate(
-            prompts,
-            [seed for _, _, seed in plan],
-            steps=s.steps,
-            guidance=s.guidance,
-            height=s.resolution,
-            width=s.resolution,
-            batch_size=s.gen_batch_size,
-            progress=ctx.progress,
-        )
+        with method_stage(method.name, concept.id, "generate"):
+            prompts = [pipe.render(tpl) for _, tpl, _ in plan]
+            result = pipe.generate(
+                prompts,
+                [seed for _, _, seed in plan],
+                steps=s.steps,
+                guidance=s.guidance,
+                height=s.resolution,
+                width=s.resolution,
+                batch_size=s.gen_batch_size,
+                progress=ctx.progress,
+            )
         (out / "images").mkdir()
         for (i, _, seed), image in zip(plan, result.images, strict=True):
             image.save(out / "images" / f"{i}_{seed}.png")

@@ -313,6 +313,9 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 def read_rows(paths: Iterable[str | os.PathLike[str]]) -> list[ResultRow]:
     """Read and validate every results file (or directory of ``*.jsonl`` files).
 
+    A row that several files hold identically (the ``real`` and ``base`` reference rows every run of a
+    suite writes) is kept once.
+
     Returns:
         All rows, in the order read.
 
@@ -323,7 +326,19 @@ def read_rows(paths: Iterable[str | os.PathLike[str]]) -> list[ResultRow]:
     files = expand_paths(paths)
     if not files:
         raise RowError("no results files given")
+    seen: dict[tuple[str, ...], ResultRow] = {}
     for path in files:
-        rows.extend(read_jsonl(path))
+        for row in read_jsonl(path):
+            first = seen.get(row.identity)
+            if first is not None and first.source.rpartition(":")[0] != row.source.rpartition(":")[0]:
+                if (first.value, first.config_hash) == (row.value, row.config_hash):
+                    continue  # the same row in two runs (a shared reference row): one copy
+                raise RowError(
+                    f"{row.source}: row {row.describe()} differs from the one in {first.source} "
+                    f"(value {first.value!r} vs {row.value!r}, config_hash {first.config_hash!r} vs "
+                    f"{row.config_hash!r}); keep one of the two files or regenerate one"
+                )
+            seen.setdefault(row.identity, row)
+            rows.append(row)
     check_unique(rows)
     return rows

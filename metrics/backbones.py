@@ -16,10 +16,11 @@ open_clip nor timm.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -168,9 +169,10 @@ def load_clip(
         names = [fname] if fname else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
         file = _cached_hf_file(repo_id, names, f"CLIP {name}/{weights}")
         tag = str(weights)
-    model, _, preprocess = open_clip.create_model_and_transforms(
-        name, pretrained=str(file) if file else None, force_quick_gelu=quick_gelu, device=device
-    )
+    with _quiet_random_init(weights is None):
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            name, pretrained=str(file) if file else None, force_quick_gelu=quick_gelu, device=device
+        )
     model.eval()
     arch = f"{name}-quickgelu" if quick_gelu and not name.endswith("-quickgelu") else name
     tokenizer = open_clip.get_tokenizer(name)
@@ -185,6 +187,28 @@ def load_clip(
         context_length=int(getattr(tokenizer, "context_length", 77)),
         device=torch.device(device),
     )
+
+
+class _NoRandomInitWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_random_init(active: bool) -> Iterator[None]:
+    """Drop open_clip's "No pretrained weights loaded" warning when random weights are what was asked for."""
+    if not active:
+        yield
+        return
+    quiet = _NoRandomInitWarning()
+    loggers = [logging.getLogger(), logging.getLogger("open_clip")]
+    for lg in loggers:
+        lg.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for lg in loggers:
+            lg.removeFilter(quiet)
 
 
 def dino_transform(image_size: int = 224) -> tuple[Callable[[Any], torch.Tensor], str]:

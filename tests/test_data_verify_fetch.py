@@ -277,6 +277,7 @@ def test_fetch_network_errors_are_retried_and_http_errors_reported(
 
     monkeypatch.setattr("urllib.request.urlopen", fake_urlopen)
     monkeypatch.setattr(fetch.time, "sleep", lambda s: None)
+    monkeypatch.setattr(fetch, "_check_reachable", lambda urls, timeout: None)  # the host "answers"
     report = fetch.fetch_files(
         _entries(manifest), tmp_path / "dest", url_for=lambda e: f"https://example.invalid/{e.path}"
     )
@@ -285,6 +286,22 @@ def test_fetch_network_errors_are_retried_and_http_errors_reported(
     assert "network error" in details["00.png"]
     assert sum(u.endswith("LICENSE.txt") for u in calls) == 1  # 404 is final
     assert sum(u.endswith("00.png") for u in calls) == 3  # transient: retried
+
+
+def test_fetch_without_a_network_fails_at_once_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import time
+
+    # port 9 (discard) on this machine refuses the connection at once: the host cannot be reached
+    manifest = write_synthetic_suite(tmp_path / "upstream", url_pattern="http://127.0.0.1:9/{path}")
+    dest = tmp_path / "dest"
+    start = time.monotonic()
+    code = _cli("data", "fetch", "synthetic", "--manifest", manifest, "--root", dest, "--no-progress")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 3 and time.monotonic() - start < 15
+    assert len(err) == 1 and "cannot reach 127.0.0.1" in err[0] and "--from DIR" in err[0]
+    assert not any(p.is_file() and not p.name.startswith(".") for p in dest.rglob("*"))
 
 
 def test_fetch_interrupted_by_an_exception_leaves_no_partial_file(

@@ -256,3 +256,22 @@ def test_external_method_by_import_path(smoke, tmp_path: Path) -> None:
     values = {r["metric"]: r["value"] for r in rows}
     assert values["lfd"] == 0.0  # it leaves the base model untouched
     assert rows[0]["method"] == "tests.external_method:PrefixMethod"
+
+
+def test_readme_multi_run_workflow(smoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """README: two runs into runs/<name>, then one leaderboard over runs/*/results.jsonl."""
+    import glob
+
+    from benchmark.cli import main
+
+    root, _ = smoke
+    monkeypatch.chdir(tmp_path)
+    common = ["--suite", "smoke", "--cache", str(root / "cache"), "--no-progress"]
+    assert main(["run", "--methods", "infusion,dreambooth", "--out", "runs/mine", *common]) == 0
+    assert main(["run", "--methods", "base,textual-inversion", *common]) == 0  # default out: runs/smoke
+    files = sorted(glob.glob("runs/*/results.jsonl"))
+    assert files == ["runs/mine/results.jsonl", "runs/smoke/results.jsonl"]
+    assert main(["leaderboard", *files, "--out", "site", "--resamples", "200"]) == 0
+    page = (tmp_path / "site" / "LEADERBOARD.md").read_text()
+    for method in ("infusion", "dreambooth", "textual-inversion", "base (reference)", "real (reference)"):
+        assert f"| {method} |" in page  # both runs' rows, the shared `real` rows once

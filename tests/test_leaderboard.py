@@ -143,10 +143,19 @@ def test_bad_rows_name_file_line_and_field(tmp_path: Path, line: str, message: s
 
 
 def test_duplicates_across_files_and_missing_paths(tmp_path: Path) -> None:
-    a = write_jsonl(tmp_path / "a.jsonl", [row()])
-    b = write_jsonl(tmp_path / "b.jsonl", [row()])
-    with pytest.raises(RowError, match=r"b\.jsonl:1: duplicate row .*a\.jsonl:1"):
-        read_rows([a, b])
+    a = write_jsonl(tmp_path / "a.jsonl", [row(), row(method="real", metric="clip_i", value=0.9)])
+    b = write_jsonl(tmp_path / "b.jsonl", [row(method="real", metric="clip_i", value=0.9)])
+    # the same reference row in two runs' files merges into one ...
+    assert [(r.method, r.source) for r in read_rows([a, b])] == [
+        ("dreambooth", f"{a}:1"),
+        ("real", f"{a}:2"),
+    ]
+    # ... a row that differs is an error naming both files
+    c = write_jsonl(tmp_path / "c.jsonl", [row(value=0.31)])
+    with pytest.raises(
+        RowError, match=r"c\.jsonl:1: row .* differs from the one in .*a\.jsonl:1 \(value 0\.3 vs 0\.31"
+    ):
+        read_rows([a, c])
     with pytest.raises(RowError, match="no such results file"):
         read_rows([tmp_path / "nope.jsonl"])
 

@@ -14,7 +14,13 @@ BENCHES: dict[str, tuple[str, str]] = {
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("bench", help="run a speed/memory benchmark and print a table")
+    p = sub.add_parser(
+        "bench",
+        help="run a speed/memory benchmark and print a table",
+        description="Time a piece of the suite and print a table: "
+        + "; ".join(f"{k}: {v[1]}" for k, v in BENCHES.items())
+        + ".",
+    )
     p.add_argument(
         "name", choices=sorted(BENCHES), help="; ".join(f"{k}: {v[1]}" for k, v in BENCHES.items())
     )

@@ -8,7 +8,12 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("metrics", help="list the metrics, their versions and definitions")
+    p = sub.add_parser(
+        "metrics",
+        help="list the metrics, their versions and definitions",
+        description="Every metric the suite computes (metrics/spec.py): versioned id, orientation (↑ higher "
+        "is better, ↓ lower), the named inputs it is computed from and its definition.",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p.set_defaults(func=run)
 

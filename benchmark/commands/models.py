@@ -8,8 +8,18 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("models", help="list, fetch (explicit download) or verify model weights")
-    p.add_argument("action", choices=["list", "fetch", "verify"])
+    p = sub.add_parser(
+        "models",
+        help="list, fetch (explicit download) or verify model weights",
+        description="The only command that downloads model weights: `fetch NAME` through huggingface_hub "
+        "into the Hugging Face cache (honours HF_HUB_OFFLINE); `verify NAME` checks they are there; `list` "
+        "names them with their pinned revisions.",
+    )
+    p.add_argument(
+        "action",
+        choices=["list", "fetch", "verify"],
+        help="list the models, fetch one, or verify one is cached",
+    )
     p.add_argument("name", nargs="?", help="model name or alias (see `models list`)")
     p.set_defaults(func=run)
 

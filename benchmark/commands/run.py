@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -12,10 +11,21 @@ DEFAULT_SUITE = "toy"
 
 
 def register(sub: Any) -> None:
+    from benchmark.data.manifest import available_suites
+
     p = sub.add_parser(
-        "run", help="run a suite (default: the embedded toy suite, every built-in method, CPU)"
+        "run",
+        help="run a suite (default: the embedded toy suite, every built-in method, CPU)",
+        description="Fit every method on every concept of a suite, generate its images, score every metric "
+        "and write RUN_DIR/results.jsonl and RUN_DIR/leaderboard/. Every stage is cached and a killed run "
+        "resumes. Exit codes: 0 done, 2 bad arguments, 3 data/model/CUDA/folder unavailable, 4 a method's "
+        "code failed (its traceback in RUN_DIR/errors.log).",
     )
-    p.add_argument("--suite", default=DEFAULT_SUITE, help=f"suite name (default: {DEFAULT_SUITE})")
+    p.add_argument(
+        "--suite",
+        default=DEFAULT_SUITE,
+        help=f"suite name: {', '.join(available_suites())} (default: {DEFAULT_SUITE})",
+    )
     p.add_argument(
         "--manifest",
         type=Path,
@@ -36,8 +46,13 @@ def register(sub: Any) -> None:
         "--cache", type=Path, help="cache folder (default: $OVERFIT_BENCH_CACHE or the user cache dir)"
     )
     p.add_argument("--data-root", help="data root (default: $OVERFIT_BENCH_DATA or the user cache dir)")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--executor", default="local", choices=["local", "ray"])
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where models run (default: cpu)")
+    p.add_argument(
+        "--executor",
+        default="local",
+        choices=["local", "ray"],
+        help="local: jobs one after another in this process; ray: jobs as Ray tasks (default: local)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--no-leaderboard", action="store_true", help="do not write RUN_DIR/leaderboard/")
     p.set_defaults(func=run)
@@ -63,39 +78,32 @@ def suite_source(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from benchmark.context import ModelUnavailable
-    from benchmark.data.errors import DataError
-    from benchmark.paths import cache_dir
+    """Run the suite; failures reach ``benchmark.cli.main``, which prints one line and the exit code."""
+    from benchmark.paths import check_device, checked_cache_dir, checked_out_dir
     from benchmark.runner import run_suite, summary_table
-    from benchmark.settings import settings_for
+    from benchmark.settings import parse_rungs, settings_for
 
     start = time.perf_counter()
-    try:
-        suite, name = suite_source(args)
-        settings = settings_for(suite, model=args.model)
-        if args.rungs:
-            from benchmark.settings import parse_rungs
-
-            settings = settings.replace(rungs=parse_rungs(args.rungs, "--rungs"))
-        methods = args.methods.split(",") if args.methods else default_methods()
-        concepts = args.concepts.split(",") if args.concepts else None
-        out = args.out or Path("runs") / name
-        result = run_suite(
-            suite=suite,
-            methods=methods,
-            concepts=concepts,
-            settings=settings,
-            run_dir=out,
-            cache_root=cache_dir(args.cache),
-            data_root=args.data_root,
-            device=args.device,
-            executor=args.executor,
-            progress=not args.no_progress,
-        )
-    except (KeyError, ValueError, FileNotFoundError, ModelUnavailable, DataError) as err:
-        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"overfit-bench run: error: {msg}", file=sys.stderr)
-        return 2
+    suite, name = suite_source(args)
+    settings = settings_for(suite, model=args.model)
+    if args.rungs:
+        settings = settings.replace(rungs=parse_rungs(args.rungs, "--rungs"))
+    methods = args.methods.split(",") if args.methods else default_methods()
+    concepts = args.concepts.split(",") if args.concepts else None
+    out = checked_out_dir(args.out or Path("runs") / name)
+    check_device(args.device)
+    result = run_suite(
+        suite=suite,
+        methods=methods,
+        concepts=concepts,
+        settings=settings,
+        run_dir=out,
+        cache_root=checked_cache_dir(args.cache),
+        data_root=args.data_root,
+        device=args.device,
+        executor=args.executor,
+        progress=not args.no_progress,
+    )
     print(summary_table(result.results))
     print("\nstages (computed / from cache):")
     for stage, counts in result.stages.items():

@@ -9,9 +9,18 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("score", help="score an outside method (package.module:Class) or a folder of images")
+    from benchmark.data.manifest import available_suites
+
+    p = sub.add_parser(
+        "score",
+        help="score an outside method (package.module:Class) or a folder of images",
+        description="Score an outside method through the harness (every metric, LFD included) or a folder "
+        "of images laid out DIR/<concept>/<prompt_index>_<seed>.png (`overfit-bench prompts` lists the "
+        "files; every metric that needs no model). Exit codes: 0 done, 1 the folder does not match the "
+        "suite (every problem listed), 2 bad arguments, 3 data or model unavailable, 4 the method failed.",
+    )
     where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--suite", help="suite name")
+    where.add_argument("--suite", help=f"suite name: {', '.join(available_suites())}")
     where.add_argument("--manifest", type=Path, help="a suite manifest file (instead of a shipped suite)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--method", help="package.module:Class (full scoring, LFD included)")
@@ -20,61 +29,62 @@ def register(sub: Any) -> None:
     p.add_argument("--concepts", help="comma-separated concept ids (default: all)")
     p.add_argument("--model", help="base model id or local path (default: the suite's)")
     p.add_argument("--out", type=Path, help="run folder (default: runs/<suite>-score)")
-    p.add_argument("--cache", type=Path, help="cache folder")
-    p.add_argument("--data-root", help="data root")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--cache", type=Path, help="cache folder (default: $OVERFIT_BENCH_CACHE or the user cache dir)"
+    )
+    p.add_argument("--data-root", help="data root (default: $OVERFIT_BENCH_DATA or the user cache dir)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where models run (default: cpu)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Score; failures reach ``benchmark.cli.main`` (one line and the exit code), but a folder that does
+    not match the suite's layout lists every problem (exit 1)."""
     from benchmark.cache import StageCache
     from benchmark.commands.run import suite_source
-    from benchmark.context import ModelUnavailable, RunContext
-    from benchmark.data.errors import DataError
+    from benchmark.context import RunContext
     from benchmark.image_scoring import ImageFolderError, score_folder
-    from benchmark.paths import cache_dir
+    from benchmark.paths import check_device, checked_cache_dir, checked_out_dir
     from benchmark.results import append_rows
     from benchmark.runner import run_suite, summary_table
     from benchmark.settings import settings_for
     from benchmark.suites import load_suite, select_concepts
 
     concepts = args.concepts.split(",") if args.concepts else None
-    try:
-        suite_ref, name = suite_source(args)
-        out = args.out or Path("runs") / f"{name}-score"
-        settings = settings_for(suite_ref, model=args.model)
-        if args.method:
-            result = run_suite(
-                suite=suite_ref,
-                methods=[args.method],
-                concepts=concepts,
-                settings=settings,
-                run_dir=out,
-                cache_root=cache_dir(args.cache),
-                data_root=args.data_root,
-                device=args.device,
-                progress=not args.no_progress,
-            )
-            results = result.results
-        else:
-            cache = cache_dir(args.cache)
-            suite = load_suite(suite_ref, args.data_root, cache=cache)
-            ctx = RunContext(suite, settings, StageCache(cache), out, args.device, not args.no_progress)
-            chosen = select_concepts(suite, concepts)
-            rows = score_folder(ctx, args.images, chosen, args.name or args.images.resolve().name)
-            results = out / "results.jsonl"
-            append_rows(results, rows)
-    except ImageFolderError as err:
-        print(
-            f"overfit-bench score: the image folder does not match suite {(args.suite or str(args.manifest))!r}:\n{err}",
-            file=sys.stderr,
+    suite_ref, name = suite_source(args)
+    out = checked_out_dir(args.out or Path("runs") / f"{name}-score")
+    settings = settings_for(suite_ref, model=args.model)
+    check_device(args.device)
+    cache = checked_cache_dir(args.cache)
+    if args.method:
+        result = run_suite(
+            suite=suite_ref,
+            methods=[args.method],
+            concepts=concepts,
+            settings=settings,
+            run_dir=out,
+            cache_root=cache,
+            data_root=args.data_root,
+            device=args.device,
+            progress=not args.no_progress,
         )
-        return 1
-    except (KeyError, ValueError, FileNotFoundError, ModelUnavailable, DataError) as err:
-        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"overfit-bench score: error: {msg}", file=sys.stderr)
-        return 2
+        results = result.results
+    else:
+        suite = load_suite(suite_ref, args.data_root, cache=cache)
+        ctx = RunContext(suite, settings, StageCache(cache), out, args.device, not args.no_progress)
+        chosen = select_concepts(suite, concepts)
+        try:
+            rows = score_folder(ctx, args.images, chosen, args.name or args.images.resolve().name)
+        except ImageFolderError as err:
+            where = args.suite or str(args.manifest)
+            print(
+                f"overfit-bench score: the image folder does not match suite {where!r}:\n{err}",
+                file=sys.stderr,
+            )
+            return 1
+        results = out / "results.jsonl"
+        append_rows(results, rows)
     print(summary_table(results))
     print(f"rows in {results}")
     return 0

@@ -151,6 +151,8 @@ def fetch_files(
                 final.unlink()
                 report.removed_bad.append(entry.path)
             todo.append(entry)
+        if not local and todo:
+            _check_reachable([sources[e.path] for e in todo], timeout)
         bar = _progress_bar(sum(e.size for e in todo), desc) if progress and todo else None
         try:
             for entry in todo:
@@ -163,6 +165,31 @@ def fetch_files(
             if bar is not None:
                 bar.close()
     return report
+
+
+def _check_reachable(urls: Sequence[str], timeout: float) -> None:
+    """Fail at once, before any download, when the first URL's host cannot be reached at all.
+
+    Raises:
+        EnvironmentProblem: no connection to the host (the message says how to fetch from a local copy).
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    from benchmark.errors import EnvironmentProblem
+
+    url = next((u for u in urls if u.startswith(("http://", "https://"))), None)
+    if url is None:
+        return
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=min(timeout, 10.0)).close()
+    except OSError as err:
+        raise EnvironmentProblem(
+            f"cannot reach {parts.hostname} ({err.strerror or err}); nothing was downloaded. Check the "
+            "network, or copy a local copy of the files with `overfit-bench data fetch SUITE --from DIR`"
+        ) from None
 
 
 def _progress_bar(total: int, desc: str) -> Any:
