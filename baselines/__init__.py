@@ -26,6 +26,9 @@ METHODS: MappingProxyType[str, str] = MappingProxyType(
         "infusion-kv": "baselines.infusion:InfusionKV",
         "dreambooth": "baselines.dreambooth:DreamBooth",
         "dreambooth-lora": "baselines.lora:DreamBoothLoRA",
+        "dora": "baselines.lora:DoRA",
+        "lokr": "baselines.lora:LoKr",
+        "oft": "baselines.lora:OFT",
         "textual-inversion": "baselines.textual_inversion:TextualInversion",
         "custom-diffusion": "baselines.custom_diffusion:CustomDiffusion",
     }

@@ -31,6 +31,9 @@ FIT_OVERRIDES: dict[str, dict[str, Any]] = {
     "infusion-kv": {"lr": 0.05},
     "dreambooth": {"lr": 1e-4},
     "dreambooth-lora": {"lr": 3e-3},
+    "dora": {"lr": 3e-3},
+    "lokr": {"lr": 3e-3},
+    "oft": {"lr": 3e-3, "block_size": 8},
     "textual-inversion": {"lr": 5e-2, "scale_lr": False},
     "custom-diffusion": {
         "lr": 1e-3,

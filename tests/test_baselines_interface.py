@@ -19,7 +19,16 @@ from baselines.config import config_hash
 from baselines.models import Components
 from baselines.prompts import PromptEncoder, concept_token_positions, parse_marks, render_template
 from baselines.sd15 import SD15_TEXT_CONFIG, SD15_UNET_CONFIG
-from tests.baselines_support import concept, fitted, fresh_tiny, generate, one_thread, tiny, tiny_dir
+from tests.baselines_support import (
+    FIT_OVERRIDES,
+    concept,
+    fitted,
+    fresh_tiny,
+    generate,
+    one_thread,
+    tiny,
+    tiny_dir,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -42,6 +51,9 @@ def test_registry_lists_the_issue_methods() -> None:
         "infusion-kv",
         "dreambooth",
         "dreambooth-lora",
+        "dora",
+        "lokr",
+        "oft",
         "textual-inversion",
         "custom-diffusion",
     ]
@@ -313,6 +325,37 @@ def _meta_sd15() -> Components:
     return Components(unet=unet, text_encoder=text, tokenizer=clip_tokenizer(), scheduler=None)
 
 
+def _peft_count(name: str, comps: Components | None = None) -> int:
+    """peft's own trainable-parameter count for an adapter method: its config injected by
+    ``peft.get_peft_model`` into the UNet (SD-1.5 on the meta device by default)."""
+    from peft import get_peft_model
+
+    method = baselines.get_method(name)
+    cfg = method.resolve_config()
+    unet = (comps or _meta_sd15()).unet
+    for p in unet.parameters():
+        p.requires_grad_(False)
+    model = get_peft_model(unet, method.adapter_config(cfg, list(cfg["target_modules"])))
+    trainable, _ = model.get_nb_trainable_parameters()
+    return int(trainable)
+
+
+@pytest.mark.parametrize("name", ["dreambooth-lora", "dora", "lokr", "oft"])
+def test_adapter_counts_equal_peft_s_own_count_and_a_real_fit(name: str) -> None:
+    from baselines.catalog import describe_method
+    from baselines.tiny import make_tiny_pipeline
+
+    method = baselines.get_method(name)
+    ours = describe_method(name, tiny(), {"budget": "toy", **FIT_OVERRIDES.get(name, {})})["trainable_params"]
+    cfg = method.resolve_config({"budget": "toy", **FIT_OVERRIDES.get(name, {})})
+    from peft import get_peft_model
+
+    unet = make_tiny_pipeline().unet.requires_grad_(False)
+    peft_count = get_peft_model(unet, method.adapter_config(cfg, list(cfg["target_modules"])))
+    assert ours == peft_count.get_nb_trainable_parameters()[0] > 0
+    assert fitted(name).num_params == ours  # the tensors a real fit trains and stores
+
+
 def test_sd15_trainable_numbers_follow_from_the_definitions() -> None:
     from baselines.catalog import describe_methods
 
@@ -327,6 +370,11 @@ def test_sd15_trainable_numbers_follow_from_the_definitions() -> None:
         "dreambooth-lora": 797_184,  # rank 4 × (in + out) over to_q/k/v/out.0 of 32 attention layers
         "textual-inversion": 768,  # one token embedding
         "custom-diffusion": 2 * 768 * sum(widths) + 768,  # K and V (768 → d_l) of 16 layers + the token
+        # DoRA: LoRA plus one magnitude per output feature of the 8 targeted projections per block
+        "dora": 797_184 + 8 * sum(widths),
+        # LoKr and OFT: peft's own count on the same layers (below)
+        "lokr": _peft_count("lokr"),
+        "oft": _peft_count("oft"),
     }
     assert {n: r["trainable_params"] for n, r in rows.items()} == expected
     assert sum(widths) == 12_480
