@@ -111,6 +111,7 @@ class MethodHandle:
             )
         self.impl = impl
         self.steps: int | None = None  # a training-budget override (trajectory rungs, tuning)
+        self.rung: float | None = None  # the trajectory rung those steps are, when they are one
         self.name = str(getattr(impl, "name", "") or name)
         self.version = str(getattr(impl, "version", "0"))
         try:
@@ -123,8 +124,9 @@ class MethodHandle:
         steps = f", steps {self.steps}" if self.steps is not None else ""
         return f"MethodHandle({self.name!r}, version {self.version!r}{steps})"
 
-    def with_steps(self, steps: int) -> MethodHandle:
-        """The same method trained for ``steps`` optimizer steps (a method with a recipe only).
+    def with_steps(self, steps: int, rung: float | None = None) -> MethodHandle:
+        """The same method trained for ``steps`` optimizer steps (a method with a recipe only), which are
+        trajectory ``rung`` when given.
 
         Raises:
             MethodContractError: the method has no recipe to set steps in, or ``steps`` < 1.
@@ -136,7 +138,7 @@ class MethodHandle:
                 f"method {self.name!r}: steps must be a positive integer, got {steps!r}"
             )
         other = copy.copy(self)
-        other.steps = steps
+        other.steps, other.rung = steps, rung
         return other
 
     @property

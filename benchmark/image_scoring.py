@@ -11,6 +11,8 @@ from typing import Any
 
 from benchmark.context import RunContext
 
+ABOUT = "about.json"  # a run folder's note of which method and rung its images are
+
 
 class ImageFolderError(ValueError):
     """The folder does not match the suite's layout (the message lists every problem)."""
@@ -30,7 +32,7 @@ def check_folder(ctx: RunContext, root: Path, concepts: list[Any]) -> dict[str, 
     if not root.is_dir():
         raise ImageFolderError(f"{root}: not a folder")
     for entry in sorted(root.iterdir()):
-        if entry.name.startswith("."):
+        if entry.name.startswith(".") or entry.name == ABOUT:
             continue
         # folders of the suite's other concepts are fine when only some concepts are scored
         if not entry.is_dir() or entry.name not in suite_ids:

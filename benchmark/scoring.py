@@ -364,7 +364,7 @@ def score_trajectory(ctx: RunContext, method: MethodHandle, concept: Any) -> lis
     rows: list[dict[str, Any]] = []
     try:
         for rung, n in steps.items():
-            handle = method if rung == 1.0 else method.with_steps(n)
+            handle = method if rung == 1.0 else method.with_steps(n, rung)
             rows += score_job(ctx, handle, concept, rung=rung)
     finally:
         ctx.keep_fit_work = keep

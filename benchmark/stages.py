@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from benchmark.cache import write_json_atomic
 from benchmark.context import RunContext
 from benchmark.errors import method_stage
 from benchmark.settings import BackboneSpec
@@ -173,6 +174,16 @@ def generate(ctx: RunContext, method: MethodHandle, concept: Any, seed_offset: i
     if not seed_offset:
         label = method.name if method.steps is None else f"{method.name}@{method.steps}"
         _publish_images(ctx, path, label, concept.id)
+        about = ctx.run_dir / "images" / label / "about.json"
+        if not about.exists():  # which method and rung a folder of images is (for export and readers)
+            rung = (
+                method.rung
+                if method.steps is not None
+                else (1.0 if method.trains and method.has_recipe() else None)
+            )
+            write_json_atomic(
+                about, {"method": method.name, "version": method.version, "steps": method.steps, "rung": rung}
+            )
     return path, key
 
 

@@ -275,3 +275,37 @@ def test_readme_multi_run_workflow(smoke, tmp_path: Path, monkeypatch: pytest.Mo
     page = (tmp_path / "site" / "LEADERBOARD.md").read_text()
     for method in ("infusion", "dreambooth", "textual-inversion", "base (reference)", "real (reference)"):
         assert f"| {method} |" in page  # both runs' rows, the shared `real` rows once
+
+
+def test_export_round_trip_scores_like_the_run(smoke, tmp_path: Path) -> None:
+    """run (smoke) → export → load_from_disk → score --images on it: the run's image-metric rows."""
+    import datasets
+
+    from benchmark.cli import main
+
+    root, _ = smoke
+    out = tmp_path / "export"
+    assert main(["export", str(root / "run"), "--out", str(out)]) == 0
+    ds = datasets.load_from_disk(str(out))
+    assert set(ds.column_names) >= {"method", "rung", "concept", "prompt", "seed", "image", "clip_t", "dino"}
+    assert sorted(set(ds["method"])) == sorted(METHODS) and len(ds) == len(METHODS) * 2 * 2
+    assert (out / "README.md").read_text().startswith("---") and list((out / "parquet").glob("*.parquet"))
+    again = datasets.load_from_disk(str(out))
+    assert again[0]["image"].tobytes() == ds[0]["image"].tobytes() and again["clip_t"] == ds["clip_t"]
+    run_rows = _values(read_rows(root / "run" / "results.jsonl"))
+    # a metric row is the mean of the per-image scores over the concept's images
+    for method in METHODS:
+        for concept in ("dog", "backpack"):
+            per_image = [r["clip_t"] for r in ds if r["method"] == method and r["concept"] == concept]
+            assert sum(per_image) / len(per_image) == pytest.approx(
+                run_rows[(method, concept, "clip_t")], abs=1e-6
+            )
+    args = ["score", "--suite", "smoke", "--images", str(out), "--cache", str(root / "cache")]
+    assert main([*args, "--out", str(tmp_path / "scored"), "--no-progress"]) == 0
+    scored = read_rows(tmp_path / "scored" / "results.jsonl")
+    assert {r["method"] for r in scored} == set(METHODS)
+    compared = 0
+    for r in scored:
+        assert r["value"] == run_rows[(r["method"], r["concept"], r["metric"])], (r["method"], r["metric"])
+        compared += 1
+    assert compared == len(METHODS) * 2 * 5  # clip_t, clip_i, dino, w2, collapse per method and concept

@@ -24,7 +24,11 @@ def register(sub: Any) -> None:
     where.add_argument("--manifest", type=Path, help="a suite manifest file (instead of a shipped suite)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--method", help="package.module:Class (full scoring, LFD included)")
-    src.add_argument("--images", type=Path, help="folder DIR/<concept>/<prompt_index>_<seed>.png")
+    src.add_argument(
+        "--images",
+        type=Path,
+        help="a folder DIR/<concept>/<prompt_index>_<seed>.png, or a dataset written by `overfit-bench export`",
+    )
     p.add_argument("--name", help="method name for image-folder rows (default: the folder's name)")
     p.add_argument("--concepts", help="comma-separated concept ids (default: all)")
     p.add_argument("--model", help="base model id or local path (default: the suite's)")
