@@ -93,7 +93,8 @@ def run_suite(
     run_dir.mkdir(parents=True, exist_ok=True)
     record = {
         **spec,
-        "data_root": str(ctx.suite.root),
+        "data_root": str(ctx.suite.root.parent),  # as resolved ($OVERFIT_BENCH_DATA, --data-root, ...)
+        "suite_dir": str(ctx.suite.root),
         "methods": methods,
         "concepts": [c.id for c in chosen],
     }

@@ -100,11 +100,12 @@ def interpolate_at(fidelity: Any, values: Any, level: float) -> float | None:
 
 def default_level(peaks: Mapping[str, float], base: float) -> float:
     """The lowest peak among methods that got :data:`LEVEL_SHARE` of the way from ``base`` to the best peak."""
-    if not peaks:
+    finite = [p for p in peaks.values() if math.isfinite(p)]
+    if not finite:
         return base
-    best = max(peaks.values())
-    bar = base + LEVEL_SHARE * (best - base)
-    return min(p for p in peaks.values() if p >= bar)
+    best = max(finite)
+    bar = base + LEVEL_SHARE * (best - base) if math.isfinite(base) else -math.inf  # no base rows: every peak
+    return min(p for p in finite if p >= bar)
 
 
 def _fidelity_metric(frame: pd.DataFrame) -> str | None:

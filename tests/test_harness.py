@@ -64,8 +64,8 @@ def test_rows_have_pinned_fields_and_no_duplicates(smoke) -> None:
     assert all(set(ROW_FIELDS) <= set(r) for r in rows)
     keys = [(r["method"], r["concept"], r["metric"], r["config_hash"]) for r in rows]
     assert len(keys) == len(set(keys))
-    # 4 methods x 2 concepts x 6 metrics + real (2 concepts x clip_i, dino)
-    assert len(rows) == 4 * 2 * 6 + 2 * 2
+    # 4 methods x 2 concepts x 7 metrics + the W2 floor (base, 2 concepts) + real (2 concepts x clip_i, dino)
+    assert len(rows) == 4 * 2 * 7 + 2 + 2 * 2
     lfd = next(r for r in rows if r["method"] == "dreambooth" and r["metric"] == "lfd")
     assert set(lfd["extra"]["per_timestep"]) == {"200", "400", "599", "799"}
 
@@ -81,7 +81,7 @@ def test_smoke_rows_match_the_committed_rows(smoke) -> None:
     report = compare_rows(
         read_jsonl(result.results), baseline, make_tolerances(committed / "tolerances.json")
     )
-    assert len(baseline) == 4 * 2 * 6 + 2 * 2
+    assert len(baseline) == 4 * 2 * 7 + 2 + 2 * 2
     assert report.ok, "\n".join([report.summary(), *(f.message for f in report.findings)])
 
 
@@ -201,7 +201,7 @@ def test_ray_executor_matches_local(smoke, tmp_path: Path) -> None:
         ray.shutdown()
     reference = _values(read_rows(root / "run" / "results.jsonl"))
     got = {k: v for k, v in _values(read_rows(res.results)).items() if k[0] != "real"}
-    assert len(got) == 2 * 6
+    assert len(got) == 2 * 7
     for key, value in got.items():
         assert value == reference[key], key
 
@@ -216,7 +216,9 @@ def test_score_image_folder_equals_harness_rows(smoke, tmp_path: Path, capsys) -
     got = {(r["concept"], r["metric"]): r["value"] for r in read_rows(tmp_path / "s" / "results.jsonl")}
     rows = _values(read_rows(root / "run" / "results.jsonl"))
     ref = {(c, m): v for (meth, c, m), v in rows.items() if meth == "infusion"}
-    assert set(got) == {(c, m) for c in ("dog", "backpack") for m in ("clip_t", "clip_i", "dino", "w2")}
+    assert set(got) == {
+        (c, m) for c in ("dog", "backpack") for m in ("clip_t", "clip_i", "dino", "w2", "collapse")
+    }
     for key, value in got.items():
         assert value == ref[key], key
 
@@ -252,7 +254,7 @@ def test_external_method_by_import_path(smoke, tmp_path: Path) -> None:
         progress=False,
     )
     rows = [r for r in read_rows(res.results) if r["method"] != "real"]
-    assert {r["metric"] for r in rows} == {"clip_t", "clip_i", "dino", "w2", "lfd", "lfd_class"}
+    assert {r["metric"] for r in rows} == {"clip_t", "clip_i", "dino", "w2", "collapse", "lfd", "lfd_class"}
     values = {r["metric"]: r["value"] for r in rows}
     assert values["lfd"] == 0.0  # it leaves the base model untouched
     assert rows[0]["method"] == "tests.external_method:PrefixMethod"

@@ -75,11 +75,22 @@ def run(args: argparse.Namespace) -> int:
         )
         results = result.results
     else:
+        from benchmark.export import dataset_as_folders, is_exported_dataset
+
         suite = load_suite(suite_ref, args.data_root, cache=cache)
         ctx = RunContext(suite, settings, StageCache(cache), out, args.device, not args.no_progress)
         chosen = select_concepts(suite, concepts)
+        results = out / "results.jsonl"
         try:
-            rows = score_folder(ctx, args.images, chosen, args.name or args.images.resolve().name)
+            if is_exported_dataset(args.images):  # an `overfit-bench export`: every method and rung in it
+                with dataset_as_folders(args.images) as sets:
+                    for method, _, rung, folder in sets:
+                        present = [c for c in chosen if (folder / c.id).is_dir()]
+                        rows = score_folder(ctx, folder, present, args.name or method)
+                        append_rows(results, [{**r, "rung": rung} for r in rows])
+            else:
+                rows = score_folder(ctx, args.images, chosen, args.name or args.images.resolve().name)
+                append_rows(results, rows)
         except ImageFolderError as err:
             where = args.suite or str(args.manifest)
             print(
@@ -87,8 +98,6 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        results = out / "results.jsonl"
-        append_rows(results, rows)
     print(summary_table(results))
     print(f"rows in {results}")
     return 0
