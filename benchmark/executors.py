@@ -33,8 +33,8 @@ class LocalExecutor:
             yield fn(spec)
 
 
-def make_executor(name: str, *, progress: bool = True) -> Executor:
-    """The executor called ``name``: ``local`` or ``ray``.
+def make_executor(name: str, *, progress: bool = True, address: str | None = None) -> Executor:
+    """The executor called ``name``: ``local`` or ``ray`` (``address``: a Ray cluster to join).
 
     Raises:
         ValueError: an unknown name.
@@ -44,7 +44,7 @@ def make_executor(name: str, *, progress: bool = True) -> Executor:
     if name == "ray":
         from benchmark.ray_executor import RayExecutor
 
-        return RayExecutor(progress=progress)
+        return RayExecutor(progress=progress, address=address)
     raise ValueError(f"unknown executor {name!r}; expected 'local' or 'ray'")
 
 

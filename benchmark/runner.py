@@ -58,6 +58,7 @@ def run_suite(
     device: str = "cpu",
     executor: str = "local",
     progress: bool = True,
+    address: str | None = None,
 ) -> RunResult:
     """Run ``methods`` × ``concepts`` of ``suite`` (a name or a manifest file) and append rows to
     ``run_dir/results.jsonl``.
@@ -75,7 +76,7 @@ def run_suite(
     from benchmark.scoring import real_rows
     from benchmark.suites import select_concepts
 
-    runner = make_executor(executor, progress=progress)
+    runner = make_executor(executor, progress=progress, address=address)
     for name in methods:
         load_method(name)  # fail fast on a typo or a broken outside method
     spec: dict[str, Any] = {

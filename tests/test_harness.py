@@ -181,29 +181,53 @@ def test_sigkill_during_generation_then_resume(smoke, tmp_path: Path) -> None:
         assert value == reference[key], key  # same seeds => same numbers on CPU
 
 
-def test_ray_executor_matches_local(smoke, tmp_path: Path) -> None:
-    ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+def test_ray_cluster_of_two_workers_matches_local(smoke, tmp_path: Path) -> None:
+    """A local Ray cluster started with `ray start` (two CPUs: two worker processes), joined by address."""
+    import shutil
+    import socket
+
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    ray_cli = shutil.which("ray", path=str(Path(sys.executable).parent))
+    if ray_cli is None:
+        pytest.skip("the ray command is not installed beside this Python")
     root, _ = smoke
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    head = [ray_cli, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false"]
+    subprocess.run(head, check=True, capture_output=True, env=env, timeout=180)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         res = run_suite(
             suite="smoke",
-            methods=["textual-inversion"],
+            methods=["textual-inversion", "infusion"],
             concepts=None,
             settings=settings_for("smoke"),
             run_dir=tmp_path / "run",
             cache_root=tmp_path / "cache",
             executor="ray",
+            address=f"127.0.0.1:{port}",
             progress=False,
         )
     finally:
+        import ray
+
         ray.shutdown()
+        subprocess.run([ray_cli, "stop", "--force"], capture_output=True, env=env, timeout=120)
     reference = _values(read_rows(root / "run" / "results.jsonl"))
     got = {k: v for k, v in _values(read_rows(res.results)).items() if k[0] != "real"}
-    assert len(got) == 2 * 7
+    assert len(got) == 2 * 2 * 7
     for key, value in got.items():
-        assert value == reference[key], key
+        assert value == reference[key], key  # bit-identical to the local executor's rows
+
+
+def test_ray_jobs_ask_the_cluster_not_the_driver() -> None:
+    from benchmark.ray_executor import job_resources
+
+    assert job_resources({"CPU": 16.0, "GPU": 4.0}, "auto") == ({"num_gpus": 1, "num_cpus": 1}, "cuda")
+    assert job_resources({"CPU": 16.0}, "auto") == ({"num_gpus": 0, "num_cpus": 1}, "cpu")
+    assert job_resources({"CPU": 16.0, "GPU": 4.0}, "cpu") == ({"num_gpus": 0, "num_cpus": 1}, "cpu")
 
 
 def test_score_image_folder_equals_harness_rows(smoke, tmp_path: Path, capsys) -> None:

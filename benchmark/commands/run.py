@@ -53,6 +53,11 @@ def register(sub: Any) -> None:
         choices=["local", "ray"],
         help="local: jobs one after another in this process; ray: jobs as Ray tasks (default: local)",
     )
+    p.add_argument(
+        "--address",
+        help="with --executor ray: the Ray cluster to join, e.g. HEAD_IP:6379 (default: start a local one); "
+        "every node must see the --cache folder at the same path",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--no-leaderboard", action="store_true", help="do not write RUN_DIR/leaderboard/")
     p.set_defaults(func=run)
@@ -103,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         executor=args.executor,
         progress=not args.no_progress,
+        address=args.address,
     )
     print(summary_table(result.results))
     print("\nstages (computed / from cache):")
