@@ -35,9 +35,10 @@ def hash_inputs(inputs: Mapping[str, Any]) -> str:
 class StageCache:
     """Stage outputs keyed by their inputs. ``computed``/``hits`` count per stage in this process."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, create: bool = True) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        if create:  # (a plan only reads: it neither creates nor writes anything)
+            self.root.mkdir(parents=True, exist_ok=True)
         self.computed: Counter[str] = Counter()
         self.hits: Counter[str] = Counter()
 

@@ -10,6 +10,10 @@ from typing import Any
 BENCHES: dict[str, tuple[str, str]] = {
     "metrics": ("benchmark.perf.metrics_bench", "W2 exact/Gaussian and CLIP/DINO feature throughput"),
     "train": ("benchmark.perf.train_step", "one SD-1.5 training step per method: time and peak memory"),
+    "costs": (
+        "benchmark.perf.costs",
+        "the cost table run --plan reads (SD-1.5 architecture: training steps, UNet calls, LFD, features)",
+    ),
 }
 
 

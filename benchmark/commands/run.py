@@ -59,6 +59,13 @@ def register(sub: Any) -> None:
         "every node must see the --cache folder at the same path",
     )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the job grid, what is cached, what is to do and its estimated cost (docs/COSTS.md); "
+        "loads no model and writes nothing",
+    )
+    p.add_argument("--workers", type=int, default=1, help="with --plan: workers to estimate wall time for")
     p.add_argument("--no-leaderboard", action="store_true", help="do not write RUN_DIR/leaderboard/")
     p.set_defaults(func=run)
 
@@ -95,8 +102,24 @@ def run(args: argparse.Namespace) -> int:
         settings = settings.replace(rungs=parse_rungs(args.rungs, "--rungs"))
     methods = args.methods.split(",") if args.methods else default_methods()
     concepts = args.concepts.split(",") if args.concepts else None
+    if args.plan:
+        from benchmark.paths import cache_dir
+        from benchmark.plan import make_plan, render
+
+        plan = make_plan(
+            suite=suite,
+            methods=methods,
+            concepts=concepts,
+            settings=settings,
+            cache_root=cache_dir(args.cache),
+            data_root=args.data_root,
+            workers=args.workers,
+        )
+        print(render(plan))
+        return 0
     out = checked_out_dir(args.out or Path("runs") / name)
-    check_device(args.device)
+    if args.executor == "local":  # with Ray the cluster's machines, not this one, run the jobs
+        check_device(args.device)
     result = run_suite(
         suite=suite,
         methods=methods,
