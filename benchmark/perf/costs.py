@@ -97,7 +97,6 @@ def measure(
             sync()
 
         decode_s = _median_time(decode, repeats)
-        del pipe, unet, vae
     feats = {}
     for name, loader in (
         ("clip", lambda: load_clip("ViT-B-32", None)),
@@ -118,7 +117,7 @@ def measure(
             if cuda
             else f"CPU ({platform.processor() or platform.machine()}, "
             f"{torch.get_num_threads()} threads, fp32)"
-        ),  # fmt: skip
+        ),
         "measured": dt.date.today().isoformat(),
         "command": "overfit-bench bench costs",
         "latent": latent,
