@@ -63,7 +63,7 @@ def measure(
         from diffusers import DDIMScheduler, StableDiffusionPipeline
 
         comps = build_sd15_architecture(with_vae=True)
-        StableDiffusionPipeline(
+        full: Any = StableDiffusionPipeline(
             vae=comps.vae,
             text_encoder=comps.text_encoder,
             tokenizer=comps.tokenizer,
@@ -72,7 +72,8 @@ def measure(
             safety_checker=None,
             feature_extractor=None,
             requires_safety_checker=False,
-        ).save_pretrained(tmp)
+        )
+        full.save_pretrained(tmp)
         del comps
         pipe = CustomizedPipeline(load_model(tmp, device=device, progress=False))
         unet = pipe.components_obj.unet
