@@ -115,7 +115,12 @@ def build_sd15_architecture(seed: int = 0, *, with_vae: bool = False, device: st
 
 
 def load_model(
-    id_or_path: str, *, device: str = "cpu", torch_dtype: Any = None, progress: bool = True
+    id_or_path: str,
+    *,
+    device: str = "cpu",
+    torch_dtype: Any = None,
+    progress: bool = True,
+    revision: str | None = None,
 ) -> Any:
     """Load a base model without downloading anything.
 
@@ -127,6 +132,7 @@ def load_model(
         torch_dtype: optional dtype for ``from_pretrained``.
         progress: show diffusers' and transformers' loading progress bars (``False`` hides them for
             this call and restores the libraries' setting afterwards).
+        revision: for a hub id, the commit to load from the local cache (None: the cached ``main``).
 
     Returns:
         A diffusers ``StableDiffusionPipeline`` (or :class:`Components` for ``sd15-arch``).
@@ -153,6 +159,8 @@ def load_model(
     }
     if torch_dtype is not None:
         kwargs["torch_dtype"] = torch_dtype
+    if revision is not None and not looks_like_path:
+        kwargs["revision"] = revision
     try:
         with _loading_bars(progress):
             pipe = StableDiffusionPipeline.from_pretrained(

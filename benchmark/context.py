@@ -68,7 +68,8 @@ class RunContext:
         folder's ``SHA256SUMS`` when it has one, so a retrained model never meets the old one's stages."""
         sums = Path(self.model_source()).expanduser() / "SHA256SUMS"
         if not sums.is_file():
-            return self.settings.model
+            rev = self.settings.model_revision
+            return f"{self.settings.model}@{rev[:12]}" if rev else self.settings.model
         return f"{self.settings.model}@{hashlib.sha256(sums.read_bytes()).hexdigest()[:16]}"
 
     def base_components(self) -> Any:
@@ -78,7 +79,9 @@ class RunContext:
 
             source = self.model_source()
             try:
-                self._base = load_model(source, device=self.device, progress=self.progress)
+                self._base = load_model(
+                    source, device=self.device, progress=self.progress, revision=self.settings.model_revision
+                )
             except (OSError, FileNotFoundError, ValueError) as err:
                 if _looks_like_path(source):
                     raise ModelUnavailable(
@@ -114,13 +117,19 @@ class RunContext:
     # -- feature backbones ------------------------------------------------------------------------
     def backbone(self, spec: BackboneSpec) -> Any:
         """A feature backbone (loaded once)."""
-        key = f"{spec.kind}:{spec.name}:{spec.weights}:{spec.seed}:{spec.loader}"
+        key = f"{spec.kind}:{spec.name}:{spec.weights}:{spec.seed}:{spec.loader}:{spec.revision}"
         if key not in self._backbones:
             from metrics.backbones import BackboneUnavailable, load_backbone
 
             try:
                 self._backbones[key] = load_backbone(
-                    spec.kind, spec.name, spec.weights, device=self.device, seed=spec.seed, loader=spec.loader
+                    spec.kind,
+                    spec.name,
+                    spec.weights,
+                    device=self.device,
+                    seed=spec.seed,
+                    loader=spec.loader,
+                    revision=spec.revision,
                 )
             except BackboneUnavailable as err:
                 if spec.loader:  # the loader's own message says what is missing

@@ -1,8 +1,10 @@
 """Weights the suites use, and the one explicit place where they are downloaded.
 
 ``overfit-bench models fetch NAME`` downloads through huggingface_hub (respecting ``HF_HUB_OFFLINE``);
-everything else in the package only reads the local cache. Revisions: a pinned commit where one is
-recorded below, else the branch named; ``fetch`` prints the commit it resolved so it can be pinned.
+everything else in the package only reads the local cache. Revisions are pinned commits (the same ones
+the ``sd15`` evaluation profile loads) where a public record of the commit was found; the DINO weights
+track ``main``, and every row computed with them records the commit actually loaded in its backbone tag
+(``dino@<commit>``), so rows of other weights never share an identity with them.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ MODELS: tuple[ModelEntry, ...] = (
     ModelEntry(
         name="sd15",
         repo_id="stable-diffusion-v1-5/stable-diffusion-v1-5",
-        revision="main",
+        revision="451f4fe16113bff5a5d2269ed5ad43b0592e9a14",
         files=(
             "model_index.json",
             "scheduler/scheduler_config.json",
@@ -49,7 +51,7 @@ MODELS: tuple[ModelEntry, ...] = (
     ModelEntry(
         name="clip-vit-b-32",
         repo_id="timm/vit_base_patch32_clip_224.openai",
-        revision="main",
+        revision="a6f597a30f7b82c51704746581f9a4e41421e878",
         files=("open_clip_model.safetensors",),
         aliases=("ViT-B-32", "ViT-B-32-quickgelu"),
         description="OpenAI CLIP ViT-B/32 for open_clip (CLIP-T, CLIP-I, W2 features)",

@@ -279,8 +279,8 @@ def evaluate(ctx: RunContext, inputs: ImageInputs) -> list[tuple[MetricSpec, Met
 
 
 def _backbone_tag(ctx: RunContext, spec: MetricSpec) -> str:
-    if spec.backbone == "latent":
-        return f"latent:{ctx.settings.model}"
+    if spec.backbone == "latent":  # the model with its digest or pinned commit: other weights, other rows
+        return f"latent:{ctx.model_key}"
     if spec.backbone == "identity":
         return str(ctx.identity_scorer().tag)
     return str(ctx.backbone(ctx.settings.clip if spec.backbone == "clip" else ctx.settings.dino).tag)

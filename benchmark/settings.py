@@ -55,10 +55,19 @@ class BackboneSpec:
     weights: str | None
     seed: int = 0
     loader: str | None = None
+    revision: str | None = None  # the Hugging Face commit of hub weights (None: the cached main, recorded)
 
     def identity(self) -> dict[str, Any]:
-        """What can move a number: kind, name, weights, seed (not where it is loaded from)."""
-        return {"kind": self.kind, "name": self.name, "weights": self.weights, "seed": self.seed}
+        """What can move a number: kind, name, weights, seed, pinned revision (not where it loads from)."""
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "name": self.name,
+            "weights": self.weights,
+            "seed": self.seed,
+        }
+        if self.revision is not None:
+            out["revision"] = self.revision
+        return out
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,8 @@ class EvalSettings:
     method_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     # where the model's folder comes from (package.module:function); None: ``model`` is the id or folder
     model_loader: str | None = None
+    # the Hugging Face commit of a hub model (None: a folder, or the cached main)
+    model_revision: str | None = None
     # metric keys this suite reports (None: every registered metric whose inputs the run can give)
     metrics: tuple[str, ...] | None = None
     # training budgets each trainable method is scored at, as multiples of its tuned steps (a
@@ -102,6 +113,8 @@ class EvalSettings:
             data.pop("metrics")
         if self.identity_scorer is None:
             data.pop("identity_scorer")
+        if self.model_revision is None:
+            data.pop("model_revision")
         return data
 
     def to_dict(self) -> dict[str, Any]:
@@ -128,7 +141,7 @@ class EvalSettings:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(EvalSettings)}
-_BACKBONE_KEYS = {"name", "weights", "seed", "loader"}
+_BACKBONE_KEYS = {"name", "weights", "seed", "loader", "revision"}
 
 
 def load_profile(name: str) -> dict[str, Any]:
@@ -253,4 +266,5 @@ def settings_for(suite: str | Path, **overrides: Any) -> EvalSettings:
     changes = {k: v for k, v in overrides.items() if v is not None}
     if "model" in changes and "model_loader" not in changes:
         changes["model_loader"] = None  # an explicit model replaces the profile's, loader and all
+        changes.setdefault("model_revision", None)
     return settings.replace(**changes) if changes else settings

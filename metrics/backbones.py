@@ -97,20 +97,37 @@ def _file_tag(path: Path) -> str:
     return f"file:{h.hexdigest()[:16]}"
 
 
-def _cached_hf_file(repo_id: str, filenames: Sequence[str], what: str) -> Path:
-    """Path of the first of ``filenames`` in the local Hugging Face cache (no network access)."""
+def _cached_hf_file(repo_id: str, filenames: Sequence[str], what: str, revision: str | None = None) -> Path:
+    """Path of the first of ``filenames`` in the local Hugging Face cache at ``revision`` (a commit; None:
+    the cached ``main``), with no network access."""
     from huggingface_hub import hf_hub_download
 
     for fname in filenames:
         try:
-            return Path(hf_hub_download(repo_id=repo_id, filename=fname, local_files_only=True))
+            return Path(
+                hf_hub_download(repo_id=repo_id, filename=fname, revision=revision, local_files_only=True)
+            )
         except Exception:  # not cached (LocalEntryNotFoundError and friends)
             continue
+    at = f"@{revision}" if revision else ""
     raise BackboneUnavailable(
-        f"weights for {what} are not in the local Hugging Face cache (looked for {repo_id}/"
+        f"weights for {what} are not in the local Hugging Face cache (looked for {repo_id}{at}/"
         f"{' or '.join(filenames)}); nothing is downloaded implicitly. Fetch them once, e.g. "
         f"`huggingface-cli download {repo_id} {filenames[0]}`, or pass a local file."
     )
+
+
+def snapshot_commit(path: Path) -> str | None:
+    """The commit a file of the Hugging Face cache belongs to (``.../snapshots/<commit>/...``), if any."""
+    parts = path.parts
+    return parts[parts.index("snapshots") + 1] if "snapshots" in parts[:-1] else None
+
+
+def _tag(weights: str, path: Path) -> str:
+    """A weights tag that names the commit it was loaded at, e.g. ``openai@a6f597a30f7b``: rows computed
+    with other weights then never share an identity with these."""
+    commit = snapshot_commit(path)
+    return f"{weights}@{commit[:12]}" if commit else weights
 
 
 def _register_tiny_clip(name: str) -> None:
@@ -129,8 +146,10 @@ def load_clip(
     *,
     device: str | torch.device = "cpu",
     seed: int = 0,
+    revision: str | None = None,
 ) -> Backbone:
-    """Load an open_clip model by architecture name and weights tag or local file.
+    """Load an open_clip model by architecture name and weights tag or local file (a tag's weights at the
+    Hugging Face ``revision``, a commit; None: the cached ``main``; the tag records the commit).
 
     Args:
         name: open_clip architecture (``ViT-B-32``, ``ViT-B-32-quickgelu``, ``tiny-clip``, ...).
@@ -167,8 +186,8 @@ def load_clip(
             )
         repo_id, fname = hub.rstrip("/").rsplit("/", 1) if not hub.endswith("/") else (hub.rstrip("/"), "")
         names = [fname] if fname else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
-        file = _cached_hf_file(repo_id, names, f"CLIP {name}/{weights}")
-        tag = str(weights)
+        file = _cached_hf_file(repo_id, names, f"CLIP {name}/{weights}", revision)
+        tag = _tag(str(weights), file)
     with _quiet_random_init(weights is None):
         model, _, preprocess = open_clip.create_model_and_transforms(
             name, pretrained=str(file) if file else None, force_quick_gelu=quick_gelu, device=device
@@ -234,8 +253,10 @@ def load_dino(
     *,
     device: str | torch.device = "cpu",
     seed: int = 0,
+    revision: str | None = None,
 ) -> Backbone:
-    """Load a DINO ViT through timm: ``weights`` is ``"dino"`` (HF cache only), a local file, or None.
+    """Load a DINO ViT through timm: ``weights`` is ``"dino"`` (HF cache only, at ``revision``; the tag
+    records the commit), a local file, or None.
 
     Raises:
         BackboneUnavailable: weights not cached locally.
@@ -255,8 +276,9 @@ def load_dino(
         if not path.is_file():
             if name != "vit_small_patch16_224.dino" or str(weights) != "dino":
                 raise ValueError(f"DINO weights {weights!r} are neither a file nor the tag 'dino'")
-            path = _cached_hf_file(f"timm/{name}", ["model.safetensors", "pytorch_model.bin"], f"DINO {name}")
-            tag = "dino"
+            files = ["model.safetensors", "pytorch_model.bin"]
+            path = _cached_hf_file(f"timm/{name}", files, f"DINO {name}", revision)
+            tag = _tag("dino", path)
         else:
             tag = _file_tag(path)
         model.load_state_dict(_read_state_dict(path), strict=True)
@@ -291,9 +313,10 @@ def load_backbone(
     device: str = "cpu",
     seed: int = 0,
     loader: str | None = None,
+    revision: str | None = None,
 ) -> Backbone:
     """Load a backbone: with ``loader`` (``package.module:function``) that function builds it; else
-    :func:`load_clip` or :func:`load_dino` by ``kind``.
+    :func:`load_clip` or :func:`load_dino` by ``kind`` (hub weights at ``revision``).
 
     Raises:
         ValueError: unknown kind or name, or a loader that cannot be imported.
@@ -310,8 +333,8 @@ def load_backbone(
         backbone: Backbone = build(kind, name, weights, device=device, seed=seed)
         return backbone
     if kind == "clip":
-        return load_clip(name, weights, device=device, seed=seed)
-    return load_dino(name, weights, device=device, seed=seed)
+        return load_clip(name, weights, device=device, seed=seed, revision=revision)
+    return load_dino(name, weights, device=device, seed=seed, revision=revision)
 
 
 def open_image(item: Any) -> Any:

@@ -160,3 +160,36 @@ def test_every_command_and_option_has_help() -> None:
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
         assert (sub.description or "").strip(), command
         assert "%%" not in sub.format_help(), command
+
+
+def test_hub_weights_are_pinned_and_their_commit_is_in_the_backbone_tag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows computed with other weights never share an identity: the tag names the commit loaded."""
+    import timm
+    from safetensors.torch import save_file
+
+    from benchmark.model_registry import find_model
+    from benchmark.settings import settings_for
+    from metrics.backbones import BackboneUnavailable, load_dino
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--timm--vit_small_patch16_224.dino"
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    model = timm.create_model("vit_small_patch16_224", pretrained=False, num_classes=0)
+    save_file(model.state_dict(), str(repo / "snapshots" / commit / "model.safetensors"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert load_dino(weights="dino").weights == f"dino@{commit[:12]}"
+    assert load_dino(weights="dino", revision=commit).weights == f"dino@{commit[:12]}"
+    other = "f" * 40
+    with pytest.raises(BackboneUnavailable, match=f"@{other}"):
+        load_dino(weights="dino", revision=other)
+    sd15 = settings_for("dreambench")
+    assert sd15.model_revision == find_model("sd15").revision == "451f4fe16113bff5a5d2269ed5ad43b0592e9a14"
+    assert sd15.clip.revision == find_model("clip-vit-b-32").revision
