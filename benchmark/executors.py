@@ -21,26 +21,47 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Jobs in this process, in order (the run context, hence the loaded models, is shared)."""
+    """Jobs on this machine: in this process, in order (``workers=1``: the run context, hence the loaded
+    models, is shared), or in ``workers`` processes (each loads the models once and takes jobs as they
+    come). A job's rows do not depend on which worker ran it: every worker uses the run's torch thread
+    count."""
 
-    def __init__(self, progress: bool = True) -> None:
+    def __init__(self, progress: bool = True, workers: int = 1) -> None:
         self.progress = progress
+        self.workers = max(1, int(workers))
 
     def map(self, fn: JobFn, specs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         from tqdm.auto import tqdm
 
-        for spec in tqdm(specs, desc="jobs", disable=not self.progress):
-            yield fn(spec)
+        if self.workers == 1 or len(specs) <= 1:
+            for spec in tqdm(specs, desc="jobs", disable=not self.progress):
+                yield fn(spec)
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
+        with ProcessPoolExecutor(max_workers=self.workers, mp_context=context) as pool:
+            futures = [pool.submit(fn, {**spec, "progress": False}) for spec in specs]
+            with tqdm(
+                total=len(futures), desc=f"jobs ({self.workers} workers)", disable=not self.progress
+            ) as bar:
+                for future in as_completed(futures):
+                    bar.update(1)
+                    yield future.result()
 
 
-def make_executor(name: str, *, progress: bool = True, address: str | None = None) -> Executor:
-    """The executor called ``name``: ``local`` or ``ray`` (``address``: a Ray cluster to join).
+def make_executor(
+    name: str, *, progress: bool = True, address: str | None = None, workers: int = 1
+) -> Executor:
+    """The executor called ``name``: ``local`` (``workers`` processes) or ``ray`` (``address``: a Ray
+    cluster to join).
 
     Raises:
         ValueError: an unknown name.
     """
     if name == "local":
-        return LocalExecutor(progress)
+        return LocalExecutor(progress, workers)
     if name == "ray":
         from benchmark.ray_executor import RayExecutor
 

@@ -59,6 +59,7 @@ def run_suite(
     executor: str = "local",
     progress: bool = True,
     address: str | None = None,
+    workers: int = 1,
 ) -> RunResult:
     """Run ``methods`` × ``concepts`` of ``suite`` (a name or a manifest file) and append rows to
     ``run_dir/results.jsonl``.
@@ -76,7 +77,10 @@ def run_suite(
     from benchmark.scoring import real_rows
     from benchmark.suites import select_concepts
 
-    runner = make_executor(executor, progress=progress, address=address)
+    runner = make_executor(executor, progress=progress, address=address, workers=workers)
+    threads = settings.torch_threads or torch.get_num_threads()
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)  # the shared stages too: the same thread count as every job
     for name in methods:
         load_method(name)  # fail fast on a typo or a broken outside method
     spec: dict[str, Any] = {
@@ -87,7 +91,7 @@ def run_suite(
         "run_dir": str(run_dir),
         "device": device,
         "progress": progress,
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": threads,
     }
     ctx = job_context(spec)
     chosen = select_concepts(ctx.suite, concepts)
@@ -124,6 +128,7 @@ def run_suite(
     computed, cached = merge_counts(outcomes, "computed"), merge_counts(outcomes, "cached")
     stages = {s: {"computed": computed[s], "cached": cached[s]} for s in sorted(set(computed) | set(cached))}
     counters = dict(merge_counts(outcomes, "counters"))
+    torch.set_num_threads(previous_threads)
     write_json_atomic(run_dir / "stages.json", {"stages": stages, "counters": counters})
     return RunResult(results=results, rows_added=added, stages=stages, counters=counters)
 

@@ -101,6 +101,9 @@ class EvalSettings:
     # a scorer of whether an image shows its concept (package.module:function returning one), for suites
     # with ground truth (the toy world's oracle); gives the identity metric and the fidelity axis
     identity_scorer: str | None = None
+    # torch CPU threads per job; fixed by a profile so its numbers do not depend on the machine's cores
+    # (float32 reductions do) nor on how many jobs run side by side (None: torch's default)
+    torch_threads: int | None = None
 
     def identity(self) -> dict[str, Any]:
         """JSON-able description used in cache keys and row hashes (loaders left out)."""
@@ -115,6 +118,8 @@ class EvalSettings:
             data.pop("identity_scorer")
         if self.model_revision is None:
             data.pop("model_revision")
+        if self.torch_threads is None:
+            data.pop("torch_threads")
         return data
 
     def to_dict(self) -> dict[str, Any]:

@@ -211,3 +211,27 @@ def test_trajectory_rungs_come_from_one_training_run(tmp_path: Path) -> None:
     # rung 1, resumed from rung 0.5's checkpoint, equals a plain run trained from scratch in another cache
     plain = run("plain", "1", "cache-plain")
     assert plain == {k: v for k, v in ladder.items() if k[1] in (None, 1.0)}
+
+
+def test_parallel_workers_give_the_same_rows(tmp_path: Path) -> None:
+    """With the profile's threads per job fixed, rows do not depend on how many jobs run side by side."""
+    manifest = _write_suite(tmp_path)
+    data = json.loads(manifest.read_text())
+    data["evaluation"]["torch_threads"] = 1
+    manifest.write_text(json.dumps(data))
+    got = []
+    for workers in ("1", "2"):
+        args = [
+            "run",
+            "--manifest",
+            str(manifest),
+            "--methods",
+            "base,infusion,dreambooth-lora",
+            "--workers",
+            workers,
+        ]
+        args += ["--data-root", str(tmp_path / "data"), "--cache", str(tmp_path / f"cache{workers}")]
+        assert main([*args, "--out", str(tmp_path / f"run{workers}"), "--no-progress"]) == 0
+        rows = read_rows(tmp_path / f"run{workers}" / "results.jsonl")
+        got.append({(r["method"], r["concept"], r["metric"]): r["value"] for r in rows})
+    assert got[0] == got[1] and len(got[0]) > 10

@@ -65,7 +65,14 @@ def register(sub: Any) -> None:
         help="print the job grid, what is cached, what is to do and its estimated cost (docs/COSTS.md); "
         "loads no model and writes nothing",
     )
-    p.add_argument("--workers", type=int, default=1, help="with --plan: workers to estimate wall time for")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="local executor: jobs in this many processes at once (default: the CPU cores over the suite's "
+        "torch threads per job when its profile fixes them, at most 4; else 1); with --plan: workers to "
+        "estimate the wall time for",
+    )
     p.add_argument("--no-leaderboard", action="store_true", help="do not write RUN_DIR/leaderboard/")
     p.set_defaults(func=run)
 
@@ -74,6 +81,15 @@ def default_methods() -> list[str]:
     from baselines import list_methods
 
     return list(list_methods())
+
+
+def default_workers(settings: Any) -> int:
+    """Parallel local jobs: the CPU cores over the profile's threads per job (at most 4), else 1."""
+    import os
+
+    if not settings.torch_threads:
+        return 1
+    return max(1, min(4, (os.cpu_count() or 1) // int(settings.torch_threads)))
 
 
 def suite_source(args: argparse.Namespace) -> tuple[str, str]:
@@ -113,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
             settings=settings,
             cache_root=cache_dir(args.cache),
             data_root=args.data_root,
-            workers=args.workers,
+            workers=args.workers or 1,
         )
         print(render(plan))
         return 0
@@ -132,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         executor=args.executor,
         progress=not args.no_progress,
         address=args.address,
+        workers=args.workers or default_workers(settings),
     )
     print(summary_table(result.results))
     print("\nstages (computed / from cache):")
