@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -13,35 +12,16 @@ import pytest
 from leaderboard import build_leaderboard, write_leaderboard
 from leaderboard.demo import demo_rows
 from leaderboard.rows import parse_row
+from leaderboard.screenshot import chromium_flags, find_chromium, screenshot
 
-
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-CHROMIUM = _chromium()
+CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="headless Chromium not installed (Debian: apt-get install -y chromium)"
 )
 
 
 def _flags(profile: Path) -> list[str]:
-    return [
-        "--headless",
-        "--no-sandbox",  # CI runs as root, where Chromium's sandbox refuses to start
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        f"--user-data-dir={profile}",
-    ]
+    return chromium_flags(profile)
 
 
 @pytest.fixture(scope="module")
@@ -98,10 +78,7 @@ def test_screenshot_is_not_blank(page: Path, tmp_path: Path) -> None:
     from PIL import Image
 
     assert CHROMIUM is not None
-    shot = tmp_path / "shot.png"
-    cmd = [CHROMIUM, *_flags(tmp_path / "profile"), "--window-size=1280,1300", f"--screenshot={shot}"]
-    done = subprocess.run([*cmd, page.as_uri()], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
+    shot = screenshot(page, tmp_path / "shot.png", width=1280, height=1300, browser=CHROMIUM)
     header = shot.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", header[16:24]) == (1280, 1300)

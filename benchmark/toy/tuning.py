@@ -41,6 +41,9 @@ PLATEAU = 0.9
 LR_GRIDS: Mapping[str, tuple[float, ...]] = {
     "dreambooth": (5e-5, 2e-4, 8e-4),
     "dreambooth-lora": (5e-4, 2e-3, 8e-3),
+    "dora": (5e-4, 2e-3, 8e-3),
+    "lokr": (5e-4, 2e-3, 8e-3),
+    "oft": (5e-4, 2e-3, 8e-3),
     "textual-inversion": (5e-4, 2e-3, 8e-3),
     "custom-diffusion": (1e-5, 1e-4, 1e-3),
     "infusion": (3e-3, 1e-2, 3e-2),
@@ -230,7 +233,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--apply", action="store_true", help="write the choices into data_manifests/profiles/toy.json"
     )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: the profile's torch_threads)"
+    )
     args = parser.parse_args(argv)
+    import torch
+
+    from benchmark.settings import settings_for
+
+    threads = args.threads or settings_for(TUNING_SUITE).torch_threads
+    if threads:  # float32 reductions depend on the thread count: the profile fixes it for every row
+        torch.set_num_threads(int(threads))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     names = args.methods.split(",") if args.methods else [m for m in list_methods() if load_method(m).trains]
     oracle = load_oracle(oracle_checkpoint())
