@@ -35,7 +35,7 @@ INPUTS: Mapping[str, str] = MappingProxyType(
         "masked_base_clip": "CLIP image features [N, d] of the base model's images, subject painted grey",
         "masked_reference_clip": "CLIP image features [R, d] of the reference photos, subject painted grey",
         "generated_identity": "per-image scores [N] in [0, 1] that the generated image shows the concept, from the "
-        "suite's identity scorer (only suites whose profile names one, e.g. the toy world's oracle)",
+        "suite's identity scorer (only suites whose profile names one, e.g. a synthetic world's oracle)",
         "custom_eps": "the customized model's conditional noise predictor (z_t, t, prompts) -> eps",
         "lfd_reference": "metrics.lfd.LFDReference: base samples z0, their prompts, the base model's cached "
         "predictions on the grid, the noise schedule, timesteps, seed, batch size and weighting; the "
@@ -194,8 +194,8 @@ _SPECS = (
         inputs=("generated_identity",),
         compute="metrics.similarity:identity_metric",
         backbone="identity",
-        definition="share of generated images the suite's identity scorer reads as the concept (on the toy "
-        "suite: the oracle reads the concept's shape and pattern). Exists only for suites with ground truth.",
+        definition="share of generated images the suite's identity scorer reads as the concept (on a synthetic "
+        "suite with an oracle: it reads the concept's shape and pattern). Exists only for suites with ground truth.",
     ),
     MetricSpec(
         key="w2_floor",

@@ -8,11 +8,11 @@ from metrics.spec import METRICS, get_metric
 
 
 def test_every_metric_describes_itself() -> None:
-    assert set(METRICS) == {"clip_t", "clip_i", "dino", "lfd", "lfd_class", "w2"}
+    assert set(METRICS) == {"clip_t", "clip_i", "dino", "lfd", "lfd_class", "w2", "w2_floor", "collapse", "identity"}
     for spec in METRICS.values():
         assert spec.id == f"{spec.key}@{spec.version}"
         assert spec.inputs and spec.definition
-    assert [k for k, s in METRICS.items() if s.higher_is_better] == ["clip_t", "clip_i", "dino"]
+    assert [k for k, s in METRICS.items() if s.higher_is_better] == ["clip_t", "clip_i", "dino", "identity"]
     assert get_metric("lfd@1").arrow == "↓"
 
 

@@ -400,7 +400,7 @@ def test_data_cli_renders_and_verifies_the_toy_suite(
     from benchmark.cli import main
 
     assert main(["data", "verify", "toy", "--root", str(tmp_path / "toy")]) == 0
-    assert "toy v1: OK, 4 concepts / 20 images" in capsys.readouterr().out
+    assert "toy v2: OK, 8 concepts / 40 images" in capsys.readouterr().out
     assert len(list((tmp_path / "toy").rglob("*.png"))) == 20
     assert main(["data", "import", "toy", "--from", str(tmp_path)]) == 2
     assert "generated; there is nothing to import" in capsys.readouterr().err
@@ -459,3 +459,15 @@ def test_position_probe_tells_a_caption_following_model_from_a_noise_following_o
         assert probe == {"accuracy": 1.0, "same_for_all_prompts": 0.0, "seeds": 10.0}
     else:
         assert probe == {"accuracy": 0.2, "same_for_all_prompts": 1.0, "seeds": 10.0}
+
+
+def test_a_rerun_of_the_tuning_starts_from_the_recipe_not_from_the_applied_choice() -> None:
+    from benchmark.settings import settings_for
+    from benchmark.toy.tuning import TUNING_SUITE, _without_choice
+
+    settings = settings_for(TUNING_SUITE)
+    applied = {**settings.method_overrides, "oft": {"lr": 0.5, "steps": 7, "hflip": 0.0}, "lokr": {"steps": 3}}
+    cleared = _without_choice(settings.replace(method_overrides=applied), "oft")
+    assert cleared.method_overrides["oft"] == {"hflip": 0.0}
+    assert cleared.method_overrides["lokr"] == {"steps": 3}  # another method's choice is not this sweep's
+    assert "lokr" not in _without_choice(cleared, "lokr").method_overrides

@@ -22,7 +22,7 @@ from benchmark.toy.data import CaptionTokenizer, dataset_scenes, training_captio
 from benchmark.toy.io import SHA256_MANIFEST, sha256_of, verify_sha256_manifest
 from benchmark.toy.render import render
 from benchmark.toy.train_base import Run, main, train
-from benchmark.toy.world import Scene, caption, is_held_out
+from benchmark.toy.world import PRETRAIN_PATTERNS, RESERVED_PAIRS, Scene, caption, is_held_out
 
 TINY = PRESETS["tiny"]
 WEIGHTS = (
@@ -144,7 +144,7 @@ def test_every_baseline_method_runs_on_the_toy_model_unchanged(trained: Path, tm
 
     paths = []
     for i in range(3):
-        scene = Scene("star", "red", "snow", "center", 0.4, pattern="stripes", seed=i)
+        scene = Scene("star", "red", "snow", "center", 0.5, pattern="stripes", seed=i)
         paths.append(tmp_path / f"{i}.png")
         render(scene, 32).save(paths[-1])
     concept = ToyConcept("striped-star", "star", paths)
@@ -193,7 +193,10 @@ def test_training_data_and_captions_follow_the_world_rules() -> None:
     cfg = TINY.replace(dataset_size=400)
     scenes = dataset_scenes(cfg)
     assert len(scenes) == 400 and scenes == dataset_scenes(cfg)
-    assert not any(is_held_out(s) or s.pattern is not None for s in scenes)
+    assert not any(is_held_out(s) for s in scenes)
+    patterned = [s for s in scenes if s.pattern is not None]
+    assert all(s.pattern in PRETRAIN_PATTERNS and (s.shape, s.pattern) not in RESERVED_PAIRS for s in patterned)
+    assert 0.3 < len(patterned) / len(scenes) < 0.6  # pattern_prob 0.5 (a shape with no allowed pattern wears none)
     rng = np.random.default_rng(0)
     texts = [training_caption(s, rng, cfg) for s in scenes]
     assert 0.05 < sum(t == "" for t in texts) / len(texts) < 0.16  # uncond_prob 0.1

@@ -104,10 +104,14 @@ def test_1d_unequal_weighted_matches_quantile_functions() -> None:
 
 def test_w2_metric_is_wasserstein2_with_its_sample_count() -> None:
     rng = _rng(12)
-    x, y = rng.standard_normal((30, 4)), rng.standard_normal((25, 4))
+    x, y = rng.standard_normal((30, 4)), rng.standard_normal((30, 4))
     out = w2_metric(x, y)
     assert out.value == wasserstein2(x, y)
     assert out.n == 30
+    assert 0.0 < out.extra["p_value"] <= 1.0
+    # the sets are paired (same prompts and seeds), so their sizes must agree
+    with pytest.raises(ValueError, match="same number of rows, got 30 and 25"):
+        w2_metric(x, y[:25])
 
 
 def test_1d_equal_size_is_sorted_difference() -> None:

@@ -100,7 +100,7 @@ def sweep(
     from benchmark.toy.validity import concept_readout, read_images
     from metrics.similarity import render_slot
 
-    base_settings = settings if settings is not None else settings_for(TUNING_SUITE)
+    base_settings = _without_choice(settings if settings is not None else settings_for(TUNING_SUITE), method)
     handle = load_method(method)
     probe = job_context(_spec(base_settings, cache))
     recipe = method_config(probe, handle)
@@ -142,6 +142,18 @@ def sweep(
         "cells": cells,
         "choice": choice,
     }
+
+
+def _without_choice(settings: Any, method: str) -> Any:
+    """``settings`` less a previous ``--apply``'s ``lr`` and ``steps`` for ``method``, so the ladder and the
+    grid always start from the recipe's own toy budget and a re-run reproduces the same sweep."""
+    overrides = {k: dict(v) for k, v in settings.method_overrides.items()}
+    own = overrides.get(method, {})
+    for key in ("lr", "steps"):
+        own.pop(key, None)
+    if method in overrides and not own:
+        del overrides[method]
+    return settings.replace(method_overrides=overrides)
 
 
 def _spec(settings: Any, cache: Path, progress: bool = False) -> dict[str, Any]:

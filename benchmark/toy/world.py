@@ -130,7 +130,7 @@ class Scene:
     colour: str
     background: str
     position: str
-    size: float = 0.37
+    size: float = 0.51
     jitter: tuple[float, float] = (0.0, 0.0)
     pattern: str | None = None
     seed: int = 0
