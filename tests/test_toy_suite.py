@@ -461,6 +461,18 @@ def test_position_probe_tells_a_caption_following_model_from_a_noise_following_o
         assert probe == {"accuracy": 0.2, "same_for_all_prompts": 1.0, "seeds": 10.0}
 
 
+def test_the_grid_grows_beyond_an_edge_the_rule_chooses() -> None:
+    from benchmark.toy.tuning import extension
+
+    rising = {1e-5: {10: 0.0, 20: 0.0}, 1e-4: {10: 0.0, 20: 0.1}, 1e-3: {10: 0.1, 20: 0.2}}
+    assert extension(rising, 1e-4, 20) == pytest.approx(1e-2)  # best at the top: one ratio above
+    falling = {5e-5: {10: 0.5, 20: 0.6}, 2e-4: {10: 0.3, 20: 0.2}, 8e-4: {10: 0.0, 20: 0.0}}
+    assert extension(falling, 2e-4, 20) == pytest.approx(1.25e-5)  # best at the bottom: one ratio below
+    inside = {1e-3: {10: 0.1}, 1e-2: {10: 0.5}, 1e-1: {10: 0.2}}
+    assert extension(inside, 1e-2, 10) is None
+    assert extension({1e-3: {10: 0.0}, 1e-2: {10: 0.0}}, 1e-2, 10) is None  # nothing learned: recipe kept
+
+
 def test_a_rerun_of_the_tuning_starts_from_the_recipe_not_from_the_applied_choice() -> None:
     from benchmark.settings import settings_for
     from benchmark.toy.tuning import TUNING_SUITE, _without_choice

@@ -11,7 +11,9 @@ For each trainable method, with ``S`` its recipe's ``toy`` budget steps:
    concepts; ties go to the smaller rate);
 3. the steps are the smallest rung at which that rate reaches :data:`PLATEAU` (90%) of its best
    identity — the smallest budget on the identity plateau. A method whose identity stays 0 everywhere
-   keeps its recipe's rate and ``S``.
+   keeps its recipe's rate and ``S``;
+4. a chosen rate on an edge of the rates tried is not trusted: the grid grows by one grid ratio beyond
+   that edge and 1–3 are applied again, at most :data:`MAX_EXTENSIONS` times.
 
 Command line (re-runs the whole sweep from the cache; ``--apply`` writes the choices into the toy
 evaluation profile, ``data_manifests/profiles/toy.json``)::
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 TUNING_SUITE = "toy-tuning"
 RUNGS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
 PLATEAU = 0.9
+MAX_EXTENSIONS = 2  # rates added beyond an edge of the grid when the choice lies on it
 # Learning rates tried per method (the recipe's own toy rate is in each grid's middle or the grid
 # brackets the rate that fits a 4M-parameter UNet trained at 1e-3, which SD-1.5's rates do not).
 LR_GRIDS: Mapping[str, tuple[float, ...]] = {
@@ -57,6 +60,25 @@ END = "<!-- tuning:end -->"
 def rung_steps(base_steps: int, rungs: Sequence[float] = RUNGS) -> list[int]:
     """Optimizer steps of each rung (at least 1, rounded)."""
     return [max(1, round(base_steps * r)) for r in rungs]
+
+
+def extension(
+    table: Mapping[float, Mapping[int, float]], recipe_lr: float, base_steps: int
+) -> float | None:
+    """The next learning rate to try when the rule's choice lies on an edge of the rates tried so far:
+    one grid ratio beyond that edge (rounded to 3 significant digits); ``None`` when the choice is
+    inside, or nothing showed the concept, or fewer than two rates were tried."""
+    rates = sorted(table)
+    if len(rates) < 2:
+        return None
+    choice = choose(table, recipe_lr, base_steps)
+    if choice["plateau"] <= 0.0:
+        return None
+    if choice["lr"] == rates[-1]:
+        return float(f"{rates[-1] * rates[-1] / rates[-2]:.3g}")
+    if choice["lr"] == rates[0]:
+        return float(f"{rates[0] * rates[0] / rates[1]:.3g}")
+    return None
 
 
 def choose(table: Mapping[float, Mapping[int, float]], recipe_lr: float, base_steps: int) -> dict[str, Any]:
@@ -110,7 +132,8 @@ def sweep(
     every = math.gcd(*ladder)
     cells: list[dict[str, Any]] = []
     table: dict[float, dict[int, float]] = {}
-    for lr in grid:
+
+    def run_rate(lr: float) -> None:
         overrides = dict(base_settings.method_overrides)
         overrides[method] = {**overrides.get(method, {}), "lr": lr, "checkpoint_every": every}
         ctx = job_context(_spec(base_settings.replace(method_overrides=overrides), cache, progress))
@@ -132,12 +155,20 @@ def sweep(
             shutil.rmtree(fit_work_dir(ctx, handle.with_steps(ladder[-1]), concept), ignore_errors=True)
         table[lr] = {s: _mean([r["identity"] for r in readouts[s]]) for s in ladder}
         log.info("%s lr %g: identity %s", method, lr, [round(table[lr][s], 3) for s in ladder])
+
+    for lr in grid:
+        run_rate(lr)
+    for _ in range(MAX_EXTENSIONS):
+        step = extension(table, recipe_lr, base_steps)
+        if step is None:
+            break
+        run_rate(step)
     choice = choose(table, recipe_lr, base_steps)
     return {
         "method": method,
         "recipe": {"lr": recipe_lr, "steps": base_steps},
         "ladder": ladder,
-        "lrs": list(grid),
+        "lrs": sorted(table),
         "identity": {f"{lr:g}": {str(s): v for s, v in row.items()} for lr, row in table.items()},
         "cells": cells,
         "choice": choice,
@@ -195,7 +226,7 @@ def render_report(results: Sequence[Mapping[str, Any]], command: str) -> str:
             "| lr | " + " | ".join(str(s) for s in ladder) + " |",
             "|---|" + "---|" * len(ladder),
         ]
-        for lr, row in r["identity"].items():
+        for lr, row in sorted(r["identity"].items(), key=lambda kv: float(kv[0])):
             lines.append(f"| {lr} | " + " | ".join(f"{row[str(s)]:.3f}" for s in ladder) + " |")
     lines.append("")
     return "\n".join(lines)
