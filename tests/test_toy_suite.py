@@ -461,6 +461,15 @@ def test_position_probe_tells_a_caption_following_model_from_a_noise_following_o
         assert probe == {"accuracy": 0.2, "same_for_all_prompts": 1.0, "seeds": 10.0}
 
 
+def test_applied_checkpoints_let_the_trajectory_rungs_resume() -> None:
+    from benchmark.toy.tuning import checkpoint_every, rung_steps
+
+    for steps in (150, 400, 100, 75, 300, 1):
+        every = checkpoint_every(steps)
+        assert all(s % every == 0 for s in rung_steps(steps, (1.0, 2.0, 4.0)))
+    assert checkpoint_every(150) == 75 and checkpoint_every(400) == 200 and checkpoint_every(75) == 75
+
+
 def test_the_grid_grows_beyond_an_edge_the_rule_chooses() -> None:
     from benchmark.toy.tuning import extension
 
@@ -478,7 +487,11 @@ def test_a_rerun_of_the_tuning_starts_from_the_recipe_not_from_the_applied_choic
     from benchmark.toy.tuning import TUNING_SUITE, _without_choice
 
     settings = settings_for(TUNING_SUITE)
-    applied = {**settings.method_overrides, "oft": {"lr": 0.5, "steps": 7, "hflip": 0.0}, "lokr": {"steps": 3}}
+    applied = {
+        **settings.method_overrides,
+        "oft": {"lr": 0.5, "steps": 7, "hflip": 0.0},
+        "lokr": {"steps": 3},
+    }
     cleared = _without_choice(settings.replace(method_overrides=applied), "oft")
     assert cleared.method_overrides["oft"] == {"hflip": 0.0}
     assert cleared.method_overrides["lokr"] == {"steps": 3}  # another method's choice is not this sweep's

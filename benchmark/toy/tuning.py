@@ -62,9 +62,7 @@ def rung_steps(base_steps: int, rungs: Sequence[float] = RUNGS) -> list[int]:
     return [max(1, round(base_steps * r)) for r in rungs]
 
 
-def extension(
-    table: Mapping[float, Mapping[int, float]], recipe_lr: float, base_steps: int
-) -> float | None:
+def extension(table: Mapping[float, Mapping[int, float]], recipe_lr: float, base_steps: int) -> float | None:
     """The next learning rate to try when the rule's choice lies on an edge of the rates tried so far:
     one grid ratio beyond that edge (rounded to 3 significant digits); ``None`` when the choice is
     inside, or nothing showed the concept, or fewer than two rates were tried."""
@@ -232,13 +230,22 @@ def render_report(results: Sequence[Mapping[str, Any]], command: str) -> str:
     return "\n".join(lines)
 
 
+def checkpoint_every(steps: int) -> int:
+    """A checkpoint interval at which the rungs ½, 1, 2 and 4 × ``steps`` resume exactly (1, 2 and 4
+    only when half of ``steps`` is odd), so a trajectory of the tuned budget trains once."""
+    every = math.gcd(*rung_steps(steps, RUNGS[1:]))
+    return every if every >= max(1, steps // 4) else steps
+
+
 def apply_choices(results: Sequence[Mapping[str, Any]], profile: Path) -> None:
-    """Write each method's chosen ``lr`` and ``steps`` into the profile's ``method_overrides``."""
+    """Write each method's chosen ``lr`` and ``steps`` into the profile's ``method_overrides``, with a
+    ``checkpoint_every`` that divides every rung from ½ to 4 × the steps."""
     data = json.loads(profile.read_text(encoding="utf-8"))
     overrides = data.setdefault("method_overrides", {})
     for r in results:
         own = overrides.setdefault(r["method"], {})
-        own.update(lr=float(r["choice"]["lr"]), steps=int(r["choice"]["steps"]))
+        steps = int(r["choice"]["steps"])
+        own.update(lr=float(r["choice"]["lr"]), steps=steps, checkpoint_every=checkpoint_every(steps))
     profile.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 

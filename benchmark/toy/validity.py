@@ -36,7 +36,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 STUDY_METHOD = "dreambooth"
-OVERTRAIN_FACTOR = 5
+OVERTRAIN_FACTOR = 3
 COPY = "copy"
 BASE_QUALITY_N = 200
 BEGIN = "<!-- validity:begin -->"
