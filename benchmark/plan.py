@@ -53,11 +53,17 @@ class Plan:
 
 
 def load_costs(path: str | Path | None = None) -> dict[str, Any]:
-    """The cost table (the committed one unless ``path``)."""
-    if path is not None:
-        return dict(json.loads(Path(path).read_text(encoding="utf-8")))
-    text = (resources.files("benchmark.perf") / "costs.json").read_text(encoding="utf-8")
-    return dict(json.loads(text))
+    """The cost table (the committed one unless ``path``).
+
+    Raises:
+        EnvironmentProblem: there is no table there (the message says how to measure one).
+    """
+    from benchmark.errors import EnvironmentProblem
+
+    where = Path(path) if path is not None else Path(str(resources.files("benchmark.perf") / "costs.json"))
+    if not where.is_file():
+        raise EnvironmentProblem(f"no cost table at {where}; measure one with `overfit-bench bench costs`")
+    return dict(json.loads(where.read_text(encoding="utf-8")))
 
 
 def _num_train_timesteps(source: str) -> int:

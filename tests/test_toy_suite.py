@@ -496,3 +496,42 @@ def test_a_rerun_of_the_tuning_starts_from_the_recipe_not_from_the_applied_choic
     assert cleared.method_overrides["oft"] == {"hflip": 0.0}
     assert cleared.method_overrides["lokr"] == {"steps": 3}  # another method's choice is not this sweep's
     assert "lokr" not in _without_choice(cleared, "lokr").method_overrides
+
+
+def test_plan_counts_what_a_run_cached_and_prices_the_rest(tiny_toy_run) -> None:  # type: ignore[no-untyped-def]
+    from benchmark.errors import EnvironmentProblem
+    from benchmark.plan import load_costs, make_plan
+
+    root, _, settings = tiny_toy_run
+    costs = {
+        "device": "test table",
+        "gpu": False,
+        "train_step_s": {"*": 1.0},
+        "unet_call_s": 0.5,
+        "unet_call_batch": 4,
+        "lfd_rows_per_s": 10.0,
+        "feature_images_per_s": 100.0,
+    }
+    args = {
+        "suite": "toy",
+        "methods": ["base", "infusion", "textual-inversion", "dreambooth-lora"],
+        "concepts": ["striped-heart"],
+        "settings": settings,
+        "data_root": str(root / "data"),
+        "costs": costs,
+    }
+    cached = make_plan(cache_root=root / "cache", **args)
+    assert cached.jobs == 4
+    for stage in ("trainings", "images", "lfd_base_rows", "lfd_rows"):
+        assert cached.stages[stage].todo == 0 and cached.stages[stage].total > 0, stage
+    assert cached.estimate["seconds"]["train"] == 0.0 and cached.estimate["seconds"]["generate"] == 0.0
+    fresh = make_plan(cache_root=root / "no-cache", **args)
+    assert fresh.stages["trainings"].todo == 3 and fresh.stages["trainings"].cached == 0
+    assert dict(fresh.train_steps) == {"infusion": 2, "textual-inversion": 2, "dreambooth-lora": 2}
+    sec = fresh.estimate["seconds"]
+    assert sec["train"] == 6.0
+    assert sec["generate"] == fresh.stages["images"].todo / 4 * settings.steps * 0.5
+    assert sec["lfd"] == (fresh.stages["lfd_rows"].todo + fresh.stages["lfd_base_rows"].todo) / 10.0
+    assert not (root / "no-cache").exists()  # a plan writes nothing
+    with pytest.raises(EnvironmentProblem, match="bench costs"):
+        load_costs(root / "no-table.json")
