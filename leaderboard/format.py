@@ -104,10 +104,11 @@ def missing_notes(section: Section) -> list[str]:
 
 
 def absent_notes(section: Section) -> list[str]:
-    """One sentence per method with no rows at all for some metric group of the section."""
+    """One sentence per method with no rows at all for some metric group of the summary table (W2's floor
+    is a base-model metric, shown in the base row, so no other method lacks it)."""
     notes = []
     for key in section.methods:
-        absent = [column_title(section, g) for g in section.groups if g.stat_for(key) is None]
+        absent = [column_title(section, g) for g in summary_groups(section) if g.stat_for(key) is None]
         if absent:
             notes.append(f"{key.label} has no rows for {', '.join(absent)}")
     return notes

@@ -404,6 +404,7 @@ def test_headline_reads_each_trajectory_at_the_matched_level(tmp_path: Path) -> 
     md = render_markdown(board)
     assert "never reaches" in md and "0.150" in md and "indistinguishable from base" in md
     assert "floor 0.600" in md  # the base row of the W2 column shows the floor, not 0
+    assert "no rows for w2_floor" not in md  # a base-model metric: no other method is missing it
     html = render_html(board)
     assert html.count('data-plot="trajectory"') == 2 and "Headline: overfitting at matched identity" in html
     write_leaderboard(board, tmp_path / "out")
