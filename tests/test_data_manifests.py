@@ -26,7 +26,14 @@ LIVE = {"cat", "cat2", "dog", "dog2", "dog3", "dog5", "dog6", "dog7", "dog8"}
 
 
 def test_shipped_suites() -> None:
-    assert available_suites() == ["customconcept101", "dreambench", "sd15-check", "smoke", "toy", "toy-tuning"]
+    assert available_suites() == [
+        "customconcept101",
+        "dreambench",
+        "sd15-check",
+        "smoke",
+        "toy",
+        "toy-tuning",
+    ]
     for name in available_suites():
         m = load_manifest(name)
         assert m.name == name

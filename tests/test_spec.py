@@ -8,7 +8,17 @@ from metrics.spec import METRICS, get_metric
 
 
 def test_every_metric_describes_itself() -> None:
-    assert set(METRICS) == {"clip_t", "clip_i", "dino", "lfd", "lfd_class", "w2", "w2_floor", "collapse", "identity"}
+    assert set(METRICS) == {
+        "clip_t",
+        "clip_i",
+        "dino",
+        "lfd",
+        "lfd_class",
+        "w2",
+        "w2_floor",
+        "collapse",
+        "identity",
+    }
     for spec in METRICS.values():
         assert spec.id == f"{spec.key}@{spec.version}"
         assert spec.inputs and spec.definition

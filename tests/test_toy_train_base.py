@@ -195,8 +195,12 @@ def test_training_data_and_captions_follow_the_world_rules() -> None:
     assert len(scenes) == 400 and scenes == dataset_scenes(cfg)
     assert not any(is_held_out(s) for s in scenes)
     patterned = [s for s in scenes if s.pattern is not None]
-    assert all(s.pattern in PRETRAIN_PATTERNS and (s.shape, s.pattern) not in RESERVED_PAIRS for s in patterned)
-    assert 0.3 < len(patterned) / len(scenes) < 0.6  # pattern_prob 0.5 (a shape with no allowed pattern wears none)
+    assert all(
+        s.pattern in PRETRAIN_PATTERNS and (s.shape, s.pattern) not in RESERVED_PAIRS for s in patterned
+    )
+    assert (
+        0.3 < len(patterned) / len(scenes) < 0.6
+    )  # pattern_prob 0.5 (a shape with no allowed pattern wears none)
     rng = np.random.default_rng(0)
     texts = [training_caption(s, rng, cfg) for s in scenes]
     assert 0.05 < sum(t == "" for t in texts) / len(texts) < 0.16  # uncond_prob 0.1
