@@ -401,7 +401,7 @@ def test_data_cli_renders_and_verifies_the_toy_suite(
 
     assert main(["data", "verify", "toy", "--root", str(tmp_path / "toy")]) == 0
     assert "toy v2: OK, 8 concepts / 40 images" in capsys.readouterr().out
-    assert len(list((tmp_path / "toy").rglob("*.png"))) == 20
+    assert len(list((tmp_path / "toy").rglob("*.png"))) == 40
     assert main(["data", "import", "toy", "--from", str(tmp_path)]) == 2
     assert "generated; there is nothing to import" in capsys.readouterr().err
 
