@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Version of what a cached metric record holds besides its value (bump when a metric's extra gains a
-# field: 2 = LFD's Monte-Carlo standard error); values themselves are versioned by the metric spec.
-METRIC_RECORD = 2
+# field: 2 = LFD's Monte-Carlo standard error; 3 = metric statistics summed in a fixed order, see
+# metrics.similarity); values themselves are versioned by the metric spec.
+METRIC_RECORD = 3
 
 
 class ImageInputs:
@@ -215,6 +216,7 @@ class JobInputs(ImageInputs):
             seed=s.lfd_seed,
             batch_size=s.lfd_batch_size,
             weighting=s.lfd_weighting,
+            row_keys=stages.lfd_row_keys(self.ctx, prompts),
         )
 
     def finish(self) -> None:

@@ -381,6 +381,13 @@ def _lfd_rows(ctx: RunContext, prompts: list[str]) -> tuple[list[str], list[int]
     return [p for p in prompts for _ in seeds], [s for _ in prompts for s in seeds]
 
 
+def lfd_row_keys(ctx: RunContext, prompts: list[str]) -> list[str]:
+    """The key of each LFD base sample (its generation seed): seeds its paired noise (``metrics.lfd``), so
+    the noise draw does not depend on how this machine's float32 kernels rounded the sample."""
+    _, seeds = _lfd_rows(ctx, prompts)
+    return [f"seed={s}" for s in seeds]
+
+
 def lfd_timesteps(ctx: RunContext) -> list[int]:
     from metrics.lfd import default_timesteps
 
@@ -420,7 +427,12 @@ def base_samples(ctx: RunContext, prompts: list[str]) -> tuple[Path, str]:
 
 def _lfd_grid(ctx: RunContext) -> dict[str, Any]:
     s = ctx.settings
-    return {"timesteps": lfd_timesteps(ctx), "seed": s.lfd_seed, "batch_size": s.lfd_batch_size}
+    return {
+        "timesteps": lfd_timesteps(ctx),
+        "seed": s.lfd_seed,
+        "batch_size": s.lfd_batch_size,
+        "noise": "row-key",  # lfd@2: paired noise seeded by each sample's seed, not its bytes
+    }
 
 
 def base_eps(ctx: RunContext, prompts: list[str]) -> tuple[Path, str]:
@@ -448,6 +460,7 @@ def base_eps(ctx: RunContext, prompts: list[str]) -> tuple[Path, str]:
             grid["timesteps"],
             seed=grid["seed"],
             batch_size=grid["batch_size"],
+            row_keys=lfd_row_keys(ctx, prompts),
         )
         ctx.counters["lfd_base_rows"] += cache.calls
         save_file({k: v.contiguous() for k, v in cache.state_dict().items()}, str(out / "eps.safetensors"))

@@ -44,7 +44,8 @@ def context_shift(masked_generated: Any, masked_base: Any, masked_reference: Any
     if r.ndim != 2 or r.shape[1] != g.shape[1] or r.shape[0] < 1 or g.shape[0] < 1:
         raise ValueError(f"reference features [R, {g.shape[1]}] needed, got {r.shape}")
     mu = _unit(_unit(r).mean(axis=0, keepdims=True))[0]
-    return np.asarray(_unit(g) @ mu - _unit(b) @ mu)
+    # elementwise products and numpy sums rather than BLAS products: the same last bits on every machine
+    return np.asarray(np.sum(_unit(g) * mu, axis=1) - np.sum(_unit(b) * mu, axis=1))
 
 
 def collapse_metric(

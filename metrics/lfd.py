@@ -1,14 +1,18 @@
-"""Latent Fisher Divergence (``lfd@1``, SPEC §2.1).
+"""Latent Fisher Divergence (``lfd@2``, SPEC §2.1).
 
     LFD(c) = mean over t in T, n of  w(t) · ||eps_custom(z_t, t, c) - eps_base(z_t, t, c)||^2 / D
     z_t = sqrt(abar_t) z0 + sigma_t xi,   sigma_t = sqrt(1 - abar_t)
 
 with w(t) = 1 (``weighting="eps"``) or 1/sigma_t^2 (``"score"``, the score-space Fisher divergence).
 
-Paired noise: xi for a row depends only on (seed, t, prompt, the row's z0 values), never on its
-position, the batch size or the other rows. Both models see the same z_t, the result does not move
-when rows or timesteps are reordered or re-batched, and a cache of base predictions keyed by its
-inputs (:class:`PredictionCache`) stays valid when rows are added.
+Paired noise: xi for a row depends only on (seed, t, prompt, the row's key), never on its position,
+the batch size or the other rows. The row's key is what identifies the base sample — the harness passes
+the seed it was generated with (``row_keys``); without keys it is the row's z0 values (float32 bytes).
+Both models see the same z_t, the result does not move when rows or timesteps are reordered or
+re-batched, and a cache of base predictions keyed by its inputs (:class:`PredictionCache`) stays valid
+when rows are added. Keys that name the sample, not its bytes, keep the noise draw identical on machines
+whose float32 kernels round z0 differently (a z0 that differs in its last bit would otherwise draw
+entirely new noise: a different Monte-Carlo sample, LFD moving by several per cent).
 """
 
 from __future__ import annotations
@@ -53,23 +57,52 @@ def default_timesteps(num_train_timesteps: int = 1000, n: int = 10) -> list[int]
     return [round(step * (k + 1)) for k in range(n)]
 
 
-def row_noise_seed(seed: int, t: int, prompt: str, z0_row: torch.Tensor) -> int:
-    """The 63-bit generator seed of one (row, timestep): a hash of seed, t, prompt and z0's float32 bytes."""
+def row_noise_seed(seed: int, t: int, prompt: str, z0_row: torch.Tensor, row_key: str | None = None) -> int:
+    """The 63-bit generator seed of one (row, timestep): a hash of seed, t, prompt and the row's key
+    (``row_key``; when None, z0's float32 bytes)."""
     h = hashlib.sha256()
-    h.update(f"lfd@1|{seed}|{t}|".encode())
-    h.update(prompt.encode("utf-8"))
-    h.update(b"|")
-    h.update(z0_row.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    if row_key is None:
+        h.update(f"lfd@1|{seed}|{t}|".encode())
+        h.update(prompt.encode("utf-8"))
+        h.update(b"|")
+        h.update(z0_row.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    else:
+        h.update(f"lfd@2|{seed}|{t}|".encode())
+        h.update(prompt.encode("utf-8"))
+        h.update(b"|key|")
+        h.update(row_key.encode("utf-8"))
     return int.from_bytes(h.digest()[:8], "little") & ((1 << 63) - 1)
 
 
-def paired_noise(seed: int, t: int, prompts: Sequence[str], z0: torch.Tensor) -> torch.Tensor:
-    """Standard normal noise for each row of ``z0`` at timestep ``t`` (float32, on CPU)."""
+def paired_noise(
+    seed: int,
+    t: int,
+    prompts: Sequence[str],
+    z0: torch.Tensor,
+    row_keys: Sequence[str] | None = None,
+) -> torch.Tensor:
+    """Standard normal noise for each row of ``z0`` at timestep ``t`` (float32, on CPU); ``row_keys``
+    (one per row) seed it by key instead of by z0's bytes."""
     out = torch.empty((z0.shape[0], *z0.shape[1:]), dtype=torch.float32)
     for i in range(z0.shape[0]):
-        g = torch.Generator().manual_seed(row_noise_seed(seed, t, prompts[i], z0[i]))
+        key = None if row_keys is None else row_keys[i]
+        g = torch.Generator().manual_seed(row_noise_seed(seed, t, prompts[i], z0[i], key))
         out[i] = torch.randn(z0.shape[1:], generator=g, dtype=torch.float32)
     return out
+
+
+def _check_row_keys(row_keys: Any, prompts: list[str]) -> list[str] | None:
+    if row_keys is None:
+        return None
+    if isinstance(row_keys, str) or not isinstance(row_keys, Sequence):
+        raise ValueError("row_keys must be a list of strings, one per z0 row")
+    keys = list(row_keys)
+    if len(keys) != len(prompts) or not all(isinstance(k, str) for k in keys):
+        raise ValueError(f"row_keys must be {len(prompts)} strings (one per z0 row), got {len(keys)} entries")
+    pairs = set(zip(prompts, keys, strict=True))
+    if len(pairs) != len(keys):
+        raise ValueError("row_keys repeat a (prompt, key) pair: two rows would draw the same noise")
+    return keys
 
 
 def _check_inputs(
@@ -143,9 +176,11 @@ def lfd_breakdown(
     weighting: str = "eps",
     seed: int = 0,
     batch_size: int = 16,
+    row_keys: Sequence[str] | None = None,
 ) -> LFDResult:
     """LFD with per-timestep and per-prompt means. Arguments as :func:`latent_fisher_divergence`."""
     z0, prompt_list, ac, ts = _check_inputs(z0, prompts, alphas_cumprod, timesteps, weighting, batch_size)
+    keys = _check_row_keys(row_keys, prompt_list)
     n = z0.shape[0]
     dim = math.prod(z0.shape[1:])
     terms = torch.zeros((len(ts), n), dtype=torch.float64)
@@ -157,7 +192,8 @@ def lfd_breakdown(
         for start in range(0, n, batch_size):
             rows = slice(start, min(start + batch_size, n))
             chunk_prompts = prompt_list[rows]
-            xi = paired_noise(seed, t, chunk_prompts, z0_d[rows]).to(z0.device, z0.dtype)
+            chunk_keys = None if keys is None else keys[rows]
+            xi = paired_noise(seed, t, chunk_prompts, z0_d[rows], chunk_keys).to(z0.device, z0.dtype)
             z_t = math.sqrt(abar) * z0_d[rows] + sigma * xi
             eb = _predict(base_eps, "base_eps", z_t, t, chunk_prompts)
             ec = _predict(custom_eps, "custom_eps", z_t, t, chunk_prompts)
@@ -190,6 +226,7 @@ def latent_fisher_divergence(
     weighting: str = "eps",
     seed: int = 0,
     batch_size: int = 16,
+    row_keys: Sequence[str] | None = None,
 ) -> float:
     """Latent Fisher Divergence between a base and a customized noise predictor (SPEC §2.1).
 
@@ -204,6 +241,9 @@ def latent_fisher_divergence(
         seed: seeds the paired noise (see module docstring).
         batch_size: rows per predictor call; never changes the result beyond the predictors' own
             batch-dependence.
+        row_keys: optional, one string per row naming its base sample (e.g. its generation seed); seeds
+            the paired noise by (prompt, key) instead of by z0's bytes, so the noise draw does not depend
+            on how a machine's kernels rounded z0. (prompt, key) pairs must be unique.
 
     Returns:
         The mean of w(t)·||eps_custom - eps_base||^2/D over all (t, n), as a Python float
@@ -223,6 +263,7 @@ def latent_fisher_divergence(
         weighting=weighting,
         seed=seed,
         batch_size=batch_size,
+        row_keys=row_keys,
     ).value
 
 
@@ -273,7 +314,8 @@ class LFDReference:
     Attributes:
         z0: base-model samples [N, ...]; prompts: the prompt of each row.
         base_eps: the base model's predictor (usually a :class:`PredictionCache` of its predictions).
-        alphas_cumprod, timesteps, seed, batch_size, weighting: as :func:`latent_fisher_divergence`.
+        alphas_cumprod, timesteps, seed, batch_size, weighting, row_keys: as
+            :func:`latent_fisher_divergence`.
     """
 
     z0: torch.Tensor
@@ -284,10 +326,11 @@ class LFDReference:
     seed: int = 0
     batch_size: int = 16
     weighting: str = "eps"
+    row_keys: Sequence[str] | None = None
 
 
 def lfd_metric(custom_eps: EpsFn, lfd_reference: LFDReference, prompt_set: str = "lfd") -> MetricValue:
-    """``lfd@1`` / ``lfd_class@1`` (the compute function their specs name): LFD of ``custom_eps`` against
+    """``lfd@2`` / ``lfd_class@2`` (the compute function their specs name): LFD of ``custom_eps`` against
     the reference's base predictions; the row's extra holds the per-timestep means, the weighting and the
     Monte-Carlo standard error ``se`` (:func:`monte_carlo_se`).
     ``prompt_set`` only names which reference the harness passed."""
@@ -302,6 +345,7 @@ def lfd_metric(custom_eps: EpsFn, lfd_reference: LFDReference, prompt_set: str =
         weighting=ref.weighting,
         seed=ref.seed,
         batch_size=ref.batch_size,
+        row_keys=ref.row_keys,
     )
     extra = {
         "per_timestep": {str(t): v for t, v in res.per_timestep.items()},

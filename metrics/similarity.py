@@ -53,8 +53,9 @@ def all_pairs_cosine_mean(a: Any, b: Any) -> float:
     fa, fb = _features(a, "a"), _features(b, "b")
     if fa.shape[1] != fb.shape[1]:
         raise ValueError(f"feature dimensions differ: {fa.shape[1]} vs {fb.shape[1]}")
-    # mean_ij <a_i, b_j> = <mean_i a_i, mean_j b_j>
-    return float(fa.mean(axis=0) @ fb.mean(axis=0))
+    # mean_ij <a_i, b_j> = <mean_i a_i, mean_j b_j>; an elementwise product and numpy's sum, not a BLAS
+    # dot, so the reduction order (hence the last bits) is the same on every machine
+    return float(np.sum(fa.mean(axis=0) * fb.mean(axis=0)))
 
 
 def leave_one_out_cosine_mean(a: Any) -> float:
@@ -63,8 +64,10 @@ def leave_one_out_cosine_mean(a: Any) -> float:
     n = fa.shape[0]
     if n < 2:
         raise ValueError("need at least 2 reference images for a leave-one-out similarity")
-    gram = fa @ fa.T
-    return float((gram.sum() - np.trace(gram)) / (n * (n - 1)))
+    # sum_{i != j} <a_i, a_j> = |sum_i a_i|^2 - sum_i |a_i|^2, without a BLAS product (machine-independent
+    # reduction order)
+    total = fa.sum(axis=0)
+    return float((np.sum(total * total) - np.sum(fa * fa)) / (n * (n - 1)))
 
 
 def render_slot(template: str, text: str) -> str:

@@ -96,7 +96,7 @@ class MetricSpec:
 
     @property
     def id(self) -> str:
-        """Versioned identifier, e.g. ``lfd@1``."""
+        """Versioned identifier, e.g. ``lfd@2``."""
         return f"{self.key}@{self.version}"
 
     @property
@@ -152,7 +152,7 @@ _SPECS = (
     ),
     MetricSpec(
         key="lfd",
-        version=1,
+        version=2,
         name="Latent Fisher Divergence (non-customized prompts)",
         higher_is_better=False,
         inputs=("custom_eps", "lfd_reference"),
@@ -160,18 +160,20 @@ _SPECS = (
         backbone="latent",
         options=MappingProxyType({"prompt_set": "lfd"}),
         definition="mean over timesteps t and base samples z0 of w(t)·||eps_custom(z_t,t,c) - eps_base(z_t,t,c)||^2/D "
-        "with paired noise, conditional predictions, over prompts that do not contain the concept.",
+        "with paired noise, conditional predictions, over prompts that do not contain the concept. v2: the "
+        "paired noise of a base sample is seeded by its (prompt, generation seed), not by its float bytes, "
+        "so every machine draws the same noise.",
     ),
     MetricSpec(
         key="lfd_class",
-        version=1,
+        version=2,
         name="Latent Fisher Divergence (bare class prompts)",
         higher_is_better=False,
         inputs=("custom_eps", "lfd_reference"),
         compute="metrics.lfd:lfd_metric",
         backbone="latent",
         options=MappingProxyType({"prompt_set": "lfd_class"}),
-        definition="lfd@1 evaluated on prompts of the bare class noun (slot not filled with the concept).",
+        definition="lfd@2 evaluated on prompts of the bare class noun (slot not filled with the concept).",
     ),
     MetricSpec(
         key="w2",

@@ -243,7 +243,7 @@ def test_display_scale_is_printed_and_applied() -> None:
     scales = parse_scale_options(["clip_t,clip_i,dino=x100"])
     board = build_leaderboard(parsed(rows), scales=scales, resamples=FAST)
     md = render_markdown(board)
-    assert "clip_t@1 ↑ (×100)" in md and "lfd@1 ↓ (raw)" in md
+    assert "clip_t@1 ↑ (×100)" in md and "lfd@2 ↓ (raw)" in md
     assert re.search(r"\| 31\.0 \[30\.\d, 3\d\.\d\] \|", md)
     # CSV stays in stored units whatever the display scale.
     (line,) = [r for r in csv.DictReader(io.StringIO(render_csv(board))) if r["metric"] == "clip_t"]
@@ -285,7 +285,7 @@ def test_html_is_self_contained_with_table_and_plots() -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
     assert "@import" not in html and "url(" not in html and "<link" not in html
     assert html.count('<svg class="plot"') == 2
-    assert 'data-plot="overfitting-map" data-x="lfd@1" data-y="w2@1"' in html
+    assert 'data-plot="overfitting-map" data-x="lfd@2" data-y="w2@1"' in html
     assert 'data-plot="fidelity" data-x="dino@1" data-y="clip_t@1"' in html
     assert html.count("<tr data-method=") == 5 and html.count('<tr class="reference" data-method=') == 2
     assert "latest row created_at 2026-11-27T16:00:00+00:00" in html

@@ -299,3 +299,41 @@ def test_the_row_carries_the_monte_carlo_standard_error() -> None:
     assert out.value == pytest.approx(0.05) and out.n == 6
     same = lfd_metric(base, ref)
     assert same.value == 0.0 and same.extra["se"] == 0.0
+
+
+# --- row keys: the noise draw does not depend on how a machine rounded z0 -------------------------------
+
+
+def test_row_keys_make_noise_independent_of_z0_bytes() -> None:
+    z0, prompts = base_samples(5)
+    z0 = z0.float()
+    nudged = torch.nextafter(z0, torch.full_like(z0, float("inf")))  # every value one float32 ulp up
+    keys = [f"seed={i}" for i in range(5)]
+    assert torch.equal(paired_noise(0, 100, prompts, z0, keys), paired_noise(0, 100, prompts, nudged, keys))
+    # without keys the bytes seed the noise: one ulp draws entirely different noise
+    assert not torch.allclose(paired_noise(0, 100, prompts, z0), paired_noise(0, 100, prompts, nudged))
+    # keys, not positions: a reordered set keeps each row's noise
+    perm = [4, 2, 0, 1, 3]
+    reordered = paired_noise(0, 100, [prompts[i] for i in perm], z0[perm], [keys[i] for i in perm])
+    assert torch.equal(reordered, paired_noise(0, 100, prompts, z0, keys)[perm])
+
+
+def test_row_keys_lfd_moves_only_by_the_predictors_on_a_nudged_z0() -> None:
+    z0, prompts = base_samples(8)
+    f, g = _pair()
+    keys = [f"seed={i}" for i in range(8)]
+    nudged = z0 * (1 + 1e-12)
+    a = latent_fisher_divergence(f, g, z0, prompts, AC, TS, row_keys=keys)
+    b = latent_fisher_divergence(f, g, nudged, prompts, AC, TS, row_keys=keys)
+    assert b == pytest.approx(a, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("keys", "match"),
+    [(["a"], "one per z0 row"), ("abc", "list of strings"), (["k"] * 4, "repeat a \\(prompt, key\\)")],
+)
+def test_row_keys_validation(keys, match) -> None:
+    z0 = torch.zeros((4, *SHAPE), dtype=torch.float64)
+    f, g = _pair()
+    with pytest.raises(ValueError, match=match):
+        latent_fisher_divergence(f, g, z0, ["p"] * 4, AC, TS, row_keys=keys)

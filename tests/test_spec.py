@@ -23,7 +23,7 @@ def test_every_metric_describes_itself() -> None:
         assert spec.id == f"{spec.key}@{spec.version}"
         assert spec.inputs and spec.definition
     assert [k for k, s in METRICS.items() if s.higher_is_better] == ["clip_t", "clip_i", "dino", "identity"]
-    assert get_metric("lfd@1").arrow == "↓"
+    assert get_metric("lfd@2").arrow == "↓"
 
 
 def test_unknown_metric_suggests() -> None:
