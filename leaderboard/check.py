@@ -1,9 +1,19 @@
-"""The regression gate: compare fresh result rows with committed baseline rows.
+"""The regression gate: compare fresh result rows with committed baseline rows, in two tiers.
 
-Rows are keyed by (suite, method, rung, concept, metric). A fresh value passes when
-``|fresh - baseline| <= atol + rtol * |baseline|``. A change of suite, method or metric version, of
+Rows are keyed by (suite, method, rung, concept, metric). A change of suite, method or metric version, of
 backbone or of sample count ``n`` is reported as a change (values are not comparable then); keys only
-in the baseline are *missing*, keys only in the fresh rows are *new*.
+in the baseline are *missing*, keys only in the fresh rows are *new*. Values are compared by tier:
+
+- **fixed** rows (:func:`row_tier`: ``base``, ``real`` and image-folder rows — no training between the
+  committed inputs and the value) row by row: ``|fresh - baseline| <= atol + rtol * |baseline|``. This tier
+  catches a changed metric, backbone, sampler or suite prompt.
+- **trained** rows (everything a training run produced), for suites whose tolerance file has a section,
+  as the mean over concepts of each (method, rung, metric): another machine's float32 kernels round a
+  few hundred training steps into different images on some concepts, so one row is not a stable unit,
+  while the mean over concepts is. This tier catches a changed method, budget or suite.
+
+The tolerances come from a measurement of that variation (``python -m benchmark.gate.variation``, rule in
+docs/DECISIONS.md); a tolerance file without suite sections compares every row row by row.
 """
 
 from __future__ import annotations
@@ -27,7 +37,22 @@ DEFAULT_ATOL = 1e-6
 COMPARED_FIELDS: tuple[str, ...] = ("suite_version", "method_version", "metric_version", "backbone", "n")
 """Fields that must be equal before two values are compared at all."""
 
+TIERS: tuple[str, ...] = ("fixed", "trained")
+FIXED_INPUT_METHODS = frozenset({"base", "real"})
+"""Rows of these methods involve no training: the base model's images and the reference photos."""
+
+# informational fields a tolerance file may carry (what the measurement found, which runs it used)
+_INFO_FIELDS = {"rule", "margin", "generated_by", "runs", "description", "measured", "compared_as"}
+
 _KIND_ORDER = {"drift": 0, "changed": 1, "missing": 2, "new": 3}
+
+
+def row_tier(row: ResultRow) -> str:
+    """``"fixed"`` for a row no training run produced (``base``, ``real``, an image folder), else
+    ``"trained"``."""
+    if row.method in FIXED_INPUT_METHODS or str(row.method_version) == "images":
+        return "fixed"
+    return "trained"
 
 
 class ToleranceError(ValueError):
@@ -51,8 +76,8 @@ class Tolerance:
 
 
 @dataclass(frozen=True)
-class Tolerances:
-    """A default tolerance plus per-metric overrides keyed by metric key (``lfd``) or id (``lfd@1``)."""
+class TierTolerances:
+    """A default tolerance plus per-metric overrides keyed by metric key (``lfd``) or id (``lfd@2``)."""
 
     default: Tolerance = Tolerance(DEFAULT_RTOL, DEFAULT_ATOL)
     per_metric: Mapping[str, Tolerance] = field(default_factory=dict)
@@ -60,6 +85,26 @@ class Tolerances:
     def for_metric(self, metric: str, version: int) -> Tolerance:
         """The tolerance for ``metric@version``: its id entry, else its key entry, else the default."""
         return self.per_metric.get(f"{metric}@{version}") or self.per_metric.get(metric) or self.default
+
+
+@dataclass(frozen=True)
+class SuiteTolerances:
+    """One suite's two tiers: ``fixed`` row by row, ``trained`` as means over concepts."""
+
+    fixed: TierTolerances
+    trained: TierTolerances
+
+
+@dataclass(frozen=True)
+class Tolerances(TierTolerances):
+    """Tolerances for every row: per-suite tiers where the file has them (``suites``), else the default
+    and per-metric entries, row by row."""
+
+    suites: Mapping[str, SuiteTolerances] = field(default_factory=dict)
+
+    def for_suite(self, suite: str) -> SuiteTolerances | None:
+        """The suite's tiers, or None when rows of ``suite`` are compared row by row with the defaults."""
+        return self.suites.get(suite)
 
 
 def _tol_value(where: str, name: str, value: Any) -> float:
@@ -71,7 +116,7 @@ def _tol_value(where: str, name: str, value: Any) -> float:
 def _tol_entry(where: str, entry: Any, inherit: Tolerance) -> Tolerance:
     if not isinstance(entry, dict):
         raise ToleranceError(f"{where}: expected an object with 'rtol' and/or 'atol', got {entry!r}")
-    unknown = sorted(set(entry) - {"rtol", "atol"})
+    unknown = sorted(set(entry) - {"rtol", "atol"} - _INFO_FIELDS)
     if unknown:
         raise ToleranceError(
             f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; expected rtol, atol"
@@ -82,6 +127,30 @@ def _tol_entry(where: str, entry: Any, inherit: Tolerance) -> Tolerance:
     )
 
 
+def _per_metric(where: str, metrics_doc: Any, default: Tolerance) -> dict[str, Tolerance]:
+    if not isinstance(metrics_doc, dict):
+        raise ToleranceError(f"{where}: 'metrics' must be an object of metric -> {{rtol, atol}}")
+    out: dict[str, Tolerance] = {}
+    for name, entry in metrics_doc.items():
+        key, _, version = str(name).partition("@")
+        if key not in METRICS or (version and not version.isdigit()):
+            raise ToleranceError(
+                f"{where}: metrics.{name}: unknown metric (expected a key or key@version of {', '.join(METRICS)})"
+            )
+        out[str(name)] = _tol_entry(f"{where}: metrics.{name}", entry, default)
+    return out
+
+
+def _tier(where: str, doc: Any, inherit: Tolerance) -> TierTolerances:
+    if not isinstance(doc, dict):
+        raise ToleranceError(f"{where}: expected an object with rtol, atol and metrics")
+    unknown = sorted(set(doc) - {"rtol", "atol", "metrics"} - _INFO_FIELDS)
+    if unknown:
+        raise ToleranceError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}")
+    default = _tol_entry(where, {k: doc[k] for k in ("rtol", "atol") if k in doc}, inherit)
+    return TierTolerances(default, _per_metric(where, doc.get("metrics", {}), default))
+
+
 def make_tolerances(
     path: str | os.PathLike[str] | None = None, *, rtol: float | None = None, atol: float | None = None
 ) -> Tolerances:
@@ -89,11 +158,15 @@ def make_tolerances(
 
     The file is JSON (or YAML when it ends in ``.yaml``/``.yml``)::
 
-        {"rtol": 1e-3, "atol": 1e-6, "metrics": {"lfd": {"atol": 1e-5}, "w2@1": {"rtol": 0.01}}}
+        {"rtol": 1e-3, "atol": 1e-6, "metrics": {"lfd": {"atol": 1e-5}, "w2@1": {"rtol": 0.01}},
+         "suites": {"toy": {"fixed":   {"rtol": .., "atol": .., "metrics": {...}},
+                            "trained": {"rtol": .., "atol": .., "metrics": {...}}}}}
 
     Precedence, lowest first: built-in defaults, the file's top level, ``rtol``/``atol`` arguments,
     the file's per-metric key entry, its per-metric id entry. A per-metric entry that gives only one of
-    rtol/atol inherits the other from the resolved default.
+    rtol/atol inherits the other from the resolved default. A suite section's tiers inherit from its own
+    top level only (they are measured, not defaulted). Informational fields (``measured``, ``runs``,
+    ``rule``, ``margin``, ``generated_by``, ``description``, ``compared_as``) are allowed and ignored.
 
     Returns:
         The resolved :class:`Tolerances`.
@@ -124,7 +197,7 @@ def make_tolerances(
             raise ToleranceError(f"{where}: cannot parse tolerance file: {exc}") from exc
         if not isinstance(loaded, dict):
             raise ToleranceError(f"{where}: expected an object at the top level, got {type(loaded).__name__}")
-        unknown = sorted(set(loaded) - {"rtol", "atol", "metrics"})
+        unknown = sorted(set(loaded) - {"rtol", "atol", "metrics", "suites"} - _INFO_FIELDS)
         if unknown:
             raise ToleranceError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}")
         doc = loaded
@@ -133,18 +206,20 @@ def make_tolerances(
         where, {k: doc[k] for k in ("rtol", "atol") if k in doc}, Tolerance(DEFAULT_RTOL, DEFAULT_ATOL)
     )
     default = Tolerance(rtol=top.rtol if rtol is None else rtol, atol=top.atol if atol is None else atol)
-    per_metric: dict[str, Tolerance] = {}
-    metrics_doc = doc.get("metrics", {})
-    if not isinstance(metrics_doc, dict):
-        raise ToleranceError(f"{where}: 'metrics' must be an object of metric -> {{rtol, atol}}")
-    for name, entry in metrics_doc.items():
-        key, _, version = str(name).partition("@")
-        if key not in METRICS or (version and not version.isdigit()):
-            raise ToleranceError(
-                f"{where}: metrics.{name}: unknown metric (expected a key or key@version of {', '.join(METRICS)})"
-            )
-        per_metric[str(name)] = _tol_entry(f"{where}: metrics.{name}", entry, default)
-    return Tolerances(default=default, per_metric=per_metric)
+    per_metric = _per_metric(where, doc.get("metrics", {}), default)
+    suites_doc = doc.get("suites", {})
+    if not isinstance(suites_doc, dict):
+        raise ToleranceError(f"{where}: 'suites' must be an object of suite -> {{fixed, trained}}")
+    suites: dict[str, SuiteTolerances] = {}
+    for name, section in suites_doc.items():
+        at = f"{where}: suites.{name}"
+        if not isinstance(section, dict) or set(section) - _INFO_FIELDS != set(TIERS):
+            raise ToleranceError(f"{at}: expected an object with exactly the tiers 'fixed' and 'trained'")
+        suites[str(name)] = SuiteTolerances(
+            fixed=_tier(f"{at}.fixed", section["fixed"], default),
+            trained=_tier(f"{at}.trained", section["trained"], default),
+        )
+    return Tolerances(default=default, per_metric=per_metric, suites=suites)
 
 
 @dataclass(frozen=True)
@@ -158,7 +233,11 @@ class Finding:
 
 @dataclass(frozen=True)
 class CheckReport:
-    """The outcome of :func:`compare_rows`."""
+    """The outcome of :func:`compare_rows`.
+
+    ``n_compared`` counts compared row pairs; ``n_groups`` the (method, rung, metric) means compared in the
+    trained tier; ``worst`` the largest |diff|/tolerance of each tier (``row`` where rows are compared
+    row by row with the file's defaults)."""
 
     findings: tuple[Finding, ...]
     n_fresh: int
@@ -166,6 +245,8 @@ class CheckReport:
     n_compared: int
     worst_ratio: float
     tolerances: Tolerances
+    n_groups: int = 0
+    worst: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -179,20 +260,27 @@ class CheckReport:
     def summary(self) -> str:
         """A one-line verdict."""
         tol = self.tolerances.default
-        overrides = (
-            f", {len(self.tolerances.per_metric)} per-metric override(s)"
-            if self.tolerances.per_metric
-            else ""
-        )
+        if self.tolerances.suites:
+            basis = f"measured tolerances for {', '.join(sorted(self.tolerances.suites))}"
+        else:
+            overrides = (
+                f", {len(self.tolerances.per_metric)} per-metric override(s)"
+                if self.tolerances.per_metric
+                else ""
+            )
+            basis = f"rtol {tol.rtol:g}, atol {tol.atol:g}{overrides}"
+        tiers = "; ".join(f"{tier} {ratio:.3g}" for tier, ratio in sorted(self.worst.items()))
+        tiers = tiers if self.tolerances.suites else ""
         if self.ok:
+            groups = f", trained rows as {self.n_groups} means over concepts" if self.n_groups else ""
             return (
-                f"check OK: {self.n_compared} rows match the baseline within tolerance "
-                f"(rtol {tol.rtol:g}, atol {tol.atol:g}{overrides}); largest |diff|/tolerance {self.worst_ratio:.3g}"
+                f"check OK: {self.n_compared} rows match the baseline within tolerance ({basis}{groups}); "
+                f"largest |diff|/tolerance {self.worst_ratio:.3g}" + (f" ({tiers})" if tiers else "")
             )
         return (
             f"check FAILED: {self.count('drift')} drifted, {self.count('changed')} changed (version, backbone or n), "
             f"{self.count('missing')} missing, {self.count('new')} new "
-            f"({self.n_baseline} baseline rows, {self.n_fresh} fresh rows; rtol {tol.rtol:g}, atol {tol.atol:g}{overrides})"
+            f"({self.n_baseline} baseline rows, {self.n_fresh} fresh rows; {basis})"
         )
 
 
@@ -208,30 +296,62 @@ def _key(row: ResultRow) -> tuple[str, ...]:
     return (row.suite, row.method, "" if row.rung is None else f"{row.rung:g}", row.concept, row.metric)
 
 
-def _compare_pair(fresh: ResultRow, base: ResultRow, tolerances: Tolerances) -> tuple[Finding | None, float]:
+def _changed(fresh: ResultRow, base: ResultRow) -> Finding | None:
     key = _key(base)
     changes = [
         f"{name} {getattr(base, name)!r} → {getattr(fresh, name)!r}"
         for name in COMPARED_FIELDS
         if getattr(base, name) != getattr(fresh, name)
     ]
-    if changes:
-        message = (
-            f"CHANGED {' '.join(k for k in key if k)}: {', '.join(changes)} "
-            f"(baseline → fresh; values not compared, regenerate the baseline if this is intended) "
-            f"[fresh {fresh.source}, baseline {base.source}]"
-        )
-        return Finding("changed", key, message), 0.0
-    tol = tolerances.for_metric(base.metric, base.metric_version)
+    if not changes:
+        return None
+    message = (
+        f"CHANGED {' '.join(k for k in key if k)}: {', '.join(changes)} "
+        f"(baseline → fresh; values not compared, regenerate the baseline if this is intended) "
+        f"[fresh {fresh.source}, baseline {base.source}]"
+    )
+    return Finding("changed", key, message)
+
+
+def _ratio(diff: float, bound: float) -> float:
+    return diff / bound if bound > 0 else (0.0 if diff == 0 else math.inf)
+
+
+def _compare_values(
+    fresh: ResultRow, base: ResultRow, tol: Tolerance, tier: str
+) -> tuple[Finding | None, float]:
     diff = abs(fresh.value - base.value)
     bound = tol.bound(base.value)
-    ratio = diff / bound if bound > 0 else (0.0 if diff == 0 else math.inf)
+    ratio = _ratio(diff, bound)
     if diff <= bound:
         return None, ratio
     message = (
         f"DRIFT   {_label(base)}: fresh {fresh.value!r} vs baseline {base.value!r}, |diff| {diff:.3g} > "
-        f"tolerance {bound:.3g} ({tol.describe()}) [fresh {fresh.source}, baseline {base.source}]"
+        f"tolerance {bound:.3g} ({tol.describe()}; {tier} tier, row by row) "
+        f"[fresh {fresh.source}, baseline {base.source}]"
     )
+    return Finding("drift", _key(base), message), ratio
+
+
+def _compare_group(pairs: list[tuple[ResultRow, ResultRow]], tol: Tolerance) -> tuple[Finding | None, float]:
+    base = pairs[0][1]
+    mean_fresh = math.fsum(f.value for f, _ in pairs) / len(pairs)
+    mean_base = math.fsum(b.value for _, b in pairs) / len(pairs)
+    diff = abs(mean_fresh - mean_base)
+    bound = tol.bound(mean_base)
+    ratio = _ratio(diff, bound)
+    if diff <= bound:
+        return None, ratio
+    rung = "" if base.rung is None else f" ×{base.rung:g}"
+    worst = max(pairs, key=lambda p: abs(p[0].value - p[1].value))
+    message = (
+        f"DRIFT   {base.suite}@{base.suite_version} {base.method}@{base.method_version}{rung} "
+        f"{base.metric}@{base.metric_version}, mean over {len(pairs)} concepts: fresh {mean_fresh!r} vs "
+        f"baseline {mean_base!r}, |diff| {diff:.3g} > tolerance {bound:.3g} ({tol.describe()}; trained tier); "
+        f"largest row change: {worst[1].concept} {worst[1].value!r} → {worst[0].value!r} "
+        f"[fresh {worst[0].source}, baseline {worst[1].source}]"
+    )
+    key = (base.suite, base.method, "" if base.rung is None else f"{base.rung:g}", "", base.metric)
     return Finding("drift", key, message), ratio
 
 
@@ -243,7 +363,9 @@ def compare_rows(
     Rows are matched on (suite, method, rung, concept, metric). When each side has exactly one row for a key
     they are compared even if their versions differ (reported as ``changed``); when a side has several
     rows for a key (several versions or backbones), rows are matched on (suite_version, method_version,
-    metric_version, backbone) as well.
+    metric_version, backbone) as well. Values are compared by tier (module docstring): fixed rows and the
+    rows of suites without a tolerance section row by row, trained rows of a suite with one as the mean
+    over the concepts both sides have of each (method, rung, metric).
 
     Returns:
         A :class:`CheckReport` whose findings are sorted by key, then kind.
@@ -258,7 +380,9 @@ def compare_rows(
 
     findings: list[Finding] = []
     compared = 0
-    worst = 0.0
+    worst: dict[str, float] = {}
+    groups: dict[tuple[Any, ...], list[tuple[ResultRow, ResultRow]]] = defaultdict(list)
+    group_tol: dict[tuple[Any, ...], Tolerance] = {}
     for key in sorted(set(by_key_fresh) | set(by_key_base)):
         f_rows, b_rows = by_key_fresh.get(key, []), by_key_base.get(key, [])
         pairs: list[tuple[ResultRow, ResultRow]] = []
@@ -273,9 +397,36 @@ def compare_rows(
             f_rest = [f_by[k] for k in sorted(set(f_by) - set(b_by))]
             b_rest = [b_by[k] for k in sorted(set(b_by) - set(f_by))]
         for f_row, b_row in pairs:
-            finding, ratio = _compare_pair(f_row, b_row, tolerances)
             compared += 1
-            worst = max(worst, ratio)
+            changed = _changed(f_row, b_row)
+            if changed is not None:
+                findings.append(changed)
+                continue
+            suite = tolerances.for_suite(b_row.suite)
+            tier = row_tier(b_row)
+            if suite is None:
+                finding, ratio = _compare_values(
+                    f_row, b_row, tolerances.for_metric(b_row.metric, b_row.metric_version), "row"
+                )
+                tier = "row"
+            elif tier == "fixed":
+                tol = suite.fixed.for_metric(b_row.metric, b_row.metric_version)
+                finding, ratio = _compare_values(f_row, b_row, tol, tier)
+            else:
+                gkey = (
+                    b_row.suite,
+                    b_row.suite_version,
+                    b_row.method,
+                    b_row.method_version,
+                    b_row.rung,
+                    b_row.metric,
+                    b_row.metric_version,
+                    b_row.backbone,
+                )
+                groups[gkey].append((f_row, b_row))
+                group_tol[gkey] = suite.trained.for_metric(b_row.metric, b_row.metric_version)
+                continue
+            worst[tier] = max(worst.get(tier, 0.0), ratio)
             if finding is not None:
                 findings.append(finding)
         findings.extend(
@@ -286,12 +437,19 @@ def compare_rows(
             Finding("new", key, f"NEW     {_label(r)}: in fresh rows ({r.source}), not in baseline")
             for r in f_rest
         )
+    for gkey in sorted(groups, key=str):
+        finding, ratio = _compare_group(groups[gkey], group_tol[gkey])
+        worst["trained"] = max(worst.get("trained", 0.0), ratio)
+        if finding is not None:
+            findings.append(finding)
     findings.sort(key=lambda f: (f.key, _KIND_ORDER[f.kind], f.message))
     return CheckReport(
         findings=tuple(findings),
         n_fresh=len(fresh),
         n_baseline=len(baseline),
         n_compared=compared,
-        worst_ratio=worst,
+        worst_ratio=max(worst.values(), default=0.0),
         tolerances=tolerances,
+        n_groups=len(groups),
+        worst=worst,
     )

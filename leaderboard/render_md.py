@@ -40,6 +40,11 @@ def _table(header: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
+def markdown_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    """A Markdown table (cells escaped) as one string."""
+    return "\n".join(_table(header, body))
+
+
 def figure_name(headline: Headline, metric: str) -> str:
     """The file name of a trajectory figure, under ``figures/`` beside the page."""
     return f"{headline.suite}-{headline.suite_version}-{metric}.svg"

@@ -1,0 +1,230 @@
+"""Measure how far a suite's rows legitimately move on other machines of this kind, and set the gate's
+tolerances from it.
+
+Machines of one kind differ in CPU model and vector units, so float32 kernels round differently. This
+emulates them on one machine: each *kernel set* limits torch's own kernels (``ATEN_CPU_CAPABILITY``),
+oneDNN's convolutions (``ONEDNN_MAX_CPU_ISA``) and MKL's BLAS (``MKL_ENABLE_INSTRUCTIONS``) to one
+instruction set; the environment's thread count (``OMP_NUM_THREADS``) and the local executor's workers
+vary too. Every run starts from an empty cache of its own.
+
+    python -m benchmark.gate.variation run --suite smoke --kernels native,avx512,avx2,default \\
+        --threads 1,2 --workers 1,2 --out runs/variation
+    python -m benchmark.gate.variation summarize runs/variation --out docs/gate/variation.json
+    python -m benchmark.gate.variation tolerances docs/gate/variation.json \\
+        --out leaderboard/results/tolerances.json --table docs/gate/tolerances.md
+
+``summarize`` compares each run with the committed rows (``leaderboard/results/<suite>.jsonl``);
+``tolerances`` applies the rule of :mod:`leaderboard.variation` (margin 3 by default) and records which
+runs it used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+KERNEL_SETS: dict[str, dict[str, str]] = {
+    "native": {},
+    "avx512": {
+        "ATEN_CPU_CAPABILITY": "avx512",
+        "ONEDNN_MAX_CPU_ISA": "AVX512_CORE",
+        "MKL_ENABLE_INSTRUCTIONS": "AVX512",
+    },
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+    "default": {
+        "ATEN_CPU_CAPABILITY": "default",
+        "ONEDNN_MAX_CPU_ISA": "SSE41",
+        "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
+    },
+}
+"""Emulated machines: the environment that limits each kernel family to one instruction set ("native":
+whatever this CPU picks)."""
+
+COMMITTED = Path(__file__).resolve().parents[2] / "leaderboard" / "results"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def run_name(suite: str, kernels: str, threads: int, workers: int) -> str:
+    """The folder name of one emulated run."""
+    return f"{suite}-{kernels}-t{threads}-w{workers}"
+
+
+def run_one(
+    suite: str, kernels: str, threads: int, workers: int, out: Path, extra: list[str] | None = None
+) -> dict[str, Any]:
+    """One ``overfit-bench run`` of ``suite`` in a subprocess under a kernel set, a thread setting and a
+    worker count, from an empty cache; returns its record (also written to ``out/<name>/run_record.json``).
+    A run whose record exists is not repeated.
+
+    Raises:
+        KeyError: an unknown kernel set. RuntimeError: the run failed (its log is named).
+    """
+    if kernels not in KERNEL_SETS:
+        raise KeyError(f"unknown kernel set {kernels!r}; known: {', '.join(KERNEL_SETS)}")
+    name = run_name(suite, kernels, threads, workers)
+    folder = out / name
+    record_path = folder / "run_record.json"
+    if record_path.is_file():
+        return dict(json.loads(record_path.read_text()))
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    cache = out / ".cache" / name
+    shutil.rmtree(cache, ignore_errors=True)
+    env = {**os.environ, **KERNEL_SETS[kernels], "OMP_NUM_THREADS": str(threads)}
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from benchmark.cli import main; sys.exit(main())",
+        "run",
+        "--suite",
+        suite,
+        "--out",
+        str(folder),
+        "--cache",
+        str(cache),
+        "--workers",
+        str(workers),
+        "--no-progress",
+        "--no-leaderboard",
+        *(extra or []),
+    ]
+    start = time.perf_counter()
+    with open(folder / "log", "w", encoding="utf-8") as log:
+        code = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
+    wall = time.perf_counter() - start
+    shutil.rmtree(cache, ignore_errors=True)
+    if code != 0:
+        raise RuntimeError(f"{name}: overfit-bench run exited {code}; see {folder / 'log'}")
+    import torch
+
+    from benchmark.results import git_rev
+
+    record = {
+        "name": name,
+        "suite": suite,
+        "kernels": kernels,
+        "environment": KERNEL_SETS[kernels],
+        "omp_num_threads": threads,
+        "workers": workers,
+        "wall_s": round(wall, 1),
+        "cpu": _cpu_model(),
+        "cpu_capability_native": torch.backends.cpu.get_cpu_capability(),
+        "torch": torch.__version__,
+        "git_rev": git_rev(),
+    }
+    record_path.write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def read_runs(folders: list[Path]) -> dict[str, tuple[dict[str, Any], list[Any]]]:
+    """Every finished run under ``folders`` (a run folder, or a folder of them): name -> (record, rows)."""
+    from leaderboard.rows import read_jsonl
+
+    found: dict[str, tuple[dict[str, Any], list[Any]]] = {}
+    for folder in folders:
+        for record_path in sorted(folder.glob("run_record.json")) + sorted(folder.glob("*/run_record.json")):
+            record = json.loads(record_path.read_text())
+            found[record["name"]] = (record, read_jsonl(record_path.parent / "results.jsonl"))
+    return found
+
+
+def summarize_runs(folders: list[Path], committed: Path = COMMITTED) -> dict[str, Any]:
+    """Deviations of every run from the committed rows of its suite (:func:`leaderboard.variation.summarize`),
+    with the runs' records."""
+    from leaderboard.rows import read_jsonl
+    from leaderboard.variation import summarize
+
+    runs = read_runs(folders)
+    if not runs:
+        raise FileNotFoundError(f"no finished runs (run_record.json) under {', '.join(map(str, folders))}")
+    by_suite: dict[str, dict[str, list[Any]]] = {}
+    for name, (record, rows) in runs.items():
+        by_suite.setdefault(record["suite"], {})[name] = rows
+    measured: dict[str, Any] = {}
+    for suite, suite_runs in sorted(by_suite.items()):
+        baseline = read_jsonl(committed / f"{suite}.jsonl")
+        measured.update(summarize(suite_runs, baseline))
+    return {"runs": [runs[n][0] for n in sorted(runs)], "committed": str(committed), "variation": measured}
+
+
+def _csv(text: str) -> list[str]:
+    return [t for t in text.split(",") if t]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark.gate.variation", description=__doc__.split("\n\n")[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="run a suite under each kernel set x thread setting x worker count")
+    p.add_argument("--suite", required=True)
+    p.add_argument("--kernels", default="native,avx2,default", help=f"of {', '.join(KERNEL_SETS)}")
+    p.add_argument("--threads", default="1,2", help="OMP_NUM_THREADS values")
+    p.add_argument("--workers", default="1,2", help="local executor worker counts")
+    p.add_argument("--out", type=Path, required=True)
+    s = sub.add_parser("summarize", help="deviations of finished runs from the committed rows")
+    s.add_argument("folders", nargs="+", type=Path)
+    s.add_argument("--out", type=Path, required=True)
+    t = sub.add_parser("tolerances", help="the tolerance file (and its table) from a summary")
+    t.add_argument("summary", type=Path)
+    t.add_argument("--margin", type=float, default=3.0)
+    t.add_argument("--out", type=Path, required=True)
+    t.add_argument("--table", type=Path, help="also write the Markdown tolerance table here")
+    args = parser.parse_args(argv)
+
+    if args.command == "run":
+        for kernels in _csv(args.kernels):
+            for threads in map(int, _csv(args.threads)):
+                for workers in map(int, _csv(args.workers)):
+                    record = run_one(args.suite, kernels, threads, workers, args.out)
+                    print(f"{record['name']}: {record['wall_s']} s")
+        return 0
+    if args.command == "summarize":
+        summary = summarize_runs(args.folders)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(summary, indent=1) + "\n")
+        for suite, tiers in summary["variation"].items():
+            for tier, metrics in tiers.items():
+                for metric, entry in metrics.items():
+                    print(
+                        f"{suite:6} {tier:8} {metric:10} max |dev| {entry['max_abs']:.3g}  max rel {entry['max_rel']:.3g}"
+                    )
+        return 0
+    from leaderboard.variation import derive_tolerances, tolerance_table
+
+    summary = json.loads(args.summary.read_text())
+    command = "python -m benchmark.gate.variation tolerances " + " ".join(
+        str(a) for a in (argv if argv is not None else sys.argv[1:])[1:]
+    )
+    tolerances = derive_tolerances(
+        summary["variation"],
+        margin=args.margin,
+        runs=[r["name"] for r in summary["runs"]],
+        command=command,
+    )
+    args.out.write_text(json.dumps(tolerances, indent=1) + "\n")
+    if args.table:
+        args.table.write_text(tolerance_table(tolerances) + "\n")
+    print(tolerance_table(tolerances))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

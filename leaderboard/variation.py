@@ -1,0 +1,222 @@
+"""How far fresh rows legitimately move from the committed ones, and the tolerance rule built on it.
+
+:func:`deviations` pairs each run's rows with the baseline and measures, per (suite, tier, metric), the
+units the gate compares (:mod:`leaderboard.check`): fixed rows one by one, trained rows as the mean over
+concepts of each (method, rung, metric). :func:`summarize` keeps each unit's largest deviation over all
+runs; :func:`derive_tolerances` turns that into a tolerance file by the rule below (docs/DECISIONS.md):
+
+    per (suite, tier, metric), with m = margin, d_i the largest measured |deviation| of unit i and v_i its
+    baseline value, split at the median |v|:
+        rtol = m · max d_i / |v_i| over the units above the median (0 when there are none)
+        atol = m · max d_i over the units at or below it
+    raised to the floors RTOL_FLOOR and ATOL_FLOOR, so every measured deviation times m passes: a small
+    unit is covered by atol, a large one by rtol·|v| — small values (W2 near 0) vary relatively more.
+
+Pure Python on result rows: no torch.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from .check import TIERS, row_tier
+from .rows import ResultRow
+
+RTOL_FLOOR = 1e-6
+"""The smallest relative tolerance the rule gives (float64 statistics of float32 features)."""
+ATOL_FLOOR = 1e-9
+"""The smallest absolute tolerance the rule gives."""
+DEFAULT_MARGIN = 3.0
+
+
+def _row_key(row: ResultRow) -> tuple[Any, ...]:
+    return (row.suite, row.method, row.rung, row.concept, row.metric, row.metric_version, row.backbone)
+
+
+def _group_key(row: ResultRow) -> tuple[Any, ...]:
+    return (row.suite, row.method, row.rung, row.metric, row.metric_version, row.backbone)
+
+
+def deviations(fresh: Iterable[ResultRow], baseline: Iterable[ResultRow]) -> list[dict[str, Any]]:
+    """Every compared unit of ``fresh`` against ``baseline``: fixed rows one by one, trained rows as
+    the mean over the concepts both have of each (method, rung, metric).
+
+    Returns:
+        Dicts with suite, tier, metric, unit (``method rung concept`` or ``method rung mean``), baseline,
+        fresh and abs (|fresh - baseline|). Rows only one side has are left out (the gate reports them).
+    """
+    base = {_row_key(r): r for r in baseline}
+    groups: dict[tuple[Any, ...], list[tuple[float, float]]] = defaultdict(list)
+    out: list[dict[str, Any]] = []
+    for row in fresh:
+        b = base.get(_row_key(row))
+        if b is None:
+            continue
+        rung = "" if row.rung is None else f" ×{row.rung:g}"
+        if row_tier(b) == "fixed":
+            out.append(
+                {
+                    "suite": row.suite,
+                    "tier": "fixed",
+                    "metric": row.metric,
+                    "unit": f"{row.method}{rung} {row.concept}",
+                    "baseline": b.value,
+                    "fresh": row.value,
+                    "abs": abs(row.value - b.value),
+                }
+            )
+        else:
+            groups[_group_key(b)].append((row.value, b.value))
+    for key, pairs in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        suite, method, rung, metric = key[:4]
+        mean_f = math.fsum(p[0] for p in pairs) / len(pairs)
+        mean_b = math.fsum(p[1] for p in pairs) / len(pairs)
+        label = "" if rung is None else f" ×{rung:g}"
+        out.append(
+            {
+                "suite": suite,
+                "tier": "trained",
+                "metric": metric,
+                "unit": f"{method}{label} mean over {len(pairs)}",
+                "baseline": mean_b,
+                "fresh": mean_f,
+                "abs": abs(mean_f - mean_b),
+            }
+        )
+    return out
+
+
+def summarize(runs: Mapping[str, Sequence[ResultRow]], baseline: Sequence[ResultRow]) -> dict[str, Any]:
+    """The largest deviation of every unit over ``runs`` (name -> rows), per suite, tier and metric.
+
+    Returns:
+        ``{suite: {tier: {metric: {"units": [[baseline, max_abs, unit, run], ...], "max_abs": ..,
+        "max_rel": .., "worst": {...}}}}}`` (max_rel over units with a nonzero baseline).
+    """
+    best: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for name, rows in runs.items():
+        for dev in deviations(rows, baseline):
+            key = (dev["suite"], dev["tier"], dev["metric"], dev["unit"])
+            if key not in best or dev["abs"] > best[key]["abs"]:
+                best[key] = {**dev, "run": name}
+    out: dict[str, Any] = {}
+    for (suite, tier, metric, _), dev in sorted(best.items()):
+        entry = out.setdefault(suite, {}).setdefault(tier, {}).setdefault(metric, {"units": []})
+        entry["units"].append([dev["baseline"], dev["abs"], dev["unit"], dev["run"]])
+    for tiers in out.values():
+        for metrics in tiers.values():
+            for entry in metrics.values():
+                units = entry["units"]
+                worst = max(units, key=lambda u: u[1])
+                rel = [u[1] / abs(u[0]) for u in units if u[0] != 0]
+                entry["max_abs"] = worst[1]
+                entry["max_rel"] = max(rel, default=0.0)
+                entry["worst"] = {"unit": worst[2], "run": worst[3], "baseline": worst[0], "abs": worst[1]}
+    return out
+
+
+def tier_rule(units: Sequence[Sequence[Any]], margin: float) -> dict[str, float]:
+    """rtol and atol for one (suite, tier, metric) from its units ``[baseline, max_abs, ...]`` (module rule)."""
+    if not units:
+        return {"rtol": RTOL_FLOOR, "atol": ATOL_FLOOR}
+    med = statistics.median(abs(float(u[0])) for u in units)
+    large = [u for u in units if abs(float(u[0])) > med]
+    small = [u for u in units if abs(float(u[0])) <= med]
+    rtol = margin * max((float(u[1]) / abs(float(u[0])) for u in large), default=0.0)
+    atol = margin * max((float(u[1]) for u in small), default=0.0)
+    return {"rtol": max(rtol, RTOL_FLOOR), "atol": max(atol, ATOL_FLOOR)}
+
+
+def derive_tolerances(
+    variation: Mapping[str, Any],
+    *,
+    margin: float = DEFAULT_MARGIN,
+    runs: Sequence[Any] = (),
+    command: str = "",
+) -> dict[str, Any]:
+    """A tolerance file (:func:`leaderboard.check.make_tolerances` format) from :func:`summarize`'s output.
+
+    Each per-metric entry carries what was measured (largest deviation, the unit and run it came from);
+    a tier's default is the largest tolerance of its metrics, for a metric the measurement did not see.
+    """
+    suites: dict[str, Any] = {}
+    for suite, tiers in sorted(variation.items()):
+        section: dict[str, Any] = {}
+        for tier in TIERS:
+            metrics: dict[str, Any] = {}
+            for metric, entry in sorted(tiers.get(tier, {}).items()):
+                tol = tier_rule(entry["units"], margin)
+                metrics[metric] = {
+                    **tol,
+                    "measured": {
+                        "max_abs": entry["max_abs"],
+                        "max_rel": entry["max_rel"],
+                        "units": len(entry["units"]),
+                        "worst": entry["worst"],
+                    },
+                }
+            default = {
+                "rtol": max((m["rtol"] for m in metrics.values()), default=RTOL_FLOOR),
+                "atol": max((m["atol"] for m in metrics.values()), default=ATOL_FLOOR),
+            }
+            section[tier] = {
+                **default,
+                "compared_as": "row by row"
+                if tier == "fixed"
+                else "mean over concepts per (method, rung, metric)",
+                "metrics": metrics,
+            }
+        suites[suite] = section
+    return {
+        "description": "Regression-gate tolerances measured from CPU-kernel, thread and worker variation "
+        "(leaderboard/variation.py; docs/GATE.md). Suites not listed are compared row by row with rtol/atol.",
+        "rule": "per (suite, tier, metric): rtol = margin * max d/|v| over units above the median |v|, "
+        "atol = margin * max d over the rest; floors rtol 1e-6, atol 1e-9",
+        "margin": margin,
+        "generated_by": command,
+        "runs": list(runs),
+        "rtol": 1e-3,
+        "atol": 1e-6,
+        "suites": suites,
+    }
+
+
+def tolerance_table(tolerances: Mapping[str, Any]) -> str:
+    """The Markdown table of a derived tolerance file: suite, tier, metric, tolerance, largest measured
+    deviation (absolute and relative), where it was measured, and the margin."""
+    from .render_md import markdown_table
+
+    margin = tolerances.get("margin")
+    rows: list[list[str]] = []
+    for suite, section in sorted(tolerances.get("suites", {}).items()):
+        for tier in TIERS:
+            for metric, entry in sorted(section[tier]["metrics"].items()):
+                m = entry.get("measured", {})
+                worst = m.get("worst", {})
+                rows.append(
+                    [
+                        suite,
+                        tier,
+                        metric,
+                        f"{entry['atol']:.3g} + {entry['rtol']:.3g}·|v|",
+                        f"{m.get('max_abs', 0):.3g}",
+                        f"{m.get('max_rel', 0):.3g}",
+                        f"{worst.get('unit', '')} ({worst.get('run', '')})",
+                        f"{margin:g}" if margin is not None else "",
+                    ]
+                )
+    header = [
+        "suite",
+        "tier",
+        "metric",
+        "tolerance",
+        "largest |dev|",
+        "largest |dev|/|v|",
+        "where (run)",
+        "margin",
+    ]
+    return markdown_table(header, rows)
