@@ -47,6 +47,39 @@ _INFO_FIELDS = {"rule", "margin", "generated_by", "runs", "description", "measur
 _KIND_ORDER = {"drift": 0, "changed": 1, "missing": 2, "new": 3}
 
 
+COMMITTED_RESULTS = Path(__file__).resolve().parent / "results"
+"""Where the committed result rows and the committed tolerance file live."""
+
+
+def committed_tolerances() -> Tolerances:
+    """The committed tolerance file (``leaderboard/results/tolerances.json``), or the defaults where it
+    is absent."""
+    path = COMMITTED_RESULTS / "tolerances.json"
+    return make_tolerances(path if path.is_file() else None)
+
+
+def is_committed(row: ResultRow) -> bool:
+    """Whether ``row`` was read from a file under ``leaderboard/results/``."""
+    file = row.source.rpartition(":")[0]
+    try:
+        return Path(file).resolve().is_relative_to(COMMITTED_RESULTS)
+    except (OSError, ValueError):
+        return False
+
+
+def merge_tolerance(tolerances: Tolerances, row: ResultRow) -> Tolerance | None:
+    """The tolerance within which two copies of ``row`` from different files are the same row: its
+    suite's fixed tier (or the file's defaults for a suite without a section) for a row no training
+    produced; None (exact agreement needed) for a trained row, which other machines legitimately move
+    further than one row can be checked (the gate compares those as means)."""
+    if row_tier(row) != "fixed":
+        return None
+    suite = tolerances.for_suite(row.suite)
+    if suite is None:
+        return tolerances.for_metric(row.metric, row.metric_version)
+    return suite.fixed.for_metric(row.metric, row.metric_version)
+
+
 def row_tier(row: ResultRow) -> str:
     """``"fixed"`` for a row no training run produced (``base``, ``real``, an image folder), else
     ``"trained"``."""
@@ -229,6 +262,7 @@ class Finding:
     kind: str
     key: tuple[str, ...]
     message: str
+    tier: str = ""  # for drift: the tier that compared it ("fixed", "trained" or "row")
 
 
 @dataclass(frozen=True)
@@ -330,7 +364,7 @@ def _compare_values(
         f"tolerance {bound:.3g} ({tol.describe()}; {tier} tier, row by row) "
         f"[fresh {fresh.source}, baseline {base.source}]"
     )
-    return Finding("drift", _key(base), message), ratio
+    return Finding("drift", _key(base), message, tier), ratio
 
 
 def _compare_group(pairs: list[tuple[ResultRow, ResultRow]], tol: Tolerance) -> tuple[Finding | None, float]:
@@ -352,7 +386,7 @@ def _compare_group(pairs: list[tuple[ResultRow, ResultRow]], tol: Tolerance) -> 
         f"[fresh {worst[0].source}, baseline {worst[1].source}]"
     )
     key = (base.suite, base.method, "" if base.rung is None else f"{base.rung:g}", "", base.metric)
-    return Finding("drift", key, message), ratio
+    return Finding("drift", key, message, "trained"), ratio
 
 
 def compare_rows(

@@ -160,6 +160,42 @@ def test_duplicates_across_files_and_missing_paths(tmp_path: Path) -> None:
         read_rows([tmp_path / "nope.jsonl"])
 
 
+def test_reference_rows_merge_within_the_fixed_tolerance_keeping_the_committed_copy(tmp_path: Path) -> None:
+    """Two machines' `real`/`base` rows differ in the last digits: one row, the committed copy kept; a
+    trained row or a reference row beyond the tolerance still fails."""
+    from leaderboard.check import make_tolerances
+
+    tol_path = tmp_path / "tol.json"
+    tol_path.write_text(json.dumps({"suites": {"toy": {"fixed": {"rtol": 1e-6}, "trained": {"rtol": 0.5}}}}))
+    tol = make_tolerances(tol_path)
+    ref = {"method": "real", "metric": "clip_i", "rung": None}
+    mine = write_jsonl(tmp_path / "mine.jsonl", [row(**ref, value=0.9999997582151383)])
+    other = write_jsonl(tmp_path / "other.jsonl", [row(**ref, value=0.9999997582150371)])
+    got = read_rows([mine, other], tol)
+    assert [(r.method, r.value) for r in got] == [("real", 0.9999997582151383)]  # first kept: none committed
+    far = write_jsonl(tmp_path / "far.jsonl", [row(**ref, value=0.99)])
+    with pytest.raises(RowError, match="differs from the one in"):
+        read_rows([mine, far], tol)
+    trained_a = write_jsonl(tmp_path / "ta.jsonl", [row(value=0.3)])
+    trained_b = write_jsonl(tmp_path / "tb.jsonl", [row(value=0.3 + 1e-12)])
+    with pytest.raises(RowError, match="differs from the one in"):
+        read_rows([trained_a, trained_b], tol)  # trained rows: exact, however wide the trained tier
+
+
+def test_committed_copy_is_kept_on_merge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import leaderboard.check as check
+
+    monkeypatch.setattr(check, "COMMITTED_RESULTS", (tmp_path / "results").resolve())
+    (tmp_path / "results").mkdir()
+    tol_path = tmp_path / "tol.json"
+    tol_path.write_text(json.dumps({"suites": {"toy": {"fixed": {"rtol": 1e-6}, "trained": {"rtol": 0.5}}}}))
+    ref = {"method": "real", "metric": "clip_i", "rung": None}
+    mine = write_jsonl(tmp_path / "mine.jsonl", [row(**ref, value=0.9999997582151383)])
+    kept = write_jsonl(tmp_path / "results" / "toy.jsonl", [row(**ref, value=0.9999997582150371)])
+    (got,) = read_rows([mine, kept], check.make_tolerances(tol_path))
+    assert got.value == 0.9999997582150371 and got.source == f"{kept}:1"
+
+
 def test_valid_row_round_trip_and_blank_lines(tmp_path: Path) -> None:
     path = tmp_path / "res.jsonl"
     path.write_text("\n" + json.dumps(row(git_rev=None, backbone=None)) + "\n\n", encoding="utf-8")
@@ -224,7 +260,7 @@ def test_missing_concepts_flagged_and_references_last() -> None:
 
 
 def test_arrows_and_definitions_come_from_spec() -> None:
-    rows = [row(metric=m, backbone="bb", value=0.1) for m in METRICS]
+    rows = [row(metric=m, metric_version=s.version, backbone="bb", value=0.1) for m, s in METRICS.items()]
     board = build_leaderboard(parsed(rows), resamples=FAST)
     md = render_markdown(board)
     html = render_html(board)
@@ -243,7 +279,7 @@ def test_display_scale_is_printed_and_applied() -> None:
     scales = parse_scale_options(["clip_t,clip_i,dino=x100"])
     board = build_leaderboard(parsed(rows), scales=scales, resamples=FAST)
     md = render_markdown(board)
-    assert "clip_t@1 ↑ (×100)" in md and "lfd@2 ↓ (raw)" in md
+    assert "clip_t@1 ↑ (×100)" in md and "lfd@1 ↓ (raw)" in md
     assert re.search(r"\| 31\.0 \[30\.\d, 3\d\.\d\] \|", md)
     # CSV stays in stored units whatever the display scale.
     (line,) = [r for r in csv.DictReader(io.StringIO(render_csv(board))) if r["metric"] == "clip_t"]
