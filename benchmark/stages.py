@@ -23,7 +23,7 @@ import torch
 from benchmark.cache import write_json_atomic
 from benchmark.context import RunContext
 from benchmark.errors import method_stage
-from benchmark.settings import BackboneSpec
+from benchmark.settings import BackboneSpec, EvalSettings
 
 if TYPE_CHECKING:
     from baselines.contract import MethodHandle
@@ -389,10 +389,15 @@ def lfd_row_keys(ctx: RunContext, prompts: list[str]) -> list[str]:
 
 
 def lfd_timesteps(ctx: RunContext) -> list[int]:
+    n_train = int(ctx.base_components().scheduler.config.num_train_timesteps)
+    return grid_timesteps(n_train, ctx.settings)
+
+
+def grid_timesteps(num_train_timesteps: int, settings: EvalSettings) -> list[int]:
+    """The LFD timestep grid of a suite's settings on a schedule of ``num_train_timesteps``."""
     from metrics.lfd import default_timesteps
 
-    n_train = int(ctx.base_components().scheduler.config.num_train_timesteps)
-    return default_timesteps(n_train, ctx.settings.lfd_timesteps)
+    return default_timesteps(num_train_timesteps, settings.lfd_timesteps)
 
 
 def base_samples(ctx: RunContext, prompts: list[str]) -> tuple[Path, str]:

@@ -179,3 +179,62 @@ def test_gate_fails_on_each_mutation(mutation: str, tmp_path: Path) -> None:
         r for r in read_jsonl(COMMITTED / "smoke.jsonl") if r.method in {"base", "real", "dreambooth"}
     ]
     assert report.n_baseline == len(committed)
+
+
+# --- the metric tier on committed inputs ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suite", ["toy", "smoke"])
+def test_every_metric_reproduces_its_value_on_the_committed_inputs(suite: str) -> None:
+    from benchmark.gate.fixture import verify
+
+    results = verify(suite)
+    assert {r["metric"].split("@")[0] for r in results} >= {
+        "clip_t",
+        "clip_i",
+        "dino",
+        "lfd",
+        "lfd_class",
+        "w2",
+    }
+    assert all(r["ok"] for r in results), [r for r in results if not r["ok"]]
+
+
+def test_fixture_catches_a_changed_lfd_grid_and_weighting(monkeypatch: pytest.MonkeyPatch) -> None:
+    import benchmark.settings as settings_module
+    from benchmark.gate import fixture
+
+    real = settings_module.settings_for
+
+    def more_timesteps(suite: Any, **kw: Any) -> Any:
+        s = real(suite, **kw)
+        return s.replace(lfd_timesteps=s.lfd_timesteps + 1)
+
+    monkeypatch.setattr(settings_module, "settings_for", more_timesteps)
+    bad = {r["metric"]: r for r in fixture.verify("toy") if not r["ok"]}
+    assert set(bad) == {"lfd@2", "lfd_class@2"}
+    assert "not in the fixture: LFD's timestep grid or noise changed" in bad["lfd@2"]["error"]
+
+    monkeypatch.setattr(
+        settings_module, "settings_for", lambda suite, **kw: real(suite, **kw).replace(lfd_weighting="score")
+    )
+    bad = {r["metric"]: r for r in fixture.verify("toy") if not r["ok"]}
+    assert set(bad) == {"lfd@2", "lfd_class@2"} and bad["lfd@2"]["got"] > bad["lfd@2"]["expected"]
+
+
+def test_fixture_catches_a_changed_statistic(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    import metrics.similarity as similarity
+    from benchmark.gate import fixture
+
+    def median_pairs(a: Any, b: Any) -> float:  # a plausible-looking redefinition of CLIP-I
+        fa = np.asarray(a, dtype=np.float64)
+        fb = np.asarray(b, dtype=np.float64)
+        fa /= np.linalg.norm(fa, axis=1, keepdims=True)
+        fb /= np.linalg.norm(fb, axis=1, keepdims=True)
+        return float(np.median(fa @ fb.T))
+
+    monkeypatch.setattr(similarity, "all_pairs_cosine_mean", median_pairs)
+    bad = {r["metric"] for r in fixture.verify("toy") if not r["ok"]}
+    assert bad == {"clip_i@1", "dino@1"}
