@@ -114,8 +114,7 @@ def run_one(
         raise RuntimeError(f"{name}: overfit-bench run exited {code}; see {folder / 'log'}")
     import torch
 
-    from benchmark.results import git_rev
-
+    revs = sorted({json.loads(line)["git_rev"] for line in open(folder / "results.jsonl") if line.strip()})
     record = {
         "name": name,
         "suite": suite,
@@ -127,7 +126,7 @@ def run_one(
         "cpu": _cpu_model(),
         "cpu_capability_native": torch.backends.cpu.get_cpu_capability(),
         "torch": torch.__version__,
-        "git_rev": git_rev(),
+        "git_rev": ",".join(revs),  # as the run's rows record it
     }
     record_path.write_text(json.dumps(record, indent=1) + "\n")
     return record
@@ -207,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"{suite:6} {tier:8} {metric:10} max |dev| {entry['max_abs']:.3g}  max rel {entry['max_rel']:.3g}"
                     )
         return 0
-    from leaderboard.variation import derive_tolerances, tolerance_table
+    from leaderboard.variation import derive_tolerances
 
     summary = json.loads(args.summary.read_text())
     command = "python -m benchmark.gate.variation tolerances " + " ".join(
@@ -220,10 +219,46 @@ def main(argv: list[str] | None = None) -> int:
         command=command,
     )
     args.out.write_text(json.dumps(tolerances, indent=1) + "\n")
+    text = report(summary, tolerances)
     if args.table:
-        args.table.write_text(tolerance_table(tolerances) + "\n")
-    print(tolerance_table(tolerances))
+        args.table.write_text(text)
+    print(text)
     return 0
+
+
+def report(summary: dict[str, Any], tolerances: dict[str, Any]) -> str:
+    """Markdown: the runs the measurement used, and the tolerance table (generated; do not edit)."""
+    from leaderboard.render_md import markdown_table
+    from leaderboard.variation import tolerance_table
+
+    runs = markdown_table(
+        ["run", "suite", "kernel set", "environment", "OMP threads", "workers", "wall s", "CPU", "commit"],
+        [
+            [
+                r["name"],
+                r["suite"],
+                r["kernels"],
+                " ".join(f"{k}={v}" for k, v in r["environment"].items()) or "(this CPU's own choice)",
+                str(r["omp_num_threads"]),
+                str(r["workers"]),
+                f"{r['wall_s']:g}",
+                f"{r['cpu']} ({r['cpu_capability_native']})",
+                r["git_rev"],
+            ]
+            for r in summary["runs"]
+        ],
+    )
+    return (
+        "# Regression-gate tolerances (generated)\n\n"
+        f"Written by `{tolerances['generated_by']}` from the measurement in `docs/gate/variation.json`; "
+        "the rule and the tiers are explained in docs/GATE.md. Do not edit by hand.\n\n"
+        f"## Runs measured\n\n{runs}\n\n"
+        "## Tolerances\n\n"
+        "Fixed tier: each row. Trained tier: the mean over concepts of each (method, rung, metric). "
+        "*largest |dev|* is the largest deviation from the committed value over all runs; the tolerance "
+        f"covers it × the margin ({tolerances['margin']:g}).\n\n"
+        f"{tolerance_table(tolerances)}\n"
+    )
 
 
 if __name__ == "__main__":
