@@ -57,10 +57,18 @@ def mutated_manifest(suite: str, folder: Path) -> Path:
 
 
 def run_mutation(
-    mutation: str, *, suite: str, method: str, folder: Path, data_root: str | None = None
+    mutation: str,
+    *,
+    suite: str,
+    method: str,
+    folder: Path,
+    data_root: str | None = None,
+    cache: Path | None = None,
+    workers: int = 1,
 ) -> list[Any]:
     """Rows of ``base`` and ``method`` on every concept of ``suite`` under ``mutation`` (one process,
-    one worker; cache and run folder under ``folder``).
+    one worker; run folder under ``folder``, cache there too unless ``cache`` names one — a finished
+    run's cache saves the stages the mutation does not touch, since every stage is keyed by its inputs).
 
     Raises:
         KeyError: an unknown mutation.
@@ -83,7 +91,7 @@ def run_mutation(
                 "suite": suite,
                 "data_root": data_root,
                 "settings": settings.to_dict(),
-                "cache": str(folder / "cache"),
+                "cache": str(cache or folder / "cache"),
                 "run_dir": str(folder / "run"),
             }
         )
@@ -101,9 +109,10 @@ def run_mutation(
         concepts=None,
         settings=settings,
         run_dir=folder / "run",
-        cache_root=folder / "cache",
+        cache_root=cache or folder / "cache",
         data_root=data_root,
         progress=False,
+        workers=workers,
     )
     return read_jsonl(result.results)
 
@@ -116,13 +125,17 @@ def check_mutation(
     folder: Path,
     committed: Path = COMMITTED,
     data_root: str | None = None,
+    cache: Path | None = None,
+    workers: int = 1,
 ) -> Any:
     """The gate's report (:class:`leaderboard.check.CheckReport`) on a mutated run, against the committed
     rows of ``base``, ``real`` and ``method`` under the committed tolerances."""
     from leaderboard.check import compare_rows, make_tolerances
     from leaderboard.rows import read_jsonl
 
-    fresh = run_mutation(mutation, suite=suite, method=method, folder=folder, data_root=data_root)
+    fresh = run_mutation(
+        mutation, suite=suite, method=method, folder=folder, data_root=data_root, cache=cache, workers=workers
+    )
     keep = {"base", "real", method}
     baseline = [r for r in read_jsonl(committed / f"{suite}.jsonl") if r.method in keep]
     return compare_rows(fresh, baseline, make_tolerances(committed / "tolerances.json"))
@@ -137,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mutations", default=",".join(MUTATIONS))
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--keep", type=Path, help="keep the runs in this folder (default: a temporary one)")
+    parser.add_argument(
+        "--cache", type=Path, help="reuse a finished run's cache for the stages a mutation leaves alone"
+    )
     args = parser.parse_args(argv)
     missed = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -145,7 +161,13 @@ def main(argv: list[str] | None = None) -> int:
             folder = root / mutation
             folder.mkdir(parents=True, exist_ok=True)
             report = check_mutation(
-                mutation, suite=args.suite, method=args.method, folder=folder, data_root=args.data_root
+                mutation,
+                suite=args.suite,
+                method=args.method,
+                folder=folder,
+                data_root=args.data_root,
+                cache=args.cache,
+                workers=args.workers,
             )
             caught = "CAUGHT" if not report.ok else "MISSED"
             tiers = sorted({f.tier or f.kind for f in report.findings})
