@@ -193,3 +193,22 @@ def test_hub_weights_are_pinned_and_their_commit_is_in_the_backbone_tag(
     sd15 = settings_for("dreambench")
     assert sd15.model_revision == find_model("sd15").revision == "451f4fe16113bff5a5d2269ed5ad43b0592e9a14"
     assert sd15.clip.revision == find_model("clip-vit-b-32").revision
+
+
+def test_workers_must_be_a_positive_number(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--workers", "0"])
+    assert exc.value.code == 2
+    assert "argument --workers: expected a whole number >= 1, got 0" in capsys.readouterr().err
+
+
+def test_output_into_a_closed_pipe_is_not_a_traceback() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys; from benchmark.cli import main; sys.exit(main(['prompts', '--suite', 'toy']))"
+    # `true` exits without reading: every write of the command meets a closed pipe
+    script = f'"{sys.executable}" -c "{code}" | true; exit ${{PIPESTATUS[0]}}'
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0
+    assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr, proc.stderr

@@ -67,7 +67,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=positive_int,
         default=None,
         help="local executor: jobs in this many processes at once (default: the CPU cores over the suite's "
         "torch threads per job when its profile fixes them, at most 4; else 1); with --plan: workers to "
@@ -75,6 +75,17 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--no-leaderboard", action="store_true", help="do not write RUN_DIR/leaderboard/")
     p.set_defaults(func=run)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (``--workers 0`` is an error, not the default)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
 
 
 def default_methods() -> list[str]:
