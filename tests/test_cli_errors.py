@@ -212,3 +212,16 @@ def test_output_into_a_closed_pipe_is_not_a_traceback() -> None:
     proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=False)
     assert proc.returncode == 0
     assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr, proc.stderr
+
+
+def test_level_for_a_suite_not_in_the_rows_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from leaderboard.demo import demo_rows
+
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in demo_rows()), encoding="utf-8")
+    code = main(["leaderboard", str(path), "--out", str(tmp_path / "site"), "--level", "toy=0.5"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--level names suite(s) toy that no row belongs to (suites in the rows: dreambench)" in err

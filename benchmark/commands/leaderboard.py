@@ -72,6 +72,12 @@ def run(args: argparse.Namespace) -> int:
         scales = parse_scale_options(args.scale)
         levels = _levels(args.level)
         rows = read_rows(args.results)
+        unknown = sorted(set(levels) - {r.suite for r in rows})
+        if unknown:
+            raise ValueError(
+                f"--level names suite(s) {', '.join(unknown)} that no row belongs to "
+                f"(suites in the rows: {', '.join(sorted({r.suite for r in rows}))})"
+            )
         board = build_leaderboard(
             rows, scales=scales, resamples=args.resamples, seed=args.seed, fidelity_levels=levels
         )
