@@ -49,9 +49,39 @@ def check_folder(ctx: RunContext, root: Path, concepts: list[Any]) -> dict[str, 
             for f in sorted(folder.iterdir()):
                 if f.name not in names and not f.name.startswith("."):
                     problems.append(f"extra: {f} (expected <prompt_index>_<seed>.png for this suite)")
+    if not problems:
+        problems += _size_problems(ctx, [f for files in expected.values() for f in files])
     if problems:
         raise ImageFolderError("\n".join(problems))
     return expected
+
+
+def _size_problems(ctx: RunContext, files: list[Path]) -> list[str]:
+    """One line per image whose size differs from the suite's (the size most of the folder's images have
+    when that is not the suite's resolution); reads only the image headers."""
+    from collections import Counter
+
+    from PIL import Image
+
+    sizes: dict[Path, tuple[int, int]] = {}
+    problems: list[str] = []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                sizes[f] = im.size
+        except OSError as err:
+            problems.append(f"unreadable: {f} ({err})")
+    if problems or not sizes:
+        return problems
+    res = int(ctx.settings.resolution)
+    counts = Counter(sizes.values())
+    expected = (res, res) if (res, res) in counts else counts.most_common(1)[0][0]
+    return [
+        f"wrong size: {f} is {w}x{h}, the folder's other images are {expected[0]}x{expected[1]} "
+        f"(the suite generates {res}x{res}); resize it or regenerate it"
+        for f, (w, h) in sizes.items()
+        if (w, h) != expected
+    ]
 
 
 def score_folder(ctx: RunContext, root: Path, concepts: list[Any], name: str) -> list[dict[str, Any]]:

@@ -266,6 +266,23 @@ def test_score_image_folder_names_missing_and_extra(smoke, tmp_path: Path, capsy
     assert f"extra: {bad / 'cat'}" in err
 
 
+def test_score_image_folder_names_an_image_of_the_wrong_size(smoke, tmp_path: Path, capsys) -> None:
+    import shutil
+
+    from PIL import Image
+
+    from benchmark.cli import main
+
+    root, _ = smoke
+    bad = tmp_path / "bad"
+    shutil.copytree(root / "run" / "images" / "infusion", bad)
+    Image.new("RGB", (48, 40), "white").save(bad / "dog" / "1_0.png")
+    code = main(["score", "--suite", "smoke", "--images", str(bad), "--cache", str(root / "cache")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"wrong size: {bad / 'dog' / '1_0.png'} is 48x40, the folder's other images are 64x64" in err
+
+
 def test_external_method_by_import_path(smoke, tmp_path: Path) -> None:
     root, _ = smoke
     res = run_suite(
