@@ -163,6 +163,47 @@ def summarize_runs(folders: list[Path], committed: Path = COMMITTED) -> dict[str
     return {"runs": [runs[n][0] for n in sorted(runs)], "committed": str(committed), "variation": measured}
 
 
+def holdout(folders: list[Path], margin: float, committed: Path = COMMITTED) -> list[dict[str, Any]]:
+    """Leave one kernel set out: derive tolerances from the other kernel sets' runs and check the held-out
+    runs against the committed rows with them — does the margin cover a machine the rule never saw?"""
+    from leaderboard.check import compare_rows, make_tolerances
+    from leaderboard.rows import read_jsonl
+    from leaderboard.variation import derive_tolerances, summarize
+
+    runs = read_runs(folders)
+    out: list[dict[str, Any]] = []
+    for kernels in sorted({rec["kernels"] for rec, _ in runs.values()}):
+        train = {n: rows for n, (rec, rows) in runs.items() if rec["kernels"] != kernels}
+        test = {n: (rec, rows) for n, (rec, rows) in runs.items() if rec["kernels"] == kernels}
+        if not train:
+            continue
+        measured: dict[str, Any] = {}
+        for suite in sorted({runs[n][0]["suite"] for n in train}):
+            suite_runs = {n: rows for n, rows in train.items() if runs[n][0]["suite"] == suite}
+            measured.update(summarize(suite_runs, read_jsonl(committed / f"{suite}.jsonl")))
+        tol_doc = derive_tolerances(measured, margin=margin, runs=sorted(train))
+        import tempfile
+
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(tol_doc, f)
+        tolerances = make_tolerances(f.name)
+        Path(f.name).unlink()
+        for name, (rec, rows) in sorted(test.items()):
+            if rec["suite"] not in tol_doc["suites"]:
+                continue  # no other kernel set of this suite to learn from
+            report = compare_rows(rows, read_jsonl(committed / f"{rec['suite']}.jsonl"), tolerances)
+            out.append(
+                {
+                    "held_out": name,
+                    "derived_from": sorted(n for n in train if runs[n][0]["suite"] == rec["suite"]),
+                    "ok": report.ok,
+                    "worst": dict(report.worst),
+                    "findings": [f.message for f in report.findings][:5],
+                }
+            )
+    return out
+
+
 def _csv(text: str) -> list[str]:
     return [t for t in text.split(",") if t]
 
@@ -181,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("summarize", help="deviations of finished runs from the committed rows")
     s.add_argument("folders", nargs="+", type=Path)
     s.add_argument("--out", type=Path, required=True)
+    h = sub.add_parser("holdout", help="leave one kernel set out: does the rule's margin cover it?")
+    h.add_argument("folders", nargs="+", type=Path)
+    h.add_argument("--margin", type=float, default=3.0)
     t = sub.add_parser("tolerances", help="the tolerance file (and its table) from a summary")
     t.add_argument("summary", type=Path)
     t.add_argument("--margin", type=float, default=3.0)
@@ -206,6 +250,14 @@ def main(argv: list[str] | None = None) -> int:
                         f"{suite:6} {tier:8} {metric:10} max |dev| {entry['max_abs']:.3g}  max rel {entry['max_rel']:.3g}"
                     )
         return 0
+    if args.command == "holdout":
+        results = holdout(args.folders, args.margin)
+        for r in results:
+            worst = ", ".join(f"{k} {v:.3g}" for k, v in sorted(r["worst"].items()))
+            print(f"{'PASS' if r['ok'] else 'FAIL'} {r['held_out']}: largest |diff|/tolerance {worst}")
+            for message in r["findings"]:
+                print("     " + message[:240])
+        return 0 if all(r["ok"] for r in results) else 1
     from leaderboard.variation import derive_tolerances
 
     summary = json.loads(args.summary.read_text())
