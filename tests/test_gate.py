@@ -125,6 +125,8 @@ def test_summarize_and_derive_round_trip(tmp_path: Path) -> None:
     entry = summary["dreambench"]["fixed"]["clip_i"]
     assert entry["max_abs"] == pytest.approx(1e-4) and entry["worst"]["run"] == "a"
     derived = derive_tolerances(summary, margin=3.0, runs=["a", "b"])
+    fixed = derived["suites"]["dreambench"]["fixed"]["metrics"]
+    assert len({m["rtol"] for m in fixed.values()}) == 1  # the fixed tier's relative part is pooled
     path = tmp_path / "tol.json"
     path.write_text(json.dumps(derived))
     tol = make_tolerances(path)
