@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mutations", default=",".join(MUTATIONS))
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--keep", type=Path, help="keep the runs in this folder (default: a temporary one)")
+    parser.add_argument("--workers", type=int, default=1, help="local executor processes (default 1)")
     parser.add_argument(
         "--cache", type=Path, help="reuse a finished run's cache for the stages a mutation leaves alone"
     )
