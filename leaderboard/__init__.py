@@ -6,9 +6,10 @@ metric backends, baselines or the benchmark harness.
 
 from .aggregate import Leaderboard, build_leaderboard
 from .check import CheckReport, Tolerance, ToleranceError, Tolerances, compare_rows, make_tolerances
+from .check import read_results as read_rows
 from .frame import load_results, rows_frame
 from .outputs import OUTPUT_FILES, write_leaderboard
-from .rows import ResultRow, RowError, read_rows
+from .rows import ResultRow, RowError
 from .scale import SCALES, parse_scale_options
 from .stats import Interval, bootstrap_mean_ci
 

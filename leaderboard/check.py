@@ -22,14 +22,14 @@ import json
 import math
 import os
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from metrics.spec import METRICS
 
-from .rows import ResultRow
+from .rows import ResultRow, read_rows
 
 DEFAULT_RTOL = 1e-3
 DEFAULT_ATOL = 1e-6
@@ -78,6 +78,34 @@ def merge_tolerance(tolerances: Tolerances, row: ResultRow) -> Tolerance | None:
     if suite is None:
         return tolerances.for_metric(row.metric, row.metric_version)
     return suite.fixed.for_metric(row.metric, row.metric_version)
+
+
+def copies_merger(tolerances: Tolerances | None = None) -> Callable[[ResultRow, ResultRow], ResultRow | None]:
+    """For :func:`leaderboard.rows.read_rows`: two copies of a fixed-tier row (same identity and
+    configuration hash, from two files) are one row when they agree within :func:`merge_tolerance`
+    (``tolerances``, default: the committed file); the committed copy is kept where one is committed."""
+    tol_set = committed_tolerances() if tolerances is None else tolerances
+
+    def merge(first: ResultRow, other: ResultRow) -> ResultRow | None:
+        tol = merge_tolerance(tol_set, first)
+        if tol is None or abs(first.value - other.value) > tol.bound(first.value):
+            return None
+        return other if is_committed(other) and not is_committed(first) else first
+
+    return merge
+
+
+def read_results(
+    paths: Iterable[str | os.PathLike[str]], tolerances: Tolerances | None = None
+) -> list[ResultRow]:
+    """:func:`leaderboard.rows.read_rows` with shared reference rows merged within the fixed-tier
+    tolerance (:func:`copies_merger`): several runs' files, and a run's file with the committed rows,
+    read together although their ``real``/``base`` rows differ in the last digits.
+
+    Raises:
+        RowError: as :func:`leaderboard.rows.read_rows`.
+    """
+    return read_rows(paths, merge=copies_merger(tolerances))
 
 
 def row_tier(row: ResultRow) -> str:

@@ -16,7 +16,8 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from .rows import REQUIRED_FIELDS, ResultRow, read_rows
+from .check import read_results
+from .rows import REQUIRED_FIELDS, ResultRow
 
 COLUMNS: tuple[str, ...] = (*REQUIRED_FIELDS, "extra", "source")
 """The frame's columns: the pinned fields, ``extra`` (a dict per row) and ``source`` (``path:line``)."""
@@ -62,6 +63,6 @@ def load_results(paths: Iterable[str | os.PathLike[str]]) -> pd.DataFrame:
     """Read and validate results files (or folders of ``*.jsonl``) into one frame.
 
     Raises:
-        RowError: as :func:`leaderboard.rows.read_rows` (bad rows, duplicates, no input).
+        RowError: as :func:`leaderboard.check.read_results` (bad rows, disagreeing copies, no input).
     """
-    return rows_frame(read_rows(paths))
+    return rows_frame(read_results(paths))

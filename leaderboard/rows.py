@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -310,46 +310,40 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return files
 
 
-def read_rows(paths: Iterable[str | os.PathLike[str]], tolerances: Any = None) -> list[ResultRow]:
+def read_rows(
+    paths: Iterable[str | os.PathLike[str]],
+    merge: Callable[[ResultRow, ResultRow], ResultRow | None] | None = None,
+) -> list[ResultRow]:
     """Read and validate every results file (or directory of ``*.jsonl`` files).
 
     A row that several files hold (the ``real`` and ``base`` reference rows every run of a suite writes)
-    is kept once: when both copies have the same configuration hash and their values are equal, or — for
-    rows no training produced (:func:`leaderboard.check.row_tier` ``fixed``) — agree within the gate's
-    fixed-tier tolerance (``tolerances``, default: the committed ``leaderboard/results/tolerances.json``),
-    as two machines' float32 kernels make them. The committed copy is kept where one is committed.
+    is kept once when both copies have the same configuration hash and are the same row: equal values,
+    or what ``merge(first, other)`` says — the copy to keep, or None when they differ
+    (:func:`leaderboard.check.read_results` merges within the gate's fixed-tier tolerance).
 
     Returns:
         All rows, in the order read.
 
     Raises:
-        RowError: as :func:`read_jsonl`, also for copies that truly disagree, duplicates within a file
-            and for no input at all.
+        RowError: as :func:`read_jsonl`, also for copies that disagree, duplicates within a file and for
+            no input at all.
     """
-    from .check import committed_tolerances, is_committed, merge_tolerance
-
     rows: list[ResultRow] = []
     files = expand_paths(paths)
     if not files:
         raise RowError("no results files given")
-    tolerances = committed_tolerances() if tolerances is None else tolerances
     seen: dict[tuple[str, ...], int] = {}
     for path in files:
         for row in read_jsonl(path):
             index = seen.get(row.identity)
-            first = None if index is None else rows[index]
-            if (
-                first is not None
-                and index is not None
-                and first.source.rpartition(":")[0] != row.source.rpartition(":")[0]
-            ):
+            if index is not None and rows[index].source.rpartition(":")[0] != row.source.rpartition(":")[0]:
+                first = rows[index]
                 if first.config_hash == row.config_hash:
                     if first.value == row.value:
                         continue  # the same row in two runs (a shared reference row): one copy
-                    tol = merge_tolerance(tolerances, first)
-                    if tol is not None and abs(first.value - row.value) <= tol.bound(first.value):
-                        if is_committed(row) and not is_committed(first):
-                            rows[index] = row  # keep the committed copy
+                    kept = merge(first, row) if merge is not None else None
+                    if kept is not None:
+                        rows[index] = kept
                         continue
                 raise RowError(
                     f"{row.source}: row {row.describe()} differs from the one in {first.source} "
