@@ -97,7 +97,6 @@ def make_plan(
     from benchmark.context import RunContext
     from benchmark.scoring import METRIC_RECORD, rung_steps
     from benchmark.suites import load_suite, select_concepts
-    from metrics.lfd import default_timesteps
     from metrics.spec import METRICS
 
     suite_obj = load_suite(suite, data_root, verify=False, cache=cache_root)
@@ -106,8 +105,8 @@ def make_plan(
     chosen = select_concepts(suite_obj, concepts)
     handles = [load_method(m) for m in methods]
     s = settings
-    timesteps = default_timesteps(_num_train_timesteps(ctx.model_source()), s.lfd_timesteps)
-    grid = {"timesteps": timesteps, "seed": s.lfd_seed, "batch_size": s.lfd_batch_size}
+    grid = stages.lfd_grid(s, _num_train_timesteps(ctx.model_source()))
+    timesteps = grid["timesteps"]
     plan = Plan(str(suite_obj.name), list(methods), [c.id for c in chosen], tuple(s.rungs), 0)
     for name in ("trainings", "images", "lfd_base_rows", "lfd_rows", "features"):
         plan.stages[name] = StageCount()

@@ -431,11 +431,17 @@ def base_samples(ctx: RunContext, prompts: list[str]) -> tuple[Path, str]:
 
 
 def _lfd_grid(ctx: RunContext) -> dict[str, Any]:
-    s = ctx.settings
+    n_train = int(ctx.base_components().scheduler.config.num_train_timesteps)
+    return lfd_grid(ctx.settings, n_train)
+
+
+def lfd_grid(settings: EvalSettings, num_train_timesteps: int) -> dict[str, Any]:
+    """What the base model's LFD predictions depend on besides its samples (part of their cache key;
+    ``run --plan`` computes the same key without loading the model)."""
     return {
-        "timesteps": lfd_timesteps(ctx),
-        "seed": s.lfd_seed,
-        "batch_size": s.lfd_batch_size,
+        "timesteps": grid_timesteps(num_train_timesteps, settings),
+        "seed": settings.lfd_seed,
+        "batch_size": settings.lfd_batch_size,
         "noise": "row-key",  # lfd@2: paired noise seeded by each sample's seed, not its bytes
     }
 

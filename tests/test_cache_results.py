@@ -12,6 +12,7 @@ import pytest
 from benchmark.cache import StageCache, hash_inputs
 from benchmark.paths import cache_dir
 from benchmark.results import ROW_FIELDS, append_rows, make_row, superseded_path
+from metrics.spec import METRICS
 from tests.rows_support import read_rows
 
 
@@ -118,7 +119,7 @@ def _row(metric: str = "lfd", value: float = 0.5, config_hash: str = "abc") -> d
 def test_rows_have_pinned_fields_and_never_duplicate(tmp_path: Path) -> None:
     row = _row()
     assert tuple(row) == ROW_FIELDS
-    assert row["metric_version"] == 1
+    assert row["metric_version"] == METRICS[row["metric"]].version
     path = tmp_path / "run" / "results.jsonl"
     assert append_rows(path, [row, _row("w2")]) == 2
     assert append_rows(path, [_row(value=0.7), _row("w2")]) == 0  # same (method, concept, metric, config)

@@ -136,8 +136,9 @@ def test_profiles_keep_every_settings_hash() -> None:
     from benchmark.settings import settings_for
 
     got = {s: hash_inputs(settings_for(s).identity())[:16] for s in ("smoke", "dreambench")}
-    # (toy: changed by toy v2; dreambench: by pinning the SD-1.5 and CLIP commits)
-    assert got == {"smoke": "90efced6ddb9ac9a", "dreambench": "3c21e15159e4537e"}
+    # (toy: changed by toy v2; dreambench: by pinning the SD-1.5 and CLIP commits; smoke: by smoke v2's
+    # one torch thread per job)
+    assert got == {"smoke": "6be74e2b953a707e", "dreambench": "3c21e15159e4537e"}
     assert settings_for("customconcept101") == settings_for("dreambench")  # both name the sd15 profile
     toy = settings_for("toy")
     assert toy.model_loader == "benchmark.toy.assets:base_model_dir" and toy.clip.loader
