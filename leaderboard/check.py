@@ -84,10 +84,12 @@ def copies_merger(tolerances: Tolerances | None = None) -> Callable[[ResultRow, 
     """For :func:`leaderboard.rows.read_rows`: two copies of a fixed-tier row (same identity and
     configuration hash, from two files) are one row when they agree within :func:`merge_tolerance`
     (``tolerances``, default: the committed file); the committed copy is kept where one is committed."""
-    tol_set = committed_tolerances() if tolerances is None else tolerances
+    loaded: list[Tolerances] = [] if tolerances is None else [tolerances]
 
     def merge(first: ResultRow, other: ResultRow) -> ResultRow | None:
-        tol = merge_tolerance(tol_set, first)
+        if not loaded:  # the committed file, read only when two copies need comparing
+            loaded.append(committed_tolerances())
+        tol = merge_tolerance(loaded[0], first)
         if tol is None or abs(first.value - other.value) > tol.bound(first.value):
             return None
         return other if is_committed(other) and not is_committed(first) else first
@@ -225,8 +227,8 @@ def make_tolerances(
 
     Precedence, lowest first: built-in defaults, the file's top level, ``rtol``/``atol`` arguments,
     the file's per-metric key entry, its per-metric id entry. A per-metric entry that gives only one of
-    rtol/atol inherits the other from the resolved default. A suite section's tiers inherit from its own
-    top level only (they are measured, not defaulted). Informational fields (``measured``, ``runs``,
+    rtol/atol inherits the other from the resolved default. A suite section's tier without rtol or atol
+    inherits the resolved default; a measured tier (``python -m benchmark.gate.variation``) states both. Informational fields (``measured``, ``runs``,
     ``rule``, ``margin``, ``generated_by``, ``description``, ``compared_as``) are allowed and ignored.
 
     Returns:

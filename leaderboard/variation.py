@@ -51,8 +51,9 @@ def deviations(fresh: Iterable[ResultRow], baseline: Iterable[ResultRow]) -> lis
     the mean over the concepts both have of each (method, rung, metric).
 
     Returns:
-        Dicts with suite, tier, metric, unit (``method rung concept`` or ``method rung mean``), baseline,
-        fresh and abs (|fresh - baseline|). Rows only one side has are left out (the gate reports them).
+        Dicts with suite, tier, metric (``key@version``: a measurement never carries over to another
+        version), unit (``method rung concept`` or ``method rung mean``), baseline, fresh and abs
+        (|fresh - baseline|); a mean also has ``concepts``. Rows only one side has are left out (the gate reports them).
     """
     base = {_row_key(r): r for r in baseline}
     groups: dict[tuple[Any, ...], list[tuple[float, float]]] = defaultdict(list)
@@ -67,7 +68,7 @@ def deviations(fresh: Iterable[ResultRow], baseline: Iterable[ResultRow]) -> lis
                 {
                     "suite": row.suite,
                     "tier": "fixed",
-                    "metric": row.metric,
+                    "metric": f"{row.metric}@{row.metric_version}",
                     "unit": f"{row.method}{rung} {row.concept}",
                     "baseline": b.value,
                     "fresh": row.value,
@@ -77,7 +78,7 @@ def deviations(fresh: Iterable[ResultRow], baseline: Iterable[ResultRow]) -> lis
         else:
             groups[_group_key(b)].append((row.value, b.value))
     for key, pairs in sorted(groups.items(), key=lambda kv: str(kv[0])):
-        suite, method, rung, metric = key[:4]
+        suite, method, rung, metric, version = key[:5]
         mean_f = math.fsum(p[0] for p in pairs) / len(pairs)
         mean_b = math.fsum(p[1] for p in pairs) / len(pairs)
         label = "" if rung is None else f" ×{rung:g}"
@@ -85,8 +86,9 @@ def deviations(fresh: Iterable[ResultRow], baseline: Iterable[ResultRow]) -> lis
             {
                 "suite": suite,
                 "tier": "trained",
-                "metric": metric,
-                "unit": f"{method}{label} mean over {len(pairs)}",
+                "metric": f"{metric}@{version}",
+                "unit": f"{method}{label} mean",
+                "concepts": len(pairs),
                 "baseline": mean_b,
                 "fresh": mean_f,
                 "abs": abs(mean_f - mean_b),
@@ -152,6 +154,11 @@ def derive_tolerances(
     for suite, tiers in sorted(variation.items()):
         section: dict[str, Any] = {}
         for tier in TIERS:
+            if not tiers.get(tier):
+                raise ValueError(
+                    f"suite {suite!r}: the measurement has no {tier} rows; measure them before deriving tolerances "
+                    "(a tier without a measurement would get the floors and fail on any machine)"
+                )
             metrics: dict[str, Any] = {}
             pooled_rtol = max(
                 (tier_rule(e["units"], margin)["rtol"] for e in tiers.get(tier, {}).values()),

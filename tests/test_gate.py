@@ -122,10 +122,11 @@ def test_summarize_and_derive_round_trip(tmp_path: Path) -> None:
     concept = next(r.concept for r in base if r.method == "base" and r.metric == "clip_i")
     run_a = _rows({("base", concept, "clip_i"): _value(base, "base", concept, "clip_i") + 1e-4})
     summary = summarize({"a": run_a, "b": base}, base)
-    entry = summary["dreambench"]["fixed"]["clip_i"]
+    entry = summary["dreambench"]["fixed"]["clip_i@1"]
     assert entry["max_abs"] == pytest.approx(1e-4) and entry["worst"]["run"] == "a"
     derived = derive_tolerances(summary, margin=3.0, runs=["a", "b"])
     fixed = derived["suites"]["dreambench"]["fixed"]["metrics"]
+    assert "clip_i@1" in fixed
     assert len({m["rtol"] for m in fixed.values()}) == 1  # the fixed tier's relative part is pooled
     path = tmp_path / "tol.json"
     path.write_text(json.dumps(derived))
@@ -150,6 +151,11 @@ def test_committed_tolerances_were_measured() -> None:
                 bound = entry["atol"] + entry["rtol"] * abs(worst["baseline"])
                 assert doc["margin"] * worst["abs"] <= bound * (1 + 1e-9), (suite, tier, metric)
     make_tolerances(COMMITTED / "tolerances.json")  # and it parses
+    # ... and it is exactly the rule applied to the committed measurement (no hand-widened entry)
+    summary = json.loads((COMMITTED.parents[1] / "docs" / "gate" / "variation.json").read_text())
+    derived = derive_tolerances(summary["variation"], margin=doc["margin"], runs=doc["runs"])
+    assert derived["suites"] == doc["suites"]
+    assert sorted(doc["runs"]) == sorted(r["name"] for r in summary["runs"])
 
 
 DATA = os.environ.get("OVERFIT_BENCH_DATA")
@@ -240,3 +246,17 @@ def test_fixture_catches_a_changed_statistic(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(similarity, "all_pairs_cosine_mean", median_pairs)
     bad = {r["metric"] for r in fixture.verify("toy") if not r["ok"]}
     assert bad == {"clip_i@1", "dino@1"}
+
+
+def test_cli_refuses_to_override_measured_tolerances(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmark.cli import main
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps(r) + "\n" for r in demo_rows()), encoding="utf-8")
+    tol = COMMITTED / "tolerances.json"
+    code = main(["check", str(rows), "--baseline", str(rows), "--tolerances", str(tol), "--rtol", "0.5"])
+    assert code == 2
+    assert "--rtol/--atol apply only to suites the file does not measure" in capsys.readouterr().err
+    assert main(["check", str(rows), "--baseline", str(rows), "--tolerances", str(tol)]) == 0

@@ -170,13 +170,14 @@ def main(argv: list[str] | None = None) -> int:
                 cache=args.cache,
                 workers=args.workers,
             )
-            caught = "CAUGHT" if not report.ok else "MISSED"
+            drifted = any(f.kind == "drift" for f in report.findings)
+            caught = "CAUGHT" if drifted else "MISSED"  # a missing or new row is not the gate seeing a change
             tiers = sorted({f.tier or f.kind for f in report.findings})
             print(f"{caught} {mutation} ({MUTATIONS[mutation]}): {report.summary()}")
             print(f"        tiers that failed: {', '.join(tiers) or 'none'}; first finding:")
             if report.findings:
                 print("        " + report.findings[0].message[:300])
-            if report.ok:
+            if not drifted:
                 missed.append(mutation)
     return 1 if missed else 0
 
