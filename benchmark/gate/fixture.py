@@ -31,18 +31,6 @@ LFD_ROWS = 2
 """Base samples kept per LFD prompt set (the fixture's LFD is over these rows, not the suite's)."""
 
 
-class _Recorder:
-    """A noise predictor that memoises every row it is asked for (a ``PredictionCache`` it fills)."""
-
-    def __init__(self, fn: Any) -> None:
-        from metrics.lfd import PredictionCache
-
-        self.cache = PredictionCache(fn)
-
-    def __call__(self, z_t: Any, t: Any, prompts: list[str]) -> Any:
-        return self.cache(z_t, t, prompts)
-
-
 def _lfd_subset(ref: Any) -> Any:
     keys = list(ref.row_keys) if ref.row_keys is not None else None
     return replace(
@@ -69,6 +57,7 @@ def build(suite: str, method: str, concept: str | None, cache: Path, out: Path =
     from benchmark.scoring import JobInputs, metric_specs
     from benchmark.settings import settings_for
     from benchmark.suites import select_concepts
+    from metrics.lfd import PredictionCache
 
     settings = settings_for(suite)
     if settings.torch_threads:
@@ -95,7 +84,8 @@ def build(suite: str, method: str, concept: str | None, cache: Path, out: Path =
         kwargs = {name: inputs.get(name, spec) for name in spec.inputs}
         if "lfd_reference" in kwargs:
             ref = _lfd_subset(kwargs["lfd_reference"])
-            base, custom = _Recorder(ref.base_eps), _Recorder(kwargs["custom_eps"])
+            # PredictionCache memoises every row it is asked for: what it holds afterwards is the fixture
+            base, custom = PredictionCache(ref.base_eps), PredictionCache(kwargs["custom_eps"])
             kwargs = {"custom_eps": custom, "lfd_reference": replace(ref, base_eps=base)}
             result = spec.function()(**kwargs, **dict(spec.options))
             tag = str(spec.options["prompt_set"])
@@ -104,7 +94,7 @@ def build(suite: str, method: str, concept: str | None, cache: Path, out: Path =
                 torch.as_tensor(ref.alphas_cumprod).to(torch.float64).contiguous()
             )
             for which, rec in (("base", base), ("custom", custom)):
-                for key, value in rec.cache.state_dict().items():
+                for key, value in rec.state_dict().items():
                     tensors[f"{tag}/{which}/{key}"] = value.to(torch.float16).contiguous()
             plain[tag] = {
                 "prompts": list(ref.prompts),
