@@ -78,7 +78,7 @@ def export_run(run_dir: Path, out: Path, *, shard_rows: int = 512) -> Any:
     sets = _image_sets(run_dir)
     if not sets:
         raise FileNotFoundError(f"{run_dir}/images: no generated images to export")
-    clip, dino = ctx.backbone(ctx.settings.clip), ctx.backbone(ctx.settings.dino)
+    clip, dino = ctx.backbone(ctx.settings.extractor("clip")), ctx.backbone(ctx.settings.extractor("dino"))
     rows: dict[str, list[Any]] = {c: [] for c in COLUMNS}
     for about, folder in sets:
         for concept in ctx.suite.concepts:
@@ -89,8 +89,8 @@ def export_run(run_dir: Path, out: Path, *, shard_rows: int = 512) -> Any:
             prompts = [render_slot(tpl, concept.class_noun) for _, tpl, _ in plan]
             img = extract_image_features(clip, files)
             txt, _ = extract_text_features(clip, prompts)
-            ref_c = reference_features(ctx, concept, ctx.settings.clip)
-            ref_d = reference_features(ctx, concept, ctx.settings.dino)
+            ref_c = reference_features(ctx, concept, ctx.settings.extractor("clip"))
+            ref_d = reference_features(ctx, concept, ctx.settings.extractor("dino"))
             dimg = extract_image_features(dino, files)
             clip_t = (img * txt).sum(dim=1).double()
             clip_i = (img.double() @ ref_c.double().T).mean(dim=1)
@@ -166,7 +166,7 @@ the prompt with the class noun (what CLIP-T reads), seed, the image, and its own
 images).
 
 - Evaluation settings hash: `{settings_hash}` (model `{ctx.settings.model}`, backbones
-  `{ctx.settings.clip.name}` / `{ctx.settings.dino.name}`, {ctx.settings.steps} sampling steps, guidance
+  `{ctx.settings.extractor("clip").name}` / `{ctx.settings.extractor("dino").name}`, {ctx.settings.steps} sampling steps, guidance
   {ctx.settings.guidance}, {ctx.settings.resolution} px).
 - Reference photos: not included. Licence of the suite's data: {licence.get("name", "see the suite manifest")}
   {("(" + licence["url"] + ")") if licence.get("url") else ""}; the generated images are released with the

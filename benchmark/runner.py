@@ -38,9 +38,10 @@ def shared_stages(ctx: RunContext, concepts: list[Any]) -> None:
 
     base = load_method("base")
     for concept in concepts:
-        stages.reference_features(ctx, concept, ctx.settings.clip)
-        stages.reference_features(ctx, concept, ctx.settings.dino)
-        stages.class_text_features(ctx, concept)
+        for spec in ctx.settings.extractors.values():
+            stages.reference_features(ctx, concept, spec)
+            if spec.kind == "clip":  # an image-text extractor: the prompts' text features
+                stages.class_text_features(ctx, concept, spec)
         stages.generate(ctx, base, concept)
         for prompts in stages.lfd_prompt_sets(ctx, concept).values():
             stages.base_eps(ctx, prompts)

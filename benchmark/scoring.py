@@ -35,8 +35,14 @@ log = logging.getLogger(__name__)
 METRIC_RECORD = 3
 
 
+class InputUnavailable(ValueError):
+    """A suite's profile asks for a metric whose inputs the suite cannot give (the message names both)."""
+
+
 class ImageInputs:
-    """The image inputs of one concept's generated images (in the suite's generation-plan order).
+    """The inputs of one concept's generated images (in the suite's generation-plan order): every source ×
+    extractor reference (``"generated:clip"``, ``"base:dino"``, ...; ``metrics.spec.SOURCES``) and the
+    identity scores where the suite has a scorer.
 
     Args:
         ctx: the run context.
@@ -47,109 +53,96 @@ class ImageInputs:
 
     # whether this source is the base model itself (reference metrics, such as W2's floor, are computed here)
     reference = False
+    # whether a customized model stands behind the images (an image folder has none: no LFD)
+    has_model = False
+    # whether the images are the reference photos scored against themselves (the ``real`` rows)
+    leave_one_out = False
 
     def __init__(self, ctx: RunContext, concept: Any, files: Sequence[Path], source: str) -> None:
         self.ctx, self.concept, self.files, self.source = ctx, concept, list(files), source
-        self._table: dict[str, tuple[Callable[[MetricSpec], str], Callable[[MetricSpec], Any]]] = {
-            "generated_clip": (
-                lambda _: self._gen(self.ctx.settings.clip)[1],
-                lambda _: self._load_gen("clip"),
-            ),
-            "generated_dino": (
-                lambda _: self._gen(self.ctx.settings.dino)[1],
-                lambda _: self._load_gen("dino"),
-            ),
-            "reference_clip": (lambda _: self._ref("clip")[1], lambda _: self._load_ref("clip")),
-            "reference_dino": (lambda _: self._ref("dino")[1], lambda _: self._load_ref("dino")),
-            "prompt_clip": (lambda _: self._text()[1], lambda _: self._load_text()[0]),
-            "prompt_truncations": (lambda _: self._text()[1], lambda _: self._load_text()[1]),
-            "base_clip": (lambda _: self._base()[1], lambda _: self._load_base()),
-            "masked_generated_clip": (
-                lambda _: self._masked("generated")[1],
-                lambda _: self._load(self._masked("generated")),
-            ),
-            "masked_base_clip": (
-                lambda _: self._masked("base")[1],
-                lambda _: self._load(self._masked("base")),
-            ),
-            "masked_reference_clip": (
-                lambda _: self._masked("reference")[1],
-                lambda _: self._load(self._masked("reference")),
-            ),
-        }
+        # named inputs: name -> (cache key of the input, its value)
+        self._named: dict[str, tuple[Callable[[MetricSpec], str], Callable[[MetricSpec], Any]]] = {}
         if ctx.settings.identity_scorer:
-            self._table["generated_identity"] = (lambda _: self._identity()[1], lambda _: self._scores())
+            self._named["generated_identity"] = (lambda _: self._identity()[1], lambda _: self._scores())
 
     # -- the protocol evaluate() uses -------------------------------------------------------------
-    def provides(self, name: str) -> bool:
-        return name in self._table
+    def missing(self, ref: str) -> str | None:
+        """Why input ``ref`` cannot be given here (None: it can)."""
+        from metrics.spec import MODEL_INPUTS, TEXT_SOURCES, parse_input
 
-    def key(self, name: str, spec: MetricSpec) -> str:
-        """A cache key of input ``name`` (may run cached stages, never a customized model)."""
-        return self._table[name][0](spec)
+        source, extractor = parse_input(ref)
+        if extractor is None:
+            if ref in self._named:
+                return None
+            if ref in MODEL_INPUTS:
+                return "it needs the customized model (an image source has none)"
+            return "the suite's profile names no identity_scorer"
+        if extractor not in self.ctx.settings.extractors:
+            have = ", ".join(self.ctx.settings.extractors)
+            return f"the suite's profile has no extractor {extractor!r} (it has: {have})"
+        if source in TEXT_SOURCES and self.ctx.settings.extractors[extractor].kind != "clip":
+            return f"extractor {extractor!r} is not an image-text model (kind 'clip')"
+        if source == "base_alt" and not self.reference:
+            return "only the base model's own job has it"
+        return None
 
-    def get(self, name: str, spec: MetricSpec) -> Any:
-        """The value of input ``name``."""
-        return self._table[name][1](spec)
+    def provides(self, ref: str) -> bool:
+        return self.missing(ref) is None
+
+    def key(self, ref: str, spec: MetricSpec) -> str:
+        """A cache key of input ``ref`` (may run cached stages, never a customized model)."""
+        if ref in self._named:
+            return self._named[ref][0](spec)
+        return self._stage(ref)[1]
+
+    def get(self, ref: str, spec: MetricSpec) -> Any:
+        """The value of input ``ref``."""
+        if ref in self._named:
+            return self._named[ref][1](spec)
+        source, _ = ref.split(":")
+        if source == "prompt":
+            return stages.load_tensor(self._stage(ref)[0] / "features.safetensors")
+        if source == "prompt_truncations":
+            return int(json.loads((self._stage(ref)[0] / "truncated.json").read_text()))
+        return stages.load_tensor(self._stage(ref)[0] / "features.safetensors")
 
     def finish(self) -> None:
         """Called after the metrics were evaluated."""
 
     # -- stages behind the inputs -----------------------------------------------------------------
-    def _spec(self, slot: str) -> Any:
-        return self.ctx.settings.clip if slot == "clip" else self.ctx.settings.dino
-
-    def _gen(self, spec: Any) -> tuple[Path, str]:
-        return stages.image_features_stage(self.ctx, self.files, spec, self.source)
-
-    def _load_gen(self, slot: str) -> Any:
-        return stages.load_tensor(self._gen(self._spec(slot))[0] / "features.safetensors")
-
-    def _ref(self, slot: str) -> tuple[Path, str]:
-        return stages.reference_stage(self.ctx, self.concept, self._spec(slot))
-
-    def _load_ref(self, slot: str) -> Any:
-        return stages.load_tensor(self._ref(slot)[0] / "features.safetensors")
-
-    def _text(self) -> tuple[Path, str]:
-        return stages.class_text_stage(self.ctx, self.concept)
-
-    def _load_text(self) -> tuple[Any, int]:
-        return stages.class_text_features(self.ctx, self.concept)
-
-    def _base(self) -> tuple[Path, str]:
-        base = _base_method()
-        path, key = stages.generate(self.ctx, base, self.concept)
-        plan = stages.generation_plan(self.ctx, self.concept)
-        return stages.image_features_stage(
-            self.ctx, stages.image_files(path, plan), self.ctx.settings.clip, key
-        )
-
-    def _load_base(self) -> Any:
-        return stages.load_tensor(self._base()[0] / "features.safetensors")
-
-    @staticmethod
-    def _load(stage: tuple[Path, str]) -> Any:
-        return stages.load_tensor(stage[0] / "features.safetensors")
+    def _stage(self, ref: str) -> tuple[Path, str]:
+        """The cached stage that holds the features of ``ref`` (folder, key)."""
+        source, name = ref.split(":")
+        spec = self.ctx.settings.extractor(name)
+        if source == "generated":
+            return stages.image_features_stage(self.ctx, self.files, spec, self.source)
+        if source == "reference":
+            return stages.reference_stage(self.ctx, self.concept, spec)
+        if source in ("prompt", "prompt_truncations"):
+            return stages.class_text_stage(self.ctx, self.concept, spec)
+        if source in ("base", "base_alt"):
+            files, key = self._base_images(stages.ALT_SEED_OFFSET if source == "base_alt" else 0)
+            return stages.image_features_stage(self.ctx, files, spec, key)
+        return self._masked(source.removeprefix("masked_"), spec)
 
     def _base_images(self, seed_offset: int = 0) -> tuple[list[Path], str]:
         path, key = stages.generate(self.ctx, _base_method(), self.concept, seed_offset)
         return stages.image_files(path, stages.generation_plan(self.ctx, self.concept, seed_offset)), key
 
-    def _masked(self, which: str) -> tuple[Path, str]:
-        """Masked CLIP features of the generated images, the base images (both with the base images'
+    def _masked(self, which: str, spec: Any) -> tuple[Path, str]:
+        """Masked features of the generated images, the base images (both with the base images'
         subject masks: the asked layout) or the reference photos (their own masks)."""
-        noun, clip = self.concept.class_noun, self.ctx.settings.clip
+        noun = self.concept.class_noun
         if which == "reference":
             refs = [Path(p) for p in self.concept.images]
             source = f"{self.ctx.suite.name}@{self.ctx.suite.version}/{self.concept.id}/reference"
             masks = stages.subject_mask_stage(self.ctx, refs, noun, source)
-            return stages.masked_features_stage(self.ctx, refs, masks, clip, source)
+            return stages.masked_features_stage(self.ctx, refs, masks, spec, source)
         base_files, base_key = self._base_images()
         masks = stages.subject_mask_stage(self.ctx, base_files, noun, base_key)
         if which == "base":
-            return stages.masked_features_stage(self.ctx, base_files, masks, clip, base_key)
-        return stages.masked_features_stage(self.ctx, self.files, masks, clip, self.source)
+            return stages.masked_features_stage(self.ctx, base_files, masks, spec, base_key)
+        return stages.masked_features_stage(self.ctx, self.files, masks, spec, self.source)
 
     def _identity(self) -> tuple[Path, str]:
         return stages.identity_stage(self.ctx, self.files, self.concept, self.source)
@@ -159,9 +152,17 @@ class ImageInputs:
 
         return np.load(self._identity()[0] / "scores.npy")
 
-    def _base_alt(self) -> tuple[Path, str]:
-        files, key = self._base_images(stages.ALT_SEED_OFFSET)
-        return stages.image_features_stage(self.ctx, files, self.ctx.settings.clip, key)
+
+class ReferenceInputs(ImageInputs):
+    """The concept's reference photos scored against themselves, leave-one-out: the ``real`` rows of every
+    metric whose spec names a ``leave_one_out`` function (a fidelity's ceiling)."""
+
+    leave_one_out = True
+
+    def __init__(self, ctx: RunContext, concept: Any) -> None:
+        refs = [Path(p) for p in concept.images]
+        super().__init__(ctx, concept, refs, f"{ctx.suite.name}@{ctx.suite.version}/{concept.id}/reference")
+        self._named.clear()
 
 
 class JobInputs(ImageInputs):
@@ -172,15 +173,11 @@ class JobInputs(ImageInputs):
         plan = stages.generation_plan(ctx, concept)
         super().__init__(ctx, concept, stages.image_files(gen_path, plan), gen_key)
         self.method = method
+        self.has_model = True
         self._model: Any = None
-        self._table["custom_eps"] = (lambda _: stages.fit(ctx, method, concept)[1], lambda _: self._eps())
-        self._table["lfd_reference"] = (self._lfd_key, self._lfd_reference)
-        if method.name == "base" and method.steps is None:
-            self.reference = True
-            self._table["base_clip_alt"] = (
-                lambda _: self._base_alt()[1],
-                lambda _: self._load(self._base_alt()),
-            )
+        self._named["custom_eps"] = (lambda _: stages.fit(ctx, method, concept)[1], lambda _: self._eps())
+        self._named["lfd_reference"] = (self._lfd_key, self._lfd_reference)
+        self.reference = method.name == "base" and method.steps is None
 
     def _eps(self) -> Any:
         model, _ = stages.load_customized(self.ctx, self.method, self.concept)
@@ -244,32 +241,89 @@ def metric_specs(ctx: RunContext) -> list[MetricSpec]:
     return [get_metric(k) for k in ctx.settings.metrics]
 
 
-def evaluate(ctx: RunContext, inputs: ImageInputs) -> list[tuple[MetricSpec, MetricValue]]:
-    """Every metric of the suite whose inputs ``inputs`` provides, each cached under its inputs' keys."""
-    from metrics.spec import MetricValue
+def servable(ctx: RunContext, inputs: ImageInputs) -> tuple[list[tuple[MetricSpec, str]], list[str]]:
+    """The suite's metrics this source computes, each with the function it runs, and notes on those it
+    skips because of what the source *is* (an image folder has no model; the W2 floor is the base model's).
 
-    out: list[tuple[MetricSpec, MetricValue]] = []
+    Raises:
+        InputUnavailable: the profile lists a metric whose inputs the *suite* cannot give (an extractor it
+            does not name, no identity scorer); a metric the profile does not list (it lists none: every
+            registered metric) is skipped with a note instead.
+    """
+    from metrics.spec import MODEL_INPUTS, parse_input
+
+    listed = ctx.settings.metrics is not None
+    out: list[tuple[MetricSpec, str]] = []
+    notes: list[str] = []
     for spec in metric_specs(ctx):
+        if inputs.leave_one_out:
+            if not spec.leave_one_out:
+                continue
+            refs = [r for r in spec.refs if parse_input(r)[0] == "reference"]
+            if len(refs) != 1 or not inputs.provides(refs[0]) or len(inputs.files) < 2:
+                continue
+            out.append((spec, "leave_one_out"))
+            continue
         if spec.reference and not inputs.reference:
             continue  # a property of the concept: computed once, with the base model's rows
-        if not all(inputs.provides(name) for name in spec.inputs):
-            continue
-        keys = {name: inputs.key(name, spec) for name in spec.inputs}
+        missing = {r: inputs.missing(r) for r in spec.refs}
+        missing = {r: why for r, why in missing.items() if why}
+        if not missing:
+            out.append((spec, "compute"))
+        elif not inputs.has_model and set(missing) <= MODEL_INPUTS:
+            notes.append(f"{spec.id} needs the customized model (images alone cannot give it)")
+        elif listed:
+            ref, why = next(iter(missing.items()))
+            raise InputUnavailable(
+                f"metric {spec.id} needs input {ref!r}, which this suite cannot give: {why}; add it to the "
+                "profile or drop the metric from the profile's 'metrics'"
+            )
+        else:
+            notes.append(f"{spec.id} skipped: input {next(iter(missing))!r}: {next(iter(missing.values()))}")
+    return out, notes
+
+
+def evaluate(ctx: RunContext, inputs: ImageInputs) -> list[tuple[MetricSpec, MetricValue]]:
+    """Every metric of the suite that ``inputs`` serves (:func:`servable`), each cached under its inputs'
+    keys. A :class:`ReferenceInputs` source runs each metric's ``leave_one_out`` function on the reference
+    photos instead.
+
+    Raises:
+        InputUnavailable: the profile lists a metric the suite cannot serve.
+    """
+    from metrics.spec import MetricValue, parse_input
+
+    chosen, notes = servable(ctx, inputs)
+    for note in notes:
+        log.debug("%s/%s: %s", inputs.source, getattr(inputs.concept, "id", "?"), note)
+    out: list[tuple[MetricSpec, MetricValue]] = []
+    for spec, which in chosen:
+        if which == "leave_one_out":
+            ref = next(r for r in spec.refs if parse_input(r)[0] == "reference")
+            wanted: dict[str, str] = {"reference": ref}
+            options: dict[str, Any] = {}
+        else:
+            wanted = dict(spec.bindings)
+            options = dict(spec.options)
+        keys = {kw: inputs.key(ref, spec) for kw, ref in wanted.items()}
         stage_inputs = {
             "metric": spec.id,
-            "compute": spec.compute,
-            "options": dict(spec.options),
+            "compute": getattr(spec, which),
+            "options": options,
             "inputs": keys,
             "record": METRIC_RECORD,
         }
 
-        def compute(folder: Path, spec: MetricSpec = spec) -> None:
-            kwargs = {name: inputs.get(name, spec) for name in spec.inputs}
+        def compute(
+            folder: Path, spec: MetricSpec = spec, which: str = which, wanted: dict[str, str] = wanted
+        ) -> None:
+            kwargs = {kw: inputs.get(ref, spec) for kw, ref in wanted.items()}
+            opts = dict(spec.options) if which == "compute" else {}
             if isinstance(inputs, JobInputs):  # the customized model's own code may run inside the metric
                 with method_stage(inputs.method.name, inputs.concept.id, f"metric {spec.key}"):
-                    result = spec.function()(**kwargs, **dict(spec.options))
+                    result = spec.function(which)(**kwargs, **opts)
             else:
-                result = spec.function()(**kwargs, **dict(spec.options))
+                result = spec.function(which)(**kwargs, **opts)
             record = {"value": float(result.value), "n": int(result.n), "extra": dict(result.extra)}
             (folder / "metric.json").write_text(json.dumps(record))
 
@@ -281,11 +335,12 @@ def evaluate(ctx: RunContext, inputs: ImageInputs) -> list[tuple[MetricSpec, Met
 
 
 def _backbone_tag(ctx: RunContext, spec: MetricSpec) -> str:
-    if spec.backbone == "latent":  # the model with its digest or pinned commit: other weights, other rows
+    kind = spec.row_backbone
+    if kind == "latent":  # the model with its digest or pinned commit: other weights, other rows
         return f"latent:{ctx.model_key}"
-    if spec.backbone == "identity":
+    if kind == "identity":
         return str(ctx.identity_scorer().tag)
-    return str(ctx.backbone(ctx.settings.clip if spec.backbone == "clip" else ctx.settings.dino).tag)
+    return str(ctx.backbone(ctx.settings.extractor(kind)).tag)
 
 
 def make_rows(
@@ -398,30 +453,15 @@ def score_images(
 
 
 def real_rows(ctx: RunContext, concept: Any) -> list[dict[str, Any]]:
-    """The ``real`` reference: CLIP-I / DINO among the reference photos themselves (leave-one-out)."""
+    """The ``real`` reference rows: every metric with a ``leave_one_out`` function (CLIP-I, DINO) on the
+    concept's reference photos scored against each other (none with fewer than two photos)."""
     from benchmark.cache import hash_inputs
-    from benchmark.results import make_row
-    from metrics.similarity import leave_one_out_cosine_mean
 
     rows: list[dict[str, Any]] = []
-    n = len(concept.images)
-    if n < 2:
-        return rows
-    for metric, spec in (("clip_i", ctx.settings.clip), ("dino", ctx.settings.dino)):
-        feats = stages.reference_features(ctx, concept, spec)
-        chash = hash_inputs({"real": True, **ctx.suite_id, "backbone": ctx.backbone_identity(spec)})[:16]
-        rows.append(
-            make_row(
-                suite=ctx.suite.name,
-                suite_version=ctx.suite.version,
-                method="real",
-                method_version=1,
-                concept=concept.id,
-                metric=metric,
-                value=leave_one_out_cosine_mean(feats),
-                n=n * (n - 1),
-                backbone=ctx.backbone(spec).tag,
-                config_hash=chash,
-            )
+    for spec, value in evaluate(ctx, ReferenceInputs(ctx, concept)):
+        extractor = ctx.settings.extractor(spec.row_backbone)
+        chash = hash_inputs({"real": True, **ctx.suite_id, "backbone": ctx.backbone_identity(extractor)})[:16]
+        rows += make_rows(
+            ctx, [(spec, value)], method="real", method_version=1, concept=concept.id, config_hash=chash
         )
     return rows

@@ -8,13 +8,15 @@ inline (an object) or by name (a string naming ``data_manifests/profiles/<name>.
 not part of the identity: the model enters keys with a digest of its files and a backbone with its
 weights tag.
 
-Profile fields (``model``, the two backbones and the sampler are required; ``description`` is free
+Profile fields (``model``, the extractors and the sampler are required; ``description`` is free
 text)::
 
     {"model": "tiny" | "<hub id>" | "<folder>",
      "model_loader": "pkg.module:function",          # optional: returns the model's folder
-     "clip": {"name": ..., "weights": ..., "seed": 0, "loader": "pkg.module:function"},
-     "dino": {...},
+     "extractors": {                                  # the feature extractors metric inputs name
+         "clip": {"kind": "clip", "name": ..., "weights": ..., "seed": 0, "revision": ...,
+                  "loader": "pkg.module:function"},
+         "dino": {"kind": "dino", ...}, ...},
      "resolution": 512, "steps": 50, "guidance": 7.5, "gen_batch_size": 4,
      "lfd_timesteps": 10, "lfd_weighting": "eps", "lfd_seed": 0, "lfd_batch_size": 8,
      "budget": null, "fit_seed": 0, "method_overrides": {"*": {...}, "<method>": {...}},
@@ -42,9 +44,14 @@ class ProfileError(ValueError):
     """An evaluation profile is missing or malformed (the message names the manifest and field)."""
 
 
+EXTRACTOR_KINDS = ("clip", "dino")
+"""``clip``: an image-text model (open_clip by default; serves the text sources); ``dino``: an image model
+(timm by default). A ``loader`` may serve either kind with a model ``metrics`` does not know."""
+
+
 @dataclass(frozen=True)
 class BackboneSpec:
-    """A feature backbone by kind, architecture name and weights (tag, local file, or None = random).
+    """A feature extractor by kind, architecture name and weights (tag, local file, or None = random).
 
     ``loader`` (``package.module:function``, called like :func:`metrics.backbones.load_backbone`) serves
     a backbone that ``metrics`` does not know, e.g. the toy suite's oracle backbones.
@@ -75,8 +82,8 @@ class EvalSettings:
     """How a suite is evaluated. ``budget`` picks the training budget in each method's recipe."""
 
     model: str
-    clip: BackboneSpec
-    dino: BackboneSpec
+    # the named feature extractors (name -> spec) that metric inputs such as "generated:clip" refer to
+    extractors: Mapping[str, BackboneSpec]
     resolution: int
     steps: int
     guidance: float
@@ -110,8 +117,10 @@ class EvalSettings:
         data = self.to_dict()
         data.pop("model_loader")
         data.pop("rungs")  # each rung is its own fit and its own rows (which carry the rung)
-        data["clip"] = self.clip.identity()
-        data["dino"] = self.dino.identity()
+        # each extractor under its own name (names cannot shadow a field): a profile with the extractors
+        # clip and dino keeps the keys, hence the cache keys and row hashes, it had as two fixed slots
+        data.pop("extractors")
+        data.update({name: spec.identity() for name, spec in self.extractors.items()})
         if self.metrics is None:
             data.pop("metrics")
         if self.identity_scorer is None:
@@ -124,7 +133,9 @@ class EvalSettings:
 
     def to_dict(self) -> dict[str, Any]:
         """Everything, as plain data (used to ship settings to executors); :meth:`from_dict` inverts it."""
-        data = dataclasses.asdict(self)
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["extractors"] = {name: dataclasses.asdict(spec) for name, spec in self.extractors.items()}
+        data["method_overrides"] = {k: dict(v) for k, v in self.method_overrides.items()}
         data["metrics"] = list(self.metrics) if self.metrics is not None else None
         data["rungs"] = list(self.rungs)
         return data
@@ -134,19 +145,31 @@ class EvalSettings:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EvalSettings:
-        """Inverse of :meth:`to_dict` (also accepts :meth:`identity` output)."""
+        """Inverse of :meth:`to_dict`."""
         data = dict(data)
-        data["clip"] = BackboneSpec(**data["clip"])
-        data["dino"] = BackboneSpec(**data["dino"])
+        data["extractors"] = {name: BackboneSpec(**spec) for name, spec in data["extractors"].items()}
         if data.get("metrics") is not None:
             data["metrics"] = tuple(data["metrics"])
         if "rungs" in data:
             data["rungs"] = tuple(float(r) for r in data["rungs"])
         return cls(**data)
 
+    def extractor(self, name: str) -> BackboneSpec:
+        """The extractor named ``name``.
+
+        Raises:
+            KeyError: the suite has no such extractor (the message lists those it has).
+        """
+        if name not in self.extractors:
+            raise KeyError(
+                f"the suite's profile has no extractor {name!r} (it has: {', '.join(self.extractors)}); add it "
+                "to the profile's 'extractors'"
+            )
+        return self.extractors[name]
+
 
 _FIELDS = {f.name: f for f in dataclasses.fields(EvalSettings)}
-_BACKBONE_KEYS = {"name", "weights", "seed", "loader", "revision"}
+_BACKBONE_KEYS = {"kind", "name", "weights", "seed", "loader", "revision"}
 
 
 def load_profile(name: str) -> dict[str, Any]:
@@ -180,18 +203,11 @@ def settings_from_profile(profile: Mapping[str, Any], where: str = "profile") ->
     unknown = sorted(set(profile) - set(_FIELDS))
     if unknown:
         raise ProfileError(f"{where}: unknown field(s) {unknown}; known: {sorted(_FIELDS)}")
-    missing = [k for k in ("model", "clip", "dino", "resolution", "steps", "guidance") if k not in profile]
+    data = dict(profile)
+    missing = [k for k in ("model", "extractors", "resolution", "steps", "guidance") if k not in data]
     if missing:
         raise ProfileError(f"{where}: missing field(s) {missing}")
-    data = dict(profile)
-    for kind in ("clip", "dino"):
-        bb = data[kind]
-        if not isinstance(bb, Mapping) or "name" not in bb or "weights" not in bb:
-            raise ProfileError(f"{where}.{kind}: expected an object with 'name' and 'weights'")
-        extra = sorted(set(bb) - _BACKBONE_KEYS)
-        if extra:
-            raise ProfileError(f"{where}.{kind}: unknown field(s) {extra}; known: {sorted(_BACKBONE_KEYS)}")
-        data[kind] = BackboneSpec(kind=kind, **bb)
+    data["extractors"] = _extractors(data["extractors"], f"{where}.extractors")
     for key in ("resolution", "steps", "gen_batch_size", "lfd_timesteps", "lfd_batch_size"):
         if key in data and (isinstance(data[key], bool) or not isinstance(data[key], int) or data[key] < 1):
             raise ProfileError(f"{where}.{key}: expected a positive integer, got {data[key]!r}")
@@ -213,6 +229,26 @@ def settings_from_profile(profile: Mapping[str, Any], where: str = "profile") ->
         return EvalSettings(**data)
     except TypeError as err:
         raise ProfileError(f"{where}: {err}") from err
+
+
+def _extractors(value: Any, where: str) -> dict[str, BackboneSpec]:
+    if not isinstance(value, Mapping) or not value:
+        raise ProfileError(f'{where}: expected an object of named extractors, e.g. {{"clip": {{...}}}}')
+    out: dict[str, BackboneSpec] = {}
+    for name, bb in value.items():
+        if not isinstance(name, str) or not name.isidentifier() or name in _FIELDS:
+            raise ProfileError(
+                f"{where}: extractor name {name!r} must be an identifier other than a profile field"
+            )
+        if not isinstance(bb, Mapping) or not {"kind", "name", "weights"} <= set(bb):
+            raise ProfileError(f"{where}.{name}: expected an object with 'kind', 'name' and 'weights'")
+        extra = sorted(set(bb) - _BACKBONE_KEYS)
+        if extra:
+            raise ProfileError(f"{where}.{name}: unknown field(s) {extra}; known: {sorted(_BACKBONE_KEYS)}")
+        if bb["kind"] not in EXTRACTOR_KINDS:
+            raise ProfileError(f"{where}.{name}.kind: expected one of {EXTRACTOR_KINDS}, got {bb['kind']!r}")
+        out[name] = BackboneSpec(**bb)
+    return out
 
 
 FULL_LADDER: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)

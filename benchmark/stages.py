@@ -257,14 +257,13 @@ def reference_features(ctx: RunContext, concept: Any, spec: BackboneSpec) -> tor
     return load_tensor(path / "features.safetensors")
 
 
-def class_text_stage(ctx: RunContext, concept: Any) -> tuple[Path, str]:
-    """The cached CLIP text features of each generated image's prompt with the slot rendered as the
-    class noun: ``<dir>/features.safetensors`` and ``<dir>/truncated.json``."""
+def class_text_stage(ctx: RunContext, concept: Any, spec: BackboneSpec) -> tuple[Path, str]:
+    """The cached text features (image-text extractor ``spec``) of each generated image's prompt with the
+    slot rendered as the class noun: ``<dir>/features.safetensors`` and ``<dir>/truncated.json``."""
     from metrics.backbones import extract_text_features
     from metrics.similarity import render_slot
 
     texts = [render_slot(tpl, concept.class_noun) for _, tpl, _ in generation_plan(ctx, concept)]
-    spec = ctx.settings.clip
     inputs = {"texts": texts, "backbone": ctx.backbone_identity(spec)}
 
     def compute(out: Path) -> None:
@@ -275,9 +274,9 @@ def class_text_stage(ctx: RunContext, concept: Any) -> tuple[Path, str]:
     return ctx.cache.get_or_compute("text_features", inputs, compute)
 
 
-def class_text_features(ctx: RunContext, concept: Any) -> tuple[torch.Tensor, int]:
-    """CLIP text features of each generated image's class-rendered prompt, and how many were truncated."""
-    path, _ = class_text_stage(ctx, concept)
+def class_text_features(ctx: RunContext, concept: Any, spec: BackboneSpec) -> tuple[torch.Tensor, int]:
+    """Text features of each generated image's class-rendered prompt, and how many were truncated."""
+    path, _ = class_text_stage(ctx, concept, spec)
     return load_tensor(path / "features.safetensors"), int(json.loads((path / "truncated.json").read_text()))
 
 

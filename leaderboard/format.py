@@ -204,9 +204,9 @@ def headline_table(headline: Any, digits: int = DEFAULT_DIGITS) -> tuple[list[st
     metric read off its trajectory at the level (with the bootstrap interval and, below 100%, the share
     of resamples that reach the level); ``never reaches`` for a curve below the level. The base row
     shows the W2 floor."""
-    from .trajectory import OVERFITTING_METRICS
+    from .trajectory import overfitting_metrics
 
-    metrics = [m for m in OVERFITTING_METRICS if any(m in t.metrics for t in headline.trajectories)]
+    metrics = [m for m in overfitting_metrics() if any(m in t.metrics for t in headline.trajectories)]
     header = ["method", f"peak {headline.fidelity} ↑"] + [
         f"{m} at {headline.fidelity} = {fmt(headline.level, 3)} ↓" for m in metrics
     ]
@@ -227,14 +227,16 @@ def headline_table(headline: Any, digits: int = DEFAULT_DIGITS) -> tuple[list[st
                     text += f" [{fmt(cell.low, d)}, {fmt(cell.high, d)}]"
                 if cell.reached < 0.995:
                     text += f" (reached in {cell.reached:.0%})"
-                if m == "w2" and t.method in headline.indistinguishable:
+                if m == headline.tested and t.method in headline.indistinguishable:
                     text += f" — {INDISTINGUISHABLE}"
                 row.append(text)
         body.append(row)
     base = ["base (reference)", fmt(headline.base_fidelity, 3)]
     for m in metrics:
         base.append(
-            f"floor {fmt(headline.floor, d)}" if m == "w2" and headline.floor is not None else fmt(0.0, d)
+            f"floor {fmt(headline.floor, d)}"
+            if m == headline.floored and headline.floor is not None
+            else fmt(0.0, d)
         )
     body.append(base)
     return header, body
@@ -250,13 +252,15 @@ def headline_sentences(headline: Any) -> list[str]:
     ]
     if headline.floor is not None:
         out.append(
-            f"W2's sampling floor (base vs base on disjoint seeds, mean over concepts) is "
-            f"{fmt(headline.floor, 3)}: a W2 below it is within the base model's own sampling variation."
+            f"{str(headline.floored).upper()}'s sampling floor (base vs base on disjoint seeds, mean over "
+            f"concepts) is {fmt(headline.floor, 3)}: a {str(headline.floored).upper()} below it is within the "
+            "base model's own sampling variation."
         )
     if headline.combined_p:
         same = sorted(headline.indistinguishable)
         out.append(
-            "W2 test (paired permutation per concept at the tuned budget, Fisher-combined over concepts): "
+            f"{str(headline.tested).upper()} test (paired permutation per concept at the tuned budget, "
+            "Fisher-combined over concepts): "
             + (
                 f"{', '.join(same)} {'is' if len(same) == 1 else 'are'} {INDISTINGUISHABLE}."
                 if same
@@ -269,20 +273,25 @@ def headline_sentences(headline: Any) -> list[str]:
 def w2_display(section: Section, group: Group, key: MethodKey, headline: Any) -> tuple[str, str] | None:
     """For the summary table's W2 column: the base row's floor cell ``("floor", text)``, or the
     ``indistinguishable`` note for a method whose W2 does not differ from base; None otherwise."""
-    if group.metric != "w2" or headline is None:
+    from metrics.spec import floor_of
+
+    if headline is None or group.metric not in (headline.floored, headline.tested):
         return None
     if key.method == "base":
-        floor = next((g for g in section.groups if g.metric == "w2_floor"), None)
+        floor = next((g for g in section.groups if g.metric == floor_of(group.metric)), None)
         stat = floor.stat_for(key) if floor is not None else None
         if stat is None:
             return None
         d = group_decimals(group)
         return "floor", f"floor {cell_text(floor, stat, d)}"  # type: ignore[arg-type]
-    if key.method in headline.indistinguishable:
+    if group.metric == headline.tested and key.method in headline.indistinguishable:
         return "same", f"≈ base ({INDISTINGUISHABLE})"
     return None
 
 
 def summary_groups(section: Section) -> list[Group]:
-    """The summary table's columns: every group but W2's floor (shown in the base row's W2 cell)."""
-    return [g for g in section.groups if g.metric != "w2_floor"]
+    """The summary table's columns: every group but the floors (each shown in the base row's cell of the
+    metric it is the floor of)."""
+    from metrics.spec import METRICS
+
+    return [g for g in section.groups if g.metric not in METRICS or METRICS[g.metric].role != "floor"]

@@ -16,32 +16,40 @@ from .format import decimals_for, displayed, fmt
 
 @dataclass(frozen=True)
 class PlotSpec:
-    """A scatter plot of one metric against another, per method."""
+    """A scatter plot of one metric against another, per method; its axes are the metrics whose specs
+    name this plot (``MetricSpec.plots``)."""
 
     slug: str
     title: str
-    x: str
-    y: str
     caption: str
+
+    @property
+    def x(self) -> str:
+        return self._axes().get("x", "")
+
+    @property
+    def y(self) -> str:
+        return self._axes().get("y", "")
+
+    def _axes(self) -> dict[str, str]:
+        from metrics.spec import plot_axes
+
+        return plot_axes(self.slug)
 
 
 PLOTS: tuple[PlotSpec, ...] = (
     PlotSpec(
         slug="overfitting-map",
         title="Overfitting map",
-        x="lfd",
-        y="w2",
-        caption="Concept-agnostic overfitting (LFD, x) against concept-specific overfitting (W2, y).",
+        caption="Concept-agnostic overfitting ({x}, x) against concept-specific overfitting ({y}, y).",
     ),
     PlotSpec(
         slug="fidelity",
         title="Subject vs prompt fidelity",
-        x="dino",
-        y="clip_t",
-        caption="Subject fidelity (DINO, x) against prompt fidelity (CLIP-T, y).",
+        caption="Subject fidelity ({x}, x) against prompt fidelity ({y}, y).",
     ),
 )
-"""The plots on the page. Axes and orientation come from the groups' metric specs."""
+"""The plots on the page. Axes and orientation come from the metric specs."""
 
 PALETTE: tuple[str, ...] = (
     "#4e79a7",

@@ -34,7 +34,7 @@ from .format import (
     w2_display,
 )
 from .plots import PLOTS, method_colors, render_scatter, render_trajectories
-from .trajectory import OVERFITTING_METRICS, Headline
+from .trajectory import Headline, overfitting_metrics
 
 
 def _better(group: Any) -> str:
@@ -45,7 +45,7 @@ def _headline_view(headline: Headline | None, digits: int, colors: dict[str, str
     if headline is None:
         return None
     header, body = headline_table(headline, digits)
-    metrics = sorted({m for t in headline.trajectories for m in t.metrics}, key=OVERFITTING_METRICS.index)
+    metrics = sorted({m for t in headline.trajectories for m in t.metrics}, key=overfitting_metrics().index)
     return {
         "fidelity": headline.fidelity,
         "sentences": headline_sentences(headline),
@@ -119,7 +119,10 @@ def _section_view(
         for xg in xgroups:
             for yg in ygroups:
                 svg, left_out = render_scatter(section, plot, xg, yg, colors)
-                caption = plot.caption + f" Whiskers: {level} bootstrap intervals over concepts."
+                caption = (
+                    plot.caption.format(x=xg.metric, y=yg.metric)
+                    + f" Whiskers: {level} bootstrap intervals over concepts."
+                )
                 if left_out:
                     caption += f" Not shown (lacking one of the two metrics): {', '.join(left_out)}."
                 figures.append({"svg": Markup(svg), "caption": caption})

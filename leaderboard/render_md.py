@@ -27,7 +27,7 @@ from .format import (
     template,
     w2_display,
 )
-from .trajectory import OVERFITTING_METRICS, Headline
+from .trajectory import Headline, overfitting_metrics
 
 
 def _cell(text: str) -> str:
@@ -57,7 +57,7 @@ def _headline(headline: Headline, digits: int) -> list[str]:
     header, body = headline_table(headline, digits)
     out.extend(_table(header, body))
     out.append("")
-    metrics = sorted({m for t in headline.trajectories for m in t.metrics}, key=OVERFITTING_METRICS.index)
+    metrics = sorted({m for t in headline.trajectories for m in t.metrics}, key=overfitting_metrics().index)
     out.append(
         "Trajectories (fidelity against each overfitting metric; dashed: the level; grey band: the Pareto "
         "frontier over every method and rung):"

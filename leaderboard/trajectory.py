@@ -2,8 +2,9 @@
 
 A method's *trajectory* is its rows at several rungs (training budgets, ``rung`` × its tuned steps), with
 the base model as the start (rung 0: the untrained model, overfitting 0 by construction). Along it, the
-mean over concepts of the suite's *fidelity* metric (``identity`` where the suite has a ground-truth
-scorer, else ``dino``) and of each overfitting metric give a curve. At a fidelity *level* L every method's
+mean over concepts of the suite's *fidelity* metric (the first present of the fidelity metrics in their
+specs' headline order: ``identity`` where the suite has a ground-truth scorer, else ``dino``) and of each
+overfitting metric give a curve. Roles, floors and tests come from the metric specs (``metrics.spec``). At a fidelity *level* L every method's
 overfitting is read off its curve by linear interpolation at the first point where its fidelity reaches
 L; a method whose curve never reaches L is reported as such.
 
@@ -23,8 +24,37 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-FIDELITY_METRICS: tuple[str, ...] = ("identity", "dino")
-OVERFITTING_METRICS: tuple[str, ...] = ("collapse", "w2", "lfd", "lfd_class")
+
+def fidelity_metrics() -> tuple[str, ...]:
+    """The fidelity axes the headline may use, preferred first (specs with role fidelity and a headline)."""
+    from metrics.spec import headline_metrics
+
+    return headline_metrics("fidelity")
+
+
+def overfitting_metrics() -> tuple[str, ...]:
+    """The headline's overfitting columns in order (specs with role overfitting and a headline)."""
+    from metrics.spec import headline_metrics
+
+    return headline_metrics("overfitting")
+
+
+def floored_metric() -> tuple[str, str] | None:
+    """(overfitting metric, its floor metric) for the first headline overfitting metric with a floor."""
+    from metrics.spec import floor_of
+
+    return next(((m, f) for m in overfitting_metrics() if (f := floor_of(m))), None)
+
+
+def tested_metric() -> tuple[str, str] | None:
+    """(overfitting metric, extra field of its p-value) for the first headline metric with a test."""
+    from metrics.spec import get_metric
+
+    return next(
+        ((m, get_metric(m).significance) for m in overfitting_metrics() if get_metric(m).significance), None
+    )
+
+
 LEVEL_SHARE = 0.25
 ALPHA = 0.05
 
@@ -76,9 +106,11 @@ class Headline:
     trajectories: tuple[Trajectory, ...]
     matched: Mapping[str, Mapping[str, Matched]]  # method -> metric -> Matched
     peak: Mapping[str, float]
-    floor: float | None
-    indistinguishable: frozenset[str]
+    floor: float | None  # mean over concepts of the floor of metric ``floored`` (its spec's pairing)
+    indistinguishable: frozenset[str]  # methods whose ``tested`` metric does not differ from base
     combined_p: Mapping[str, float]
+    floored: str | None = None  # the overfitting metric the floor belongs to (W2)
+    tested: str | None = None  # the overfitting metric whose per-row test gives ``combined_p`` (W2)
 
 
 def interpolate_at(fidelity: Any, values: Any, level: float) -> float | None:
@@ -110,7 +142,7 @@ def default_level(peaks: Mapping[str, float], base: float) -> float:
 
 def _fidelity_metric(frame: pd.DataFrame) -> str | None:
     present = set(frame["metric"])
-    return next((m for m in FIDELITY_METRICS if m in present), None)
+    return next((m for m in fidelity_metrics() if m in present), None)
 
 
 def _matrix(
@@ -149,7 +181,7 @@ def build_headline(
         )
         metrics = {
             m: _matrix(part[part["metric"] == m], rungs, concepts, base_rows[base_rows["metric"] == m])
-            for m in OVERFITTING_METRICS
+            for m in overfitting_metrics()
             if (part["metric"] == m).any()
         }
         trajectories.append(Trajectory(str(method), str(version), (0.0, *rungs), concepts, fid, metrics))
@@ -175,12 +207,14 @@ def build_headline(
             if point is not None and got.size:
                 lo, hi = (float(x) for x in np.percentile(got, [2.5, 97.5]))
             matched[t.method][m] = Matched(point, lo, hi, got.size / resamples)
-    floor_rows = base_rows[base_rows["metric"] == "w2_floor"]
+    floored = floored_metric()
+    floor_rows = base_rows[base_rows["metric"] == floored[1]] if floored else base_rows.iloc[:0]
     floor = float(floor_rows["value"].mean()) if len(floor_rows) else None
     combined: dict[str, float] = {}
-    w2 = rows[(rows["metric"] == "w2") & (rows["rung"] == 1.0)]
-    for method, part in w2.groupby("method", sort=True):
-        ps = [float(e.get("p_value", np.nan)) for e in part["extra"]]
+    tested = tested_metric()
+    at_tuned = rows[(rows["metric"] == (tested[0] if tested else None)) & (rows["rung"] == 1.0)]
+    for method, part in at_tuned.groupby("method", sort=True):
+        ps = [float(e.get(tested[1], np.nan)) for e in part["extra"]]  # type: ignore[index]
         ps = [p for p in ps if not math.isnan(p)]
         if ps:
             combined[str(method)] = (
@@ -200,6 +234,8 @@ def build_headline(
         floor=floor,
         indistinguishable=same,
         combined_p=combined,
+        floored=floored[0] if floored else None,
+        tested=tested[0] if tested else None,
     )
 
 

@@ -173,3 +173,10 @@ def identity_metric(generated_identity: Any) -> MetricValue:
     if scores.size == 0:
         raise ValueError("identity: no scores")
     return MetricValue(float(scores.mean()), int(scores.size))
+
+
+def leave_one_out_metric(reference: Any) -> MetricValue:
+    """The ``real`` row of a subject-fidelity metric: the reference photos scored against each other,
+    leave-one-out (:func:`leave_one_out_cosine_mean`), over the n·(n-1) ordered pairs."""
+    n = _count(reference)
+    return MetricValue(leave_one_out_cosine_mean(reference), n * (n - 1))

@@ -1,10 +1,17 @@
-"""Self-description of every metric: key, version, orientation, named inputs and what computes it.
+"""Self-description of every metric: key, version, role, orientation, named inputs and what computes it.
 
 The harness evaluates a suite's metric list through one function that reads these specs: it gives each
-metric the named inputs it declares (:data:`INPUTS`), calls its ``compute`` function
-(``package.module:function``, imported on first use) and writes one row per metric. The leaderboard reads
-the same specs for arrows and versions. Adding a metric over existing inputs is its module in
-``metrics/`` plus an entry in :data:`_SPECS` (or :func:`register_metric` for a metric of your own).
+metric the inputs it declares, calls its ``compute`` function (``package.module:function``, imported on
+first use) and writes one row per metric. The leaderboard reads the same specs for arrows, versions,
+roles (which metric is a fidelity, an overfitting measure, a floor), pairings and plots: no leaderboard
+code decides anything by a metric's name. Adding a metric is its module in ``metrics/`` calling
+:func:`register_metric` (or an entry in :data:`_SPECS` for a built-in).
+
+Inputs are named as *source × extractor*: ``"generated:clip"`` is the features of the generated images
+under the suite's extractor named ``clip`` (the suite profile's ``extractors`` map names them), passed to
+the compute function as the keyword ``generated_clip`` unless the spec maps keywords to references
+itself. Sources are in :data:`SOURCES`; inputs that are not features (the model, the LFD reference, the
+identity scores) are in :data:`NAMED_INPUTS`.
 
 Importing this module imports nothing heavy (no torch).
 """
@@ -12,28 +19,34 @@ Importing this module imports nothing heavy (no torch).
 from __future__ import annotations
 
 import difflib
-import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-# The named inputs a metric can declare, and what the harness passes for each.
-INPUTS: Mapping[str, str] = MappingProxyType(
+# Where features come from: each source × any extractor of the suite is an input ("generated:dino").
+SOURCES: Mapping[str, str] = MappingProxyType(
     {
-        "generated_clip": "CLIP image features [N, d] (L2-normalised) of the N generated images",
-        "generated_dino": "DINO image features [N, d] (L2-normalised) of the N generated images",
-        "reference_clip": "CLIP image features [R, d] of the concept's R reference photos",
-        "reference_dino": "DINO image features [R, d] of the concept's R reference photos",
-        "prompt_clip": "CLIP text features [N, d] of each generated image's prompt, slot = class noun",
-        "prompt_truncations": "how many of those prompts were truncated to the text encoder's context (int)",
-        "base_clip": "CLIP image features [N, d] of the base model's images, same prompts and seeds, slot = "
-        "class noun",
-        "base_clip_alt": "the same for the base model's images on a disjoint set of seeds (W2's sampling floor)",
-        "masked_generated_clip": "CLIP image features [N, d] of the generated images with the subject painted "
-        "grey (each with the subject mask of the base model's image for its prompt and seed)",
-        "masked_base_clip": "CLIP image features [N, d] of the base model's images, subject painted grey",
-        "masked_reference_clip": "CLIP image features [R, d] of the reference photos, subject painted grey",
+        "generated": "image features [N, d] (L2-normalised) of the N generated images",
+        "reference": "image features [R, d] of the concept's R reference photos",
+        "base": "image features [N, d] of the base model's images, same prompts and seeds, slot = class noun",
+        "base_alt": "the same for the base model's images on a disjoint set of seeds (W2's sampling floor)",
+        "masked_generated": "image features [N, d] of the generated images with the subject painted grey "
+        "(each with the subject mask of the base model's image for its prompt and seed)",
+        "masked_base": "image features [N, d] of the base model's images, subject painted grey",
+        "masked_reference": "image features [R, d] of the reference photos, subject painted grey",
+        "prompt": "text features [N, d] of each generated image's prompt, slot = class noun (an image-text "
+        "extractor only)",
+        "prompt_truncations": "how many of those prompts were truncated to the text encoder's context (int; "
+        "an image-text extractor only)",
+    }
+)
+# Sources that need an image-text extractor (one whose backbone has a text encoder).
+TEXT_SOURCES = frozenset({"prompt", "prompt_truncations"})
+
+# Inputs that are not features of an extractor.
+NAMED_INPUTS: Mapping[str, str] = MappingProxyType(
+    {
         "generated_identity": "per-image scores [N] in [0, 1] that the generated image shows the concept, from the "
         "suite's identity scorer (only suites whose profile names one, e.g. a synthetic world's oracle)",
         "custom_eps": "the customized model's conditional noise predictor (z_t, t, prompts) -> eps",
@@ -42,10 +55,45 @@ INPUTS: Mapping[str, str] = MappingProxyType(
         "prompt set is the metric's option 'prompt_set' ('lfd' or 'lfd_class')",
     }
 )
+# Inputs only a method's job has (a customized model): an image folder cannot serve them.
+MODEL_INPUTS = frozenset({"custom_eps", "lfd_reference"})
 
-# Which backbone a metric's row names (``backbone`` field): the CLIP slot, the DINO slot, or the latent
-# space of the base model.
-BACKBONE_SLOTS = ("clip", "dino", "latent", "identity")
+ROLES: Mapping[str, str] = MappingProxyType(
+    {
+        "fidelity": "did the method learn: the concept or the prompt in its images (higher is better)",
+        "overfitting": "what learning cost: damage outside the concept or collapse onto the training photos",
+        "floor": "what the paired overfitting metric reads from sampling alone (a property of the concept, "
+        "computed once with the base model's rows)",
+        "diagnostic": "reported, never ranked",
+    }
+)
+AGGREGATIONS = ("mean",)
+PLOT_AXES = ("x", "y")
+
+
+def parse_input(ref: str) -> tuple[str, str | None]:
+    """``"generated:clip"`` -> ``("generated", "clip")``; a named input -> ``(name, None)``.
+
+    Raises:
+        ValueError: an unknown source or named input.
+    """
+    source, sep, extractor = ref.partition(":")
+    if not sep:
+        if ref not in NAMED_INPUTS:
+            raise ValueError(
+                f"unknown input {ref!r}: use 'source:extractor' (sources: {', '.join(SOURCES)}) or one of "
+                f"{', '.join(NAMED_INPUTS)}"
+            )
+        return ref, None
+    if source not in SOURCES or not extractor:
+        raise ValueError(f"unknown input {ref!r}: sources are {', '.join(SOURCES)}, as 'source:extractor'")
+    return source, extractor
+
+
+def keyword_for(ref: str) -> str:
+    """The keyword a compute function receives input ``ref`` under: ``source_extractor`` or the name."""
+    source, extractor = parse_input(ref)
+    return f"{source}_{extractor}" if extractor else source
 
 
 @dataclass(frozen=True)
@@ -59,14 +107,27 @@ class MetricValue:
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """What a metric is and how it is computed.
+    """What a metric is, how it is computed and what it means on the leaderboard.
 
     Attributes:
         key, version, name, higher_is_better, definition, display_scale: its description.
-        inputs: names from :data:`INPUTS`, passed to ``compute`` as keyword arguments.
+        inputs: what ``compute`` receives: input references (``"generated:clip"``, ``"lfd_reference"``;
+            see the module docstring), each passed under :func:`keyword_for` of it, or a mapping
+            keyword -> reference. Stored as the mapping.
         compute: ``package.module:function`` returning a :class:`MetricValue`.
-        backbone: which backbone its rows name: ``"clip"``, ``"dino"`` or ``"latent"``.
+        role: one of :data:`ROLES`.
         options: fixed keyword arguments for ``compute`` (and for the inputs, e.g. an LFD prompt set).
+        pairs_with: for a floor, the key of the metric it is the floor of.
+        significance: the ``extra`` field of each row that holds a p-value of "differs from the base
+            model" (read by the headline), or "".
+        aggregation: how rows combine over concepts on the leaderboard (:data:`AGGREGATIONS`).
+        headline: position on the matched-fidelity headline (fidelity: preference for its fidelity
+            axis, lowest first; overfitting: column order), or None to leave it off.
+        plots: the page's plots this metric is an axis of, ``{plot slug: "x" | "y"}``.
+        leave_one_out: ``package.module:function`` that scores the reference photos against themselves
+            (leave-one-out; keyword ``reference``): the ``real`` rows, a fidelity's ceiling; "" for none.
+        backbone: what its rows' ``backbone`` names; "" derives it from the inputs (the one extractor
+            they use, ``latent`` for a model input, ``identity`` for the identity scores).
         reference: a property of the concept, not of a method (a W2 floor): computed once per concept,
             in the base model's rows only.
     """
@@ -75,24 +136,50 @@ class MetricSpec:
     version: int
     name: str
     higher_is_better: bool
-    inputs: tuple[str, ...]
+    inputs: Mapping[str, str] | Sequence[str]
     definition: str
     compute: str = ""
-    backbone: str = "clip"
+    role: str = "diagnostic"
     options: Mapping[str, Any] = field(default_factory=dict)
     display_scale: float = 1.0
+    pairs_with: str = ""
+    significance: str = ""
+    aggregation: str = "mean"
+    headline: int | None = None
+    plots: Mapping[str, str] = field(default_factory=dict)
+    leave_one_out: str = ""
+    backbone: str = ""
     reference: bool = False
 
     def __post_init__(self) -> None:
-        unknown = [i for i in self.inputs if i not in INPUTS]
-        if unknown:
-            raise ValueError(f"metric {self.key!r}: unknown input(s) {unknown}; known: {', '.join(INPUTS)}")
-        if self.backbone not in BACKBONE_SLOTS:
-            raise ValueError(f"metric {self.key!r}: backbone must be one of {BACKBONE_SLOTS}")
-        if self.compute and self.compute.count(":") != 1:
-            raise ValueError(
-                f"metric {self.key!r}: compute {self.compute!r} is not 'package.module:function'"
+        pairs = self.inputs.items() if isinstance(self.inputs, Mapping) else ((None, r) for r in self.inputs)
+        table: dict[str, str] = {}
+        for kw, ref in pairs:
+            try:
+                word = kw or keyword_for(ref)
+                parse_input(ref)
+            except ValueError as err:
+                raise ValueError(f"metric {self.key!r}: {err}") from None
+            table[word] = ref
+        object.__setattr__(self, "inputs", MappingProxyType(table))
+        problems = []
+        if self.role not in ROLES:
+            problems.append(f"role must be one of {', '.join(ROLES)}")
+        if self.aggregation not in AGGREGATIONS:
+            problems.append(f"aggregation must be one of {AGGREGATIONS}")
+        if bad := {a for a in self.plots.values() if a not in PLOT_AXES}:
+            problems.append(f"plot axes must be 'x' or 'y', got {sorted(bad)}")
+        if (self.role == "floor") != bool(self.pairs_with):
+            problems.append("a floor names the metric it pairs with (pairs_with), and only a floor does")
+        for ref in (self.compute, self.leave_one_out):
+            if ref and ref.count(":") != 1:
+                problems.append(f"{ref!r} is not 'package.module:function'")
+        if not self.backbone and len(self.backbones_used()) > 1:
+            problems.append(
+                f"inputs use several backbones {sorted(self.backbones_used())}: name one in backbone"
             )
+        if problems:
+            raise ValueError(f"metric {self.key!r}: " + "; ".join(problems))
 
     @property
     def id(self) -> str:
@@ -104,20 +191,47 @@ class MetricSpec:
         """``↑`` when higher is better, ``↓`` otherwise."""
         return "↑" if self.higher_is_better else "↓"
 
-    def function(self) -> Callable[..., MetricValue]:
-        """The compute function (imported now).
+    @property
+    def bindings(self) -> Mapping[str, str]:
+        """Keyword -> input reference, in declaration order (``inputs`` as stored)."""
+        assert isinstance(self.inputs, Mapping)
+        return self.inputs
+
+    @property
+    def refs(self) -> tuple[str, ...]:
+        """The input references, in declaration order."""
+        return tuple(self.bindings.values())
+
+    def extractors(self) -> tuple[str, ...]:
+        """The suite extractors its inputs name, in order, without repeats."""
+        names = [parse_input(r)[1] for r in self.refs]
+        return tuple(dict.fromkeys(n for n in names if n))
+
+    def backbones_used(self) -> set[str]:
+        used = set(self.extractors())
+        if MODEL_INPUTS & set(self.refs):
+            used.add("latent")
+        if "generated_identity" in self.refs:
+            used.add("identity")
+        return used
+
+    @property
+    def row_backbone(self) -> str:
+        """What its rows' ``backbone`` names: an extractor's name, ``latent`` or ``identity``."""
+        return self.backbone or next(iter(sorted(self.backbones_used())), "")
+
+    def function(self, which: str = "compute") -> Callable[..., MetricValue]:
+        """The compute function (``which="leave_one_out"``: the reference-photo one), imported now.
 
         Raises:
-            ValueError: no compute function, or it cannot be imported.
+            ValueError: no such function, or it cannot be imported.
         """
-        module, _, attr = self.compute.partition(":")
-        if not module:
-            raise ValueError(f"metric {self.key!r} declares no compute function")
-        try:
-            fn = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as err:
-            raise ValueError(f"metric {self.key!r}: cannot import {self.compute!r} ({err})") from err
-        return fn  # type: ignore[no-any-return]
+        from benchmark.imports import load_object
+
+        ref = getattr(self, which)
+        if not ref:
+            raise ValueError(f"metric {self.key!r} declares no {which} function")
+        return load_object(ref, f"metric {self.key!r} {which} function")  # type: ignore[no-any-return]
 
 
 _SPECS = (
@@ -126,8 +240,16 @@ _SPECS = (
         version=1,
         name="CLIP-T (prompt fidelity)",
         higher_is_better=True,
-        inputs=("generated_clip", "prompt_clip", "prompt_truncations"),
+        inputs=MappingProxyType(
+            {
+                "generated_clip": "generated:clip",
+                "prompt_clip": "prompt:clip",
+                "prompt_truncations": "prompt_truncations:clip",
+            }
+        ),
         compute="metrics.similarity:clip_t_metric",
+        role="fidelity",
+        plots=MappingProxyType({"fidelity": "y"}),
         definition="mean over generated images of cos(CLIP_img(x), CLIP_txt(p)); p is the prompt with the "
         "concept slot rendered as the class noun (no identifier tokens). Raw cosine.",
     ),
@@ -136,8 +258,10 @@ _SPECS = (
         version=1,
         name="CLIP-I (subject fidelity)",
         higher_is_better=True,
-        inputs=("generated_clip", "reference_clip"),
+        inputs=("generated:clip", "reference:clip"),
         compute="metrics.similarity:clip_i_metric",
+        role="fidelity",
+        leave_one_out="metrics.similarity:leave_one_out_metric",
         definition="mean cosine over all (generated, reference) pairs of CLIP image embeddings. Raw cosine.",
     ),
     MetricSpec(
@@ -145,9 +269,12 @@ _SPECS = (
         version=1,
         name="DINO (subject fidelity)",
         higher_is_better=True,
-        inputs=("generated_dino", "reference_dino"),
+        inputs=("generated:dino", "reference:dino"),
         compute="metrics.similarity:dino_metric",
-        backbone="dino",
+        role="fidelity",
+        headline=1,
+        plots=MappingProxyType({"fidelity": "x"}),
+        leave_one_out="metrics.similarity:leave_one_out_metric",
         definition="mean cosine over all (generated, reference) pairs of DINO ViT-S/16 CLS embeddings.",
     ),
     MetricSpec(
@@ -157,7 +284,9 @@ _SPECS = (
         higher_is_better=False,
         inputs=("custom_eps", "lfd_reference"),
         compute="metrics.lfd:lfd_metric",
-        backbone="latent",
+        role="overfitting",
+        headline=2,
+        plots=MappingProxyType({"overfitting-map": "x"}),
         options=MappingProxyType({"prompt_set": "lfd"}),
         definition="mean over timesteps t and base samples z0 of w(t)·||eps_custom(z_t,t,c) - eps_base(z_t,t,c)||^2/D "
         "with paired noise, conditional predictions, over prompts that do not contain the concept. v2: the "
@@ -171,7 +300,8 @@ _SPECS = (
         higher_is_better=False,
         inputs=("custom_eps", "lfd_reference"),
         compute="metrics.lfd:lfd_metric",
-        backbone="latent",
+        role="overfitting",
+        headline=3,
         options=MappingProxyType({"prompt_set": "lfd_class"}),
         definition="lfd@2 evaluated on prompts of the bare class noun (slot not filled with the concept).",
     ),
@@ -180,8 +310,12 @@ _SPECS = (
         version=1,
         name="Concept-specific 2-Wasserstein distance",
         higher_is_better=False,
-        inputs=("generated_clip", "base_clip"),
+        inputs=("generated:clip", "base:clip"),
         compute="metrics.wasserstein:w2_metric",
+        role="overfitting",
+        significance="p_value",
+        headline=1,
+        plots=MappingProxyType({"overfitting-map": "y"}),
         definition="exact empirical W2 (squared-Euclidean cost, uniform weights, POT emd2; square root reported) "
         "between L2-normalised CLIP image features of the customized model's generations and the base "
         "model's generations for the same prompts and seeds with the slot rendered as the class noun. Each "
@@ -195,7 +329,8 @@ _SPECS = (
         higher_is_better=True,
         inputs=("generated_identity",),
         compute="metrics.similarity:identity_metric",
-        backbone="identity",
+        role="fidelity",
+        headline=0,
         definition="share of generated images the suite's identity scorer reads as the concept (on a synthetic "
         "suite with an oracle: it reads the concept's shape and pattern). Exists only for suites with ground truth.",
     ),
@@ -204,8 +339,10 @@ _SPECS = (
         version=1,
         name="W2 sampling floor (base vs base, disjoint seeds)",
         higher_is_better=False,
-        inputs=("base_clip", "base_clip_alt"),
+        inputs=MappingProxyType({"base_clip": "base:clip", "base_clip_alt": "base_alt:clip"}),
         compute="metrics.wasserstein:w2_floor_metric",
+        role="floor",
+        pairs_with="w2",
         reference=True,
         definition="w2 between the base model's generations and its generations for the same prompts on a "
         "disjoint seed set (seed + 10000): the distance that sampling alone produces, per concept, shown in "
@@ -216,8 +353,10 @@ _SPECS = (
         version=1,
         name="Context collapse (subject masked)",
         higher_is_better=False,
-        inputs=("masked_generated_clip", "masked_base_clip", "masked_reference_clip"),
+        inputs=("masked_generated:clip", "masked_base:clip", "masked_reference:clip"),
         compute="metrics.collapse:collapse_metric",
+        role="overfitting",
+        headline=0,
         definition="mean over generated images of cos(g_i, mu) - cos(b_i, mu): g_i and b_i are CLIP features "
         "of the generated image and of the base model's image for the same prompt and seed, both with the "
         "subject painted grey (mask: the base image's class-word cross-attention in the base model, dilated "
@@ -271,3 +410,39 @@ def get_metric(key: str) -> MetricSpec:
     if version and version != str(spec.version):
         raise KeyError(f"metric {base!r} has version {spec.version}, not {version!r}")
     return spec
+
+
+def by_role(role: str, metrics: Mapping[str, MetricSpec] | None = None) -> tuple[MetricSpec, ...]:
+    """The registered metrics of ``role``, in registration order."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    return tuple(s for s in (metrics or METRICS).values() if s.role == role)
+
+
+def headline_metrics(role: str) -> tuple[str, ...]:
+    """Keys of the metrics of ``role`` that the headline shows, in their headline order (fidelity: the
+    preferred fidelity axis first)."""
+    chosen = [s for s in by_role(role) if s.headline is not None]
+    return tuple(s.key for s in sorted(chosen, key=lambda s: (s.headline, s.key)))
+
+
+def floor_of(key: str) -> str | None:
+    """The key of the floor metric paired with ``key`` (W2's sampling floor), or None."""
+    return next((s.key for s in METRICS.values() if s.role == "floor" and s.pairs_with == key), None)
+
+
+def plot_axes(slug: str) -> dict[str, str]:
+    """The metric keys on plot ``slug``'s axes, ``{"x": key, "y": key}`` (missing axes left out).
+
+    Raises:
+        ValueError: two metrics claim the same axis.
+    """
+    axes: dict[str, str] = {}
+    for s in METRICS.values():
+        axis = s.plots.get(slug)
+        if axis is None:
+            continue
+        if axis in axes:
+            raise ValueError(f"plot {slug!r}: metrics {axes[axis]!r} and {s.key!r} both claim axis {axis}")
+        axes[axis] = s.key
+    return axes

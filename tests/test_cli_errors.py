@@ -192,7 +192,7 @@ def test_hub_weights_are_pinned_and_their_commit_is_in_the_backbone_tag(
         load_dino(weights="dino", revision=other)
     sd15 = settings_for("dreambench")
     assert sd15.model_revision == find_model("sd15").revision == "451f4fe16113bff5a5d2269ed5ad43b0592e9a14"
-    assert sd15.clip.revision == find_model("clip-vit-b-32").revision
+    assert sd15.extractors["clip"].revision == find_model("clip-vit-b-32").revision
 
 
 def test_workers_must_be_a_positive_number(capsys: pytest.CaptureFixture[str]) -> None:

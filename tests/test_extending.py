@@ -21,8 +21,10 @@ from tests.rows_support import read_rows
 
 TINY_PROFILE = {
     "model": "tiny",
-    "clip": {"name": "tiny-clip", "weights": None},
-    "dino": {"name": "tiny-dino", "weights": None},
+    "extractors": {
+        "clip": {"kind": "clip", "name": "tiny-clip", "weights": None},
+        "dino": {"kind": "dino", "name": "tiny-dino", "weights": None},
+    },
     "resolution": 64,
     "steps": 2,
     "guidance": 5.0,
@@ -108,7 +110,7 @@ def test_a_new_metric_is_its_module_plus_its_spec(tmp_path: Path) -> None:
         version=1,
         name="cosine to the base model's image",
         higher_is_better=False,
-        inputs=("generated_clip", "base_clip"),
+        inputs=("generated:clip", "base:clip"),
         compute="tests.test_extending:paired_cosine_to_base",
         definition="mean over images of cos(CLIP(x_i), CLIP(base_i)) on the same prompt and seed.",
     )
@@ -141,7 +143,7 @@ def test_profiles_keep_every_settings_hash() -> None:
     assert got == {"smoke": "6be74e2b953a707e", "dreambench": "3c21e15159e4537e"}
     assert settings_for("customconcept101") == settings_for("dreambench")  # both name the sd15 profile
     toy = settings_for("toy")
-    assert toy.model_loader == "benchmark.toy.assets:base_model_dir" and toy.clip.loader
+    assert toy.model_loader == "benchmark.toy.assets:base_model_dir" and toy.extractors["clip"].loader
     assert settings_for("toy", model="/some/folder").model_loader is None  # --model replaces the loader
 
 

@@ -255,8 +255,10 @@ def tiny_toy_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
     settings = settings_for("toy", model=str(root / "base" / "model"))
     fast = {"steps": 2, "batch_size": 1, "grad_accum": 1, "num_class_images": 1, "checkpoint_every": 1000}
     settings = settings.replace(
-        clip=BackboneSpec("clip", "toy-clip", None, loader=settings.clip.loader),
-        dino=BackboneSpec("dino", "toy-dino", None, loader=settings.dino.loader),
+        extractors={
+            name: BackboneSpec(spec.kind, spec.name, None, loader=spec.loader)
+            for name, spec in settings.extractors.items()
+        },
         resolution=16,
         steps=3,
         lfd_timesteps=3,

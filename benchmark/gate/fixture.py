@@ -79,9 +79,9 @@ def build(suite: str, method: str, concept: str | None, cache: Path, out: Path =
     values: dict[str, Any] = {}
     for spec in metric_specs(ctx):
         inputs = base_job if spec.reference else job  # a reference metric (W2's floor) is the base model's
-        if not all(inputs.provides(name) for name in spec.inputs):
+        if not all(inputs.provides(ref) for ref in spec.refs):
             continue
-        kwargs = {name: inputs.get(name, spec) for name in spec.inputs}
+        kwargs = {kw: inputs.get(ref, spec) for kw, ref in spec.bindings.items()}
         if "lfd_reference" in kwargs:
             ref = _lfd_subset(kwargs["lfd_reference"])
             # PredictionCache memoises every row it is asked for: what it holds afterwards is the fixture
