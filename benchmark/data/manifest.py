@@ -223,15 +223,19 @@ def _parse_full(
 ) -> Manifest:
     concepts = []
     for c, raw_concept in zip(doc.concepts, raw["concepts"], strict=True):
-        pinned = isinstance(c, schema.PinnedConcept)
+        images = image_dir = None
+        if isinstance(c, schema.PinnedConcept):
+            images = tuple(_file_entry(e, is_image=True) for e in c.images)
+        elif isinstance(c, schema.ImportedConcept):
+            image_dir = c.image_dir
         concepts.append(
             ConceptSpec(
                 id=c.id,
                 class_noun=c.class_noun,
                 kind=c.kind,
                 prompt_set=c.prompt_set,
-                images=tuple(_file_entry(e, is_image=True) for e in c.images) if pinned else None,
-                image_dir=None if pinned else c.image_dir,
+                images=images,
+                image_dir=image_dir,
                 upstream=MappingProxyType(dict(raw_concept.get("upstream") or {})),
             )
         )
