@@ -218,4 +218,3 @@ PRESETS: Mapping[str, BaseModelConfig] = {
         log_every=1,
     ),
 }
-
