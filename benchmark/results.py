@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from leaderboard.row_schema import validate_row
 from leaderboard.rows import REQUIRED_FIELDS, read_jsonl, row_identity
 
 # The pinned schema is defined once, by the reader that validates rows.
@@ -76,27 +77,26 @@ def make_row(
 ) -> dict[str, Any]:
     """A result row with the pinned fields; metric version comes from ``metrics.spec``.
 
+    The row is checked against the row schema the leaderboard reads with
+    (:class:`leaderboard.row_schema.RowModel`), so a row that would be refused is never written.
+
     Raises:
-        ValueError: the value is not a finite number.
+        RowError: a field the schema refuses, e.g. a value that is not a finite number (a ValueError).
         KeyError: unknown metric.
     """
-    import math
-
     from metrics.spec import get_metric
 
     spec = get_metric(metric)
-    if not isinstance(value, (int, float)) or not math.isfinite(float(value)):
-        raise ValueError(f"{method}/{concept}/{metric}: value {value!r} is not a finite number")
-    return {
+    row = {
         "suite": suite,
         "suite_version": suite_version,
         "method": method,
         "method_version": method_version,
-        "rung": None if rung is None else float(rung),
+        "rung": rung,
         "concept": concept,
         "metric": spec.key,
         "metric_version": spec.version,
-        "value": float(value),
+        "value": value,
         "n": int(n),
         "backbone": backbone,
         "config_hash": config_hash,
@@ -105,6 +105,8 @@ def make_row(
         "git_rev": git_rev(),
         "extra": extra or {},
     }
+    checked = validate_row(row, f"{method}/{concept}/{metric}")
+    return {**{name: getattr(checked, name) for name in REQUIRED_FIELDS}, "extra": row["extra"]}
 
 
 def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> int:

@@ -7,15 +7,28 @@ naming the file, the line and the field, so a bad row never turns silently into 
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from metrics.spec import METRICS
+from leaderboard.row_schema import RowError, parse_created_at, validate_row
+
+__all__ = [
+    "IDENTITY_FIELDS",
+    "REQUIRED_FIELDS",
+    "ResultRow",
+    "RowError",
+    "check_unique",
+    "expand_paths",
+    "parse_created_at",
+    "parse_row",
+    "read_jsonl",
+    "read_rows",
+    "row_identity",
+    "version_sort_key",
+]
 
 Version = int | str
 """A suite or method version: an integer, or a non-empty string such as ``"2024-06"``."""
@@ -63,10 +76,6 @@ def row_identity(row: Mapping[str, Any]) -> tuple[str, ...]:
 def rung_label(rung: float | None) -> str:
     """How a rung is printed: ``×0.25``, ``×1``; ``—`` for none."""
     return "—" if rung is None else f"×{rung:g}"
-
-
-class RowError(ValueError):
-    """A result row (or a results file) is malformed; the message names file, line and field."""
 
 
 @dataclass(frozen=True)
@@ -124,61 +133,8 @@ def version_sort_key(version: Version) -> tuple[int, int, str]:
     return (1, 0, version)
 
 
-def parse_created_at(text: str) -> datetime:
-    """Parse an ISO 8601 timestamp; a naive timestamp is taken as UTC.
-
-    Raises:
-        ValueError: ``text`` is not ISO 8601.
-    """
-    stamp = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=timezone.utc)
-
-
-def _fail(where: str, name: str, expected: str, got: Any) -> RowError:
-    return RowError(f"{where}: field {name!r}: expected {expected}, got {got!r}")
-
-
-def _nonempty_str(where: str, name: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _fail(where, name, "a non-empty string", value)
-    return value
-
-
-def _optional_str(where: str, name: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    return _nonempty_str(where, name, value)
-
-
-def _version(where: str, name: str, value: Any) -> Version:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise _fail(where, name, "an integer or a non-empty string", value)
-    if isinstance(value, str) and not value.strip():
-        raise _fail(where, name, "an integer or a non-empty string", value)
-    return value
-
-
-def _rung(where: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise _fail(where, "rung", "null or a positive number", value)
-    return float(value)
-
-
-def _positive_int(where: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _fail(where, name, "an integer >= 1", value)
-    return value
-
-
 def parse_row(obj: Any, where: str) -> ResultRow:
-    """Validate one decoded JSON object and return it as a :class:`ResultRow`.
+    """Validate one decoded JSON object (against :class:`leaderboard.row_schema.RowModel`).
 
     Args:
         obj: the decoded JSON value of one line.
@@ -191,46 +147,10 @@ def parse_row(obj: Any, where: str) -> ResultRow:
         RowError: ``obj`` is not an object, a required field is missing, a field has the wrong type,
             ``value`` is NaN or infinite, or ``metric`` is not a known metric key.
     """
-    if not isinstance(obj, dict):
-        raise RowError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-    missing = [name for name in REQUIRED_FIELDS if name not in obj and name != "rung"]
-    if missing:
-        raise RowError(f"{where}: missing field(s) {', '.join(repr(m) for m in missing)}")
-
-    metric = _nonempty_str(where, "metric", obj["metric"])
-    if metric not in METRICS:
-        raise RowError(f"{where}: field 'metric': unknown metric {metric!r} (known: {', '.join(METRICS)})")
-    value = obj["value"]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _fail(where, "value", "a finite number", value)
-    extra = obj.get("extra", {})
-    if extra is None:
-        extra = {}
-    if not isinstance(extra, dict):
-        raise _fail(where, "extra", "an object", extra)
-    created_at = _nonempty_str(where, "created_at", obj["created_at"])
-    try:
-        parse_created_at(created_at)
-    except ValueError:
-        raise _fail(where, "created_at", "an ISO 8601 timestamp", created_at) from None
-
+    row = validate_row(obj, where)
     return ResultRow(
-        suite=_nonempty_str(where, "suite", obj["suite"]),
-        suite_version=_version(where, "suite_version", obj["suite_version"]),
-        method=_nonempty_str(where, "method", obj["method"]),
-        method_version=_version(where, "method_version", obj["method_version"]),
-        rung=_rung(where, obj.get("rung")),
-        concept=_nonempty_str(where, "concept", obj["concept"]),
-        metric=metric,
-        metric_version=_positive_int(where, "metric_version", obj["metric_version"]),
-        value=float(value),
-        n=_positive_int(where, "n", obj["n"]),
-        backbone=_optional_str(where, "backbone", obj["backbone"]),
-        config_hash=_nonempty_str(where, "config_hash", obj["config_hash"]),
-        created_at=created_at,
-        package_version=_nonempty_str(where, "package_version", obj["package_version"]),
-        git_rev=_optional_str(where, "git_rev", obj["git_rev"]),
-        extra=extra,
+        **{name: getattr(row, name) for name in REQUIRED_FIELDS},
+        extra=obj.get("extra") or {},
         source=where,
     )
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from benchmark.data.errors import ImageLoadError, ManifestError, NotImportedError, Problem, VerificationError
-from benchmark.data.manifest import FileEntry, Manifest, _Checker
+from benchmark.data.manifest import FileEntry, Manifest
+from benchmark.data.schema import validate_record
 
 log = logging.getLogger(__name__)
 
@@ -57,34 +58,34 @@ def read_record(manifest: Manifest, suite_dir: Path) -> dict[str, tuple[FileEntr
             "(DIR = the unzipped upstream benchmark_dataset folder)",
             [problem],
         )
-    ck = _Checker(str(path))
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
         raise ManifestError(f"{path}: cannot read the import record ({err})") from err
-    top = ck.mapping(raw, "<top>")
-    if ck.get(top, "schema", "") != RECORD_SCHEMA:
-        raise ck.fail("schema", f"record schema {RECORD_SCHEMA}", top.get("schema"))
-    if ck.get(top, "suite", "") != manifest.name:
-        raise ck.fail("suite", f"the suite {manifest.name!r}", top.get("suite"))
-    concepts = ck.mapping(ck.get(top, "concepts", ""), "concepts")
+    doc = validate_record(raw, str(path))
+    if doc.schema_version != RECORD_SCHEMA:
+        raise ManifestError(
+            f"{path}: field 'schema': expected record schema {RECORD_SCHEMA}, got {doc.schema_version!r}"
+        )
+    if doc.suite != manifest.name:
+        raise ManifestError(f"{path}: field 'suite': expected the suite {manifest.name!r}, got {doc.suite!r}")
     want = {c.id for c in manifest.concepts}
-    if set(concepts) != want:
-        missing, extra = sorted(want - set(concepts)), sorted(set(concepts) - want)
-        raise ck.fail(
-            "concepts", f"the manifest's {len(want)} concepts (missing {missing}, extra {extra})", "..."
+    if set(doc.concepts) != want:
+        missing, extra = sorted(want - set(doc.concepts)), sorted(set(doc.concepts) - want)
+        raise ManifestError(
+            f"{path}: field 'concepts': expected the manifest's {len(want)} concepts (missing {missing}, "
+            f"extra {extra}), got '...'"
         )
     out: dict[str, tuple[FileEntry, ...]] = {}
     for c in manifest.concepts:
-        where = f"concepts.{c.id}"
-        entries = tuple(
-            ck.file_entry(e, f"{where}[{i}]", is_image=True)
-            for i, e in enumerate(ck.sequence(concepts[c.id], where))
-        )
+        entries = tuple(FileEntry(e.path, e.sha256, e.bytes, is_image=True) for e in doc.concepts[c.id])
         prefix = f"{c.image_dir}/"
         for i, e in enumerate(entries):
             if not e.path.startswith(prefix) or "/" in e.path[len(prefix) :]:
-                raise ck.fail(f"{where}[{i}].path", f"a file directly inside {c.image_dir}/", e.path)
+                raise ManifestError(
+                    f"{path}: field 'concepts.{c.id}[{i}].path': expected a file directly inside "
+                    f"{c.image_dir}/, got {e.path!r}"
+                )
         out[c.id] = entries
     return out
 

@@ -7,20 +7,22 @@ record; a resumed run must use the same settings.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from benchmark.toy.world import CAPTION_ORDERS
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
-BETA_SCHEDULES: tuple[str, ...] = ("linear", "scaled_linear")
-TIMESTEP_SPACINGS: tuple[str, ...] = ("leading", "trailing")
+from benchmark.data.schema import describe, field_path
+
+Count = Annotated[int, Field(ge=0)]
+Positive = Annotated[int, Field(ge=1)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+# channel lists are tuples; a list (JSON, --set) is taken too, each entry a strict integer
+Channels = Annotated[tuple[Annotated[int, Strict(), Field(ge=1)], ...], Field(strict=False, min_length=1)]
 
 
-@dataclass(frozen=True)
-class BaseModelConfig:
+class BaseModelConfig(BaseModel):
     """Everything that shapes the trained toy base model.
 
     Architecture: ``image_size`` px images; a VAE with downsampling factor ``vae_factor`` (so latents
@@ -45,87 +47,75 @@ class BaseModelConfig:
     text encoder jointly, with an EMA copy that is exported).
     """
 
-    seed: int = 0
-    image_size: int = 32
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    seed: Count = 0
+    image_size: Positive = 32
     # VAE
-    vae_factor: int = 2
-    vae_channels: tuple[int, ...] = (32, 64)
-    vae_layers_per_block: int = 1
-    latent_channels: int = 4
+    vae_factor: Positive = 2
+    vae_channels: Channels = (32, 64)
+    vae_layers_per_block: Positive = 1
+    latent_channels: Positive = 4
     # text encoder
-    text_hidden: int = 96
-    text_layers: int = 3
-    text_heads: int = 4
-    text_intermediate: int = 384
-    context_length: int = 32
+    text_hidden: Positive = 96
+    text_layers: Positive = 3
+    text_heads: Positive = 4
+    text_intermediate: Positive = 384
+    context_length: Annotated[int, Field(ge=1, le=77)] = 32  # CLIP's 77 tokens at most
     # UNet
-    unet_channels: tuple[int, ...] = (32, 64, 128)
-    unet_layers_per_block: int = 1
-    unet_attention_heads: int = 4
+    unet_channels: Channels = (32, 64, 128)
+    unet_layers_per_block: Positive = 1
+    unet_attention_heads: Positive = 4
     unet_top_attention: bool = False
-    norm_groups: int = 8
+    norm_groups: Positive = 8
     # noise schedule (saved as the exported model's scheduler config)
-    beta_schedule: str = "scaled_linear"
+    beta_schedule: Literal["linear", "scaled_linear"] = "scaled_linear"
     beta_start: float = 0.00085
     beta_end: float = 0.012
-    timestep_spacing: str = "leading"
+    timestep_spacing: Literal["leading", "trailing"] = "leading"
     # captions and data
-    caption_order: str = "position_first"
-    caption_full_prob: float = 0.6
-    prefix_prob: float = 0.2
-    uncond_prob: float = 0.1
-    pattern_prob: float = 0.5
-    dataset_size: int = 40000
+    caption_order: Literal["position_first", "position_last"] = "position_first"
+    caption_full_prob: Probability = 0.6
+    prefix_prob: Probability = 0.2
+    uncond_prob: Probability = 0.1
+    pattern_prob: Probability = 0.5
+    dataset_size: Positive = 40000
     # stage: VAE
-    vae_steps: int = 1500
-    vae_batch: int = 32
+    vae_steps: Count = 1500
+    vae_batch: Positive = 32
     vae_lr: float = 1e-3
     kl_weight: float = 1e-6
     edge_weight: float = 0.5
     # stage: decoder-only fine-tune
-    decoder_steps: int = 500
+    decoder_steps: Count = 500
     decoder_lr: float = 3e-4
     # stage: UNet + text encoder
-    unet_steps: int = 8000
-    unet_batch: int = 64
+    unet_steps: Count = 8000
+    unet_batch: Positive = 64
     unet_lr: float = 1e-3
-    unet_warmup: int = 200
+    unet_warmup: Count = 200
     weight_decay: float = 1e-2
-    ema_decay: float = 0.999
+    ema_decay: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.999
     grad_clip: float = 1.0
     # bookkeeping
-    checkpoint_every: int = 200
-    log_every: int = 50
-    export_dtype: str = "float16"
+    checkpoint_every: Positive = 200
+    log_every: Positive = 50
+    export_dtype: Literal["float16", "float32"] = "float16"
 
-    def __post_init__(self) -> None:
-        positive = [
-            "image_size",
-            "vae_factor",
-            "vae_layers_per_block",
-            "latent_channels",
-            "text_hidden",
-            "text_layers",
-            "text_heads",
-            "text_intermediate",
-            "context_length",
-            "unet_layers_per_block",
-            "unet_attention_heads",
-            "norm_groups",
-            "dataset_size",
-            "vae_batch",
-            "unet_batch",
-            "checkpoint_every",
-            "log_every",
-        ]
-        for name in positive:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"BaseModelConfig.{name}: expected a positive integer, got {value!r}")
-        for name in ("seed", "vae_steps", "decoder_steps", "unet_steps", "unet_warmup"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"BaseModelConfig.{name}: expected a non-negative integer, got {value!r}")
+    def __init__(self, **settings: Any) -> None:
+        """Validate ``settings`` (the fields above; others are refused).
+
+        Raises:
+            ValueError: one line naming the field and what was expected.
+        """
+        try:
+            super().__init__(**settings)
+        except ValidationError as err:
+            raise ValueError(_one_line(err)) from None
+
+    @model_validator(mode="after")
+    def _shapes_fit(self) -> BaseModelConfig:
+        """The rules across fields: the VAE, UNet and attention sizes fit together, betas are ordered."""
         levels = math.log2(self.vae_factor)
         if levels != int(levels) or len(self.vae_channels) != int(levels) + 1:
             raise ValueError(
@@ -141,41 +131,17 @@ class BaseModelConfig:
             )
         for name in ("vae_channels", "unet_channels"):
             chans = getattr(self, name)
-            if not chans or any(c % self.norm_groups for c in chans):
+            if any(c % self.norm_groups for c in chans):
                 raise ValueError(
                     f"BaseModelConfig.{name}: {chans} must be multiples of norm_groups {self.norm_groups}"
                 )
         if self.text_hidden % self.text_heads:
             raise ValueError(f"BaseModelConfig.text_hidden {self.text_hidden} is not divisible by text_heads")
-        if self.context_length > 77:
-            raise ValueError(f"BaseModelConfig.context_length {self.context_length} exceeds CLIP's 77 tokens")
-        if self.caption_order not in CAPTION_ORDERS:
-            raise ValueError(
-                f"BaseModelConfig.caption_order: {self.caption_order!r} is not one of {CAPTION_ORDERS}"
-            )
-        for name in ("caption_full_prob", "prefix_prob", "uncond_prob", "pattern_prob"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(
-                    f"BaseModelConfig.{name}: expected a probability, got {getattr(self, name)!r}"
-                )
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"BaseModelConfig.ema_decay: expected [0, 1), got {self.ema_decay!r}")
-        if self.beta_schedule not in BETA_SCHEDULES:
-            raise ValueError(
-                f"BaseModelConfig.beta_schedule: {self.beta_schedule!r} is not one of {BETA_SCHEDULES}"
-            )
         if not 0.0 < self.beta_start < self.beta_end < 1.0:
             raise ValueError(
                 f"BaseModelConfig: expected 0 < beta_start < beta_end < 1, got {self.beta_start!r}, {self.beta_end!r}"
             )
-        if self.timestep_spacing not in TIMESTEP_SPACINGS:
-            raise ValueError(
-                f"BaseModelConfig.timestep_spacing: {self.timestep_spacing!r} is not one of {TIMESTEP_SPACINGS}"
-            )
-        if self.export_dtype not in ("float16", "float32"):
-            raise ValueError(
-                f"BaseModelConfig.export_dtype: expected 'float16' or 'float32', got {self.export_dtype!r}"
-            )
+        return self
 
     def scheduler_config(self) -> dict[str, Any]:
         """The diffusers scheduler config of the model: SD-1.5's, with this noise schedule."""
@@ -195,8 +161,8 @@ class BaseModelConfig:
         return self.image_size // self.vae_factor
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready settings (tuples as lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        """JSON-ready settings (tuples as lists), in field order."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.model_dump().items()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BaseModelConfig:
@@ -205,12 +171,7 @@ class BaseModelConfig:
         Raises:
             ValueError: an unknown key or a bad value.
         """
-        names = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(names))
-        if unknown:
-            raise ValueError(f"BaseModelConfig: unknown settings {unknown}")
-        kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        return cls(**kwargs)
+        return cls(**data)
 
     def replace(self, **changes: Any) -> BaseModelConfig:
         """A copy with some fields changed (validated again).
@@ -218,10 +179,20 @@ class BaseModelConfig:
         Raises:
             ValueError: an unknown field or a bad value.
         """
-        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
-        if unknown:
-            raise ValueError(f"BaseModelConfig: unknown settings {unknown}")
-        return dataclasses.replace(self, **changes)
+        return type(self)(**{**self.model_dump(), **changes})
+
+
+def _one_line(err: ValidationError) -> str:
+    """Pydantic's first error as this module's one-line message."""
+    errors = err.errors(include_url=False)
+    unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
+    if unknown:
+        return f"BaseModelConfig: unknown settings {unknown}"
+    first = errors[0]
+    if first["type"] == "value_error":  # a rule across fields: its message is complete
+        return str(first["ctx"]["error"])
+    name = field_path(first["loc"])
+    return f"BaseModelConfig.{name}: expected {describe(first)}, got {first['input']!r}"
 
 
 PRESETS: Mapping[str, BaseModelConfig] = {
