@@ -13,8 +13,9 @@ Measured on random weights saved as a local diffusers folder (``save_pretrained`
 On a GPU: 512 px (latent 64²). On a CPU the same work at a reduced latent (default 16², 128 px) and the
 table says so (``gpu: false``); a plan made from it reports device-hours of that CPU, not GPU-hours.
 
-``overfit-bench bench costs`` writes ``benchmark/perf/costs.json`` (read by ``run --plan``) and
-``docs/COSTS.md``.
+``overfit-bench bench costs`` writes ``benchmark/perf/costs.json`` (read by ``run --plan`` for the suites whose
+model is SD-1.5, ``SD15_MODELS``) and ``docs/COSTS.md``; ``overfit-bench bench costs --suite NAME`` measures
+a suite's own model instead (:mod:`benchmark.perf.suite_costs`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = Path(__file__).resolve().parent / "costs.json"
 DOC = ROOT / "docs" / "COSTS.md"
+# the models this table prices (``run --plan`` picks a suite's table by its model): SD-1.5, and the
+# random-weight SD-1.5 architecture folder of the sd15-check suite
+SD15_MODELS = ("stable-diffusion-v1-5/stable-diffusion-v1-5", "sd15-arch-seed0")
 
 
 def _median_time(fn: Any, repeats: int) -> float:
@@ -120,6 +124,7 @@ def measure(
             f"{torch.get_num_threads()} threads, fp32)"
         ),
         "measured": dt.date.today().isoformat(),
+        "models": list(SD15_MODELS),
         "command": "overfit-bench bench costs",
         "latent": latent,
         "resolution": latent * 8,
@@ -187,8 +192,20 @@ def render_doc(table: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(quick: bool = False) -> int:
-    """Entry point for ``overfit-bench bench costs`` (``quick``: one timed repeat, two methods)."""
+def main(quick: bool = False, suite: str | None = None) -> int:
+    """Entry point for ``overfit-bench bench costs`` (``quick``: one timed repeat, two methods; ``suite``: the
+    table of that suite's own model, :mod:`benchmark.perf.suite_costs`, written to
+    ``benchmark/perf/costs-<model>.json``)."""
+    if suite is not None:
+        from benchmark.perf.suite_costs import measure_suite, render_suite_table, table_path
+
+        table = measure_suite(suite, methods=["infusion", "dreambooth-lora"] if quick else None)
+        if not quick:
+            where = table_path(table["models"][0])
+            where.write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
+            print(f"wrote {where.relative_to(ROOT)}")
+        print(render_suite_table(table))
+        return 0
     table = measure(repeats=1 if quick else 3, methods=["infusion", "dreambooth-lora"] if quick else None)
     if quick:
         print(json.dumps({k: v for k, v in table.items() if k != "train_rows"}, indent=1))
