@@ -323,6 +323,7 @@ def estimate(
         "gpu": bool(costs.get("gpu", False)),
         "resolution": costs.get("resolution"),
         "seconds": {"train": train_s, **parts, "other": other_s, "total": total},
+        "prices_other": "job_s" in costs,
         "device_hours": total / 3600.0,
         "workers": workers,
         "wall_seconds": setup + serial + (total - serial) / max(1, workers),
@@ -372,12 +373,17 @@ def render(plan: Plan) -> str:
     else:
         unit = "CPU-hours of the machine that measured the table"
     wall = e["wall_seconds"]
+    other = (
+        f"rest of the jobs {sec['other'] / 3600:.2f} h"
+        if e.get("prices_other")
+        else "rest of the jobs (metrics, masks, loading) not in this table"
+    )
     lines += [
         f"cost table: {plan.costs_source}",
         f"  train {sec['train'] / 3600:.2f} h, generate {sec['generate'] / 3600:.2f} h, LFD {sec['lfd'] / 3600:.2f} h, "
-        f"features {sec['features'] / 3600:.2f} h, rest of the jobs {sec['other'] / 3600:.2f} h",
-        f"  total {e['device_hours']:.2f} {unit}; wall time on {e['workers']} worker(s): {e['wall_hours']:.2f} h "
-        f"({wall / 60:.0f} min)",
+        f"features {sec['features'] / 3600:.2f} h, {other}",
+        f"  total {e['device_hours']:.2f} {unit}; wall time on {e['workers']} worker(s): {e['wall_hours']:.2f} h"
+        + (f" ({wall / 60:.0f} min)" if wall < 36000 else ""),
     ]
     memory = e["peak_memory_gib"]
     if any(isinstance(v, (int, float)) for v in memory.values()):

@@ -18,6 +18,10 @@ concept of the suite in a temporary cache:
   shared stages, less what the figures above price of it;
 - loading the base model and the backbones once per process (``setup_s``).
 
+Times are CPU seconds of the measuring process (``time.process_time``), not wall clock: on a shared
+machine the wall clock would count other processes' work. A run whose workers each have a free core
+(``overfit-bench run``'s default: the cores over the profile's torch threads) takes that long.
+
 The table lists the model it was measured for (``models``); ``run --plan`` picks the table whose
 ``models`` holds a suite's model.
 """
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import platform
 import re
 import tempfile
@@ -44,9 +49,12 @@ def table_path(model: str) -> Path:
 
 
 def _timed(fn: Any) -> tuple[float, Any]:
-    start = time.perf_counter()
+    """CPU seconds of this process running ``fn`` (``time.process_time``), and its result: with the
+    suite's one torch thread per process that is the time on a free core, whatever else loads the
+    machine while it measures (wall clock here would price other people's work)."""
+    start = time.process_time()
     out = fn()
-    return time.perf_counter() - start, out
+    return time.process_time() - start, out
 
 
 def measure_suite(suite: str, data_root: str | None = None, methods: list[str] | None = None) -> dict[str, Any]:
@@ -173,7 +181,9 @@ def measure_suite(suite: str, data_root: str | None = None, methods: list[str] |
         "models": [settings.model],
         "suite": suite,
         "gpu": False,
-        "device": f"CPU ({platform.processor() or platform.machine()}, {threads} torch thread(s) per process, fp32)",
+        "device": f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {threads} torch "
+        "thread(s) per process, fp32)",
+        "clock": "CPU seconds of the measuring process (time.process_time)",
         "measured": dt.date.today().isoformat(),
         "command": f"overfit-bench bench costs --suite {suite}",
         "resolution": s.resolution,
