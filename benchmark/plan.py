@@ -389,6 +389,8 @@ def render(plan: Plan) -> str:
     if any(isinstance(v, (int, float)) for v in memory.values()):
         lines.append(
             "  peak memory per method (GiB): "
-            + ", ".join(f"{m} {v:.1f}" if isinstance(v, (int, float)) else f"{m} ?" for m, v in memory.items())
+            + ", ".join(
+                f"{m} {v:.1f}" if isinstance(v, (int, float)) else f"{m} ?" for m, v in memory.items()
+            )
         )
     return "\n".join(lines)

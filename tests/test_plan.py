@@ -45,7 +45,9 @@ def test_the_toy_plan_is_priced_by_the_toy_table_and_says_so(tmp_path: Path) -> 
     from benchmark.plan import render
 
     plan = _toy_plan(tmp_path, ["base", "textual-inversion"])
-    assert plan.costs_source.startswith("benchmark/perf/costs-toy.json (measured by `overfit-bench bench costs")
+    assert plan.costs_source.startswith(
+        "benchmark/perf/costs-toy.json (measured by `overfit-bench bench costs"
+    )
     text = render(plan)
     assert "cost table: benchmark/perf/costs-toy.json" in text
     assert "--suite toy" in text and "costs.json" not in text.replace("costs-toy.json", "")
@@ -109,5 +111,7 @@ def test_bench_suite_is_for_costs_only(capsys: pytest.CaptureFixture[str]) -> No
 def test_the_toy_table_file_is_packaged() -> None:
     text = Path(__file__).resolve().parents[1].joinpath("pyproject.toml").read_text(encoding="utf-8")
     assert "perf/costs*.json" in text
-    table = json.loads(Path(__file__).resolve().parents[1].joinpath("benchmark/perf/costs-toy.json").read_text())
+    table = json.loads(
+        Path(__file__).resolve().parents[1].joinpath("benchmark/perf/costs-toy.json").read_text()
+    )
     assert table["models"] == ["toy"]

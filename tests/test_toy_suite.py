@@ -530,7 +530,8 @@ def test_plan_counts_what_a_run_cached_and_prices_the_rest(tiny_toy_run) -> None
     assert dict(fresh.train_steps) == {"infusion": 2, "textual-inversion": 2, "dreambooth-lora": 2}
     sec = fresh.estimate["seconds"]
     assert sec["train"] == 6.0
-    images = fresh.stages["images"].todo + fresh.stages["lfd_samples"].todo  # LFD's base samples are sampled too
+    # LFD's base samples are sampled too
+    images = fresh.stages["images"].todo + fresh.stages["lfd_samples"].todo
     assert sec["generate"] == images / 4 * settings.steps * 0.5
     assert sec["lfd"] == (fresh.stages["lfd_rows"].todo + fresh.stages["lfd_base_rows"].todo) / 10.0
     assert not (root / "no-cache").exists()  # a plan writes nothing

@@ -29,7 +29,6 @@ The table lists the model it was measured for (``models``); ``run --plan`` picks
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import platform
 import re
@@ -57,7 +56,9 @@ def _timed(fn: Any) -> tuple[float, Any]:
     return time.process_time() - start, out
 
 
-def measure_suite(suite: str, data_root: str | None = None, methods: list[str] | None = None) -> dict[str, Any]:
+def measure_suite(
+    suite: str, data_root: str | None = None, methods: list[str] | None = None
+) -> dict[str, Any]:
     """Measure the cost table of ``suite``'s model (see the module docstring).
 
     Raises:
@@ -147,7 +148,12 @@ def measure_suite(suite: str, data_root: str | None = None, methods: list[str] |
                     work = root / "work" / f"{name}-{n}"
                     times[n], _ = _timed(
                         lambda h=h, cfg=cfg, work=work: h.fit(
-                            concept, ctx.base_components(), cfg, seed=s.fit_seed, progress=False, work_dir=work
+                            concept,
+                            ctx.base_components(),
+                            cfg,
+                            seed=s.fit_seed,
+                            progress=False,
+                            work_dir=work,
                         )
                     )
                 accum = int(stages.method_config(ctx, handle).get("grad_accum", 1) or 1)
