@@ -524,7 +524,7 @@ def test_plan_counts_what_a_run_cached_and_prices_the_rest(tiny_toy_run) -> None
     }
     cached = make_plan(cache_root=root / "cache", **args)
     assert cached.jobs == 4
-    for stage in ("trainings", "images", "lfd_base_rows", "lfd_rows"):
+    for stage in ("trainings", "images", "lfd_samples", "lfd_base_rows", "lfd_rows"):
         assert cached.stages[stage].todo == 0 and cached.stages[stage].total > 0, stage
     assert cached.estimate["seconds"]["train"] == 0.0 and cached.estimate["seconds"]["generate"] == 0.0
     fresh = make_plan(cache_root=root / "no-cache", **args)
@@ -532,7 +532,9 @@ def test_plan_counts_what_a_run_cached_and_prices_the_rest(tiny_toy_run) -> None
     assert dict(fresh.train_steps) == {"infusion": 2, "textual-inversion": 2, "dreambooth-lora": 2}
     sec = fresh.estimate["seconds"]
     assert sec["train"] == 6.0
-    assert sec["generate"] == fresh.stages["images"].todo / 4 * settings.steps * 0.5
+    # LFD's base samples are sampled too
+    images = fresh.stages["images"].todo + fresh.stages["lfd_samples"].todo
+    assert sec["generate"] == images / 4 * settings.steps * 0.5
     assert sec["lfd"] == (fresh.stages["lfd_rows"].todo + fresh.stages["lfd_base_rows"].todo) / 10.0
     assert not (root / "no-cache").exists()  # a plan writes nothing
     with pytest.raises(EnvironmentProblem, match="bench costs"):

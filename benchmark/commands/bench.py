@@ -12,7 +12,8 @@ BENCHES: dict[str, tuple[str, str]] = {
     "train": ("benchmark.perf.train_step", "one SD-1.5 training step per method: time and peak memory"),
     "costs": (
         "benchmark.perf.costs",
-        "the cost table run --plan reads (SD-1.5 architecture: training steps, UNet calls, LFD, features)",
+        "the cost table run --plan reads (SD-1.5 architecture: training steps, UNet calls, LFD, features; "
+        "--suite NAME: that suite's own model)",
     ),
 }
 
@@ -29,9 +30,20 @@ def register(sub: Any) -> None:
         "name", choices=sorted(BENCHES), help="; ".join(f"{k}: {v[1]}" for k, v in BENCHES.items())
     )
     p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke check")
+    p.add_argument(
+        "--suite",
+        help="costs only: measure the table of this suite's own model (its base model, backbones and "
+        "recipes, on this machine) and write benchmark/perf/costs-<model>.json",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run one benchmark; ``--suite`` is only for ``costs`` (a usage error elsewhere)."""
     module, _ = BENCHES[args.name]
-    return int(importlib.import_module(module).main(quick=args.quick))
+    main = importlib.import_module(module).main
+    if getattr(args, "suite", None) is None:
+        return int(main(quick=args.quick))
+    if args.name != "costs":
+        raise ValueError(f"--suite applies to `bench costs` only, not `bench {args.name}`; drop --suite")
+    return int(main(quick=args.quick, suite=args.suite))

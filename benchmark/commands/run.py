@@ -71,7 +71,7 @@ def register(sub: Any) -> None:
         default=None,
         help="local executor: jobs in this many processes at once (default: the CPU cores over the suite's "
         "torch threads per job when its profile fixes them, at most 4; else 1); with --plan: workers to "
-        "estimate the wall time for",
+        "estimate the wall time for (default: those the run would use)",
     )
     p.add_argument("--no-leaderboard", action="store_true", help="do not write RUN_DIR/leaderboard/")
     p.set_defaults(func=run)
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
             settings=settings,
             cache_root=cache_dir(args.cache),
             data_root=args.data_root,
-            workers=args.workers or 1,
+            workers=args.workers or (default_workers(settings) if args.executor == "local" else 1),
         )
         print(render(plan))
         return 0
