@@ -93,14 +93,37 @@ def test_a_circle_would_be_found() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-def test_metrics_and_baselines_import_nothing_from_benchmark() -> None:
+# The floors, bottom first: a module imports only from its own floor or below. The io module (image
+# decoding, hashing, canonical JSON, atomic writes, `module:attr` references) is the bottom floor that
+# every package may use; it imports nothing of the package.
+BOTTOM = frozenset({"benchmark.io"})
+FLOORS = ("io", "metrics", "baselines", "leaderboard", "benchmark", "data_manifests")
+
+
+def _floor(module: str) -> int:
+    return 0 if module in BOTTOM else FLOORS.index(module.split(".")[0])
+
+
+def test_no_import_from_a_lower_floor_to_a_higher_one() -> None:
+    graph = _imports()
+    upward = {(m, t) for m, targets in graph.items() for t in targets if _floor(t) > _floor(m)}
+    assert upward == set()
+    assert graph["benchmark.io"] == set()  # the bottom floor imports nothing of the package
+
+
+def test_an_upward_import_would_be_found() -> None:
+    assert _floor("metrics.spec") < _floor("benchmark.stages") and _floor("benchmark.io") == 0
+    assert _floor("baselines.training") > _floor("metrics.lfd")
+
+
+def test_metrics_and_baselines_import_nothing_from_benchmark_but_its_io() -> None:
     graph = _imports()
     leaks = {
         (m, t)
         for m, targets in graph.items()
         if m.split(".")[0] in ("metrics", "baselines")
         for t in targets
-        if t.split(".")[0] in ("benchmark", "leaderboard")
+        if t.split(".")[0] in ("benchmark", "leaderboard") and t not in BOTTOM
     }
     assert leaks == set()
 
@@ -112,7 +135,8 @@ def test_leaderboard_reads_rows_only() -> None:
         for m, targets in graph.items()
         if m.startswith("leaderboard")
         for t in targets
-        if t.split(".")[0] in ("benchmark", "baselines") or (t.startswith("metrics") and t != "metrics.spec")
+        if (t.split(".")[0] in ("benchmark", "baselines") and t not in BOTTOM)
+        or (t.startswith("metrics") and t != "metrics.spec")
     }
     assert leaks == set()
 

@@ -90,10 +90,20 @@ def test_a_profile_listing_a_metric_its_suite_cannot_serve_is_one_error(
     data["evaluation"] = {**profile, "metrics": ["clip_t"]}
     manifest.write_text(json.dumps(data))
     args = ["run", "--manifest", str(manifest), "--methods", "base", "--concepts", "striped-heart"]
-    args += ["--workers", "1", "--no-progress", "--out", str(tmp_path / "run"), "--cache", str(tmp_path / "cache")]
+    args += [
+        "--workers",
+        "1",
+        "--no-progress",
+        "--out",
+        str(tmp_path / "run"),
+        "--cache",
+        str(tmp_path / "cache"),
+    ]
     assert main(args) != 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert any("clip_t@1 needs input 'generated:clip'" in line and "no extractor 'clip'" in line for line in err)
+    assert any(
+        "clip_t@1 needs input 'generated:clip'" in line and "no extractor 'clip'" in line for line in err
+    )
 
 
 @pytest.mark.parametrize(
@@ -101,7 +111,10 @@ def test_a_profile_listing_a_metric_its_suite_cannot_serve_is_one_error(
     [
         ({"name": "toy-dino", "weights": "toy"}, "expected an object with 'kind', 'name' and 'weights'"),
         ({"kind": "vit", "name": "x", "weights": None}, "kind: expected one of"),
-        ({"kind": "dino", "name": "x", "weights": None, "preprocessing": 1}, "unknown field(s) ['preprocessing']"),
+        (
+            {"kind": "dino", "name": "x", "weights": None, "preprocessing": 1},
+            "unknown field(s) ['preprocessing']",
+        ),
     ],
 )
 def test_a_bad_extractor_entry_names_the_field(entry: dict, message: str) -> None:

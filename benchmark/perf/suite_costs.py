@@ -96,7 +96,7 @@ def measure_suite(
             )
             concept = select_concepts(suite_obj, None)[0]
             setup_s, _ = _timed(
-                lambda: (ctx.base_components(), ctx.backbone(settings.clip), ctx.backbone(settings.dino))
+                lambda: (ctx.base_components(), [ctx.backbone(e) for e in settings.extractors.values()])
             )
             s = settings
             pipe = ctx.base_pipeline()
@@ -114,12 +114,12 @@ def measure_suite(
             gen_s, result = _timed(generate)
             images = list(result.images)
             feats = {}
-            for name, spec in (("clip", s.clip), ("dino", s.dino)):
+            for name, spec in s.extractors.items():
                 bb = ctx.backbone(spec)
                 extract_image_features(bb, images, device="cpu")  # warm-up
                 t, _ = _timed(lambda bb=bb: extract_image_features(bb, images, device="cpu"))
                 feats[name] = len(images) / t
-            feature_rate = 2.0 / (1.0 / feats["clip"] + 1.0 / feats["dino"])  # one backbone pass, mean
+            feature_rate = len(feats) / sum(1.0 / r for r in feats.values())  # one extractor pass, mean
             lfd_rows = int(s.lfd_batch_size)  # one full LFD batch of conditional rows
             lfd_prompts = [prompts[i % len(prompts)] for i in range(lfd_rows)]
             shape = pipe.sample_latents(
@@ -199,8 +199,8 @@ def measure_suite(
         "unet_call_s": gen_s / s.steps,
         "generate_batch_s": gen_s,
         "lfd_rows_per_s": lfd_rows / lfd_s,
-        "clip_images_per_s": feats["clip"],
-        "dino_images_per_s": feats["dino"],
+        "clip_images_per_s": feats.get("clip"),
+        "dino_images_per_s": feats.get("dino"),
         "feature_images_per_s": feature_rate,
         "train_step_s": {r["method"]: r["step_s"] for r in fit_rows},
         "fit_s": {r["method"]: r["fit_s"] for r in fit_rows},
