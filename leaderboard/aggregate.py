@@ -23,6 +23,9 @@ from .trajectory import Headline, build_headline
 REFERENCE_METHODS: tuple[str, ...] = ("base", "real")
 """SPEC §2.3 reference rows: listed after the customization methods and marked as references."""
 
+AGGREGATORS = {"mean": bootstrap_mean_ci}
+"""How rows combine over concepts, by a spec's ``aggregation``: the mean with its bootstrap interval."""
+
 
 @dataclass(frozen=True)
 class MethodKey:
@@ -234,10 +237,11 @@ def _build_section(
             for (m, v), p in part.groupby(["method", "method_version"], sort=False)
         }
         stats = []
+        aggregate = AGGREGATORS[METRICS[str(metric)].aggregation]
         for key in sorted(per_method, key=MethodKey.sort_key):
             values = per_method[key]
             have = tuple(sorted(values))
-            interval = bootstrap_mean_ci(
+            interval = aggregate(
                 [float(values[c]) for c in have], resamples=resamples, level=level, seed=seed
             )
             missing = tuple(c for c in concepts if c not in values)
