@@ -138,6 +138,17 @@ class EvalSettings:
     def replace(self, **changes: Any) -> EvalSettings:
         return dataclasses.replace(self, **changes)
 
+    def sampler_kwargs(self) -> dict[str, Any]:
+        """The sampler keywords of every generation under these settings (``generate``/``sample_latents``
+        of :class:`baselines.pipeline.CustomizedPipeline`): steps, guidance, square size, batch size."""
+        return {
+            "steps": self.steps,
+            "guidance": self.guidance,
+            "height": self.resolution,
+            "width": self.resolution,
+            "batch_size": self.gen_batch_size,
+        }
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EvalSettings:
         """Inverse of :meth:`to_dict` (also accepts :meth:`identity` output)."""

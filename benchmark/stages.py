@@ -160,11 +160,7 @@ def generate(ctx: RunContext, method: MethodHandle, concept: Any, seed_offset: i
             result = pipe.generate(
                 prompts,
                 [seed for _, _, seed in plan],
-                steps=s.steps,
-                guidance=s.guidance,
-                height=s.resolution,
-                width=s.resolution,
-                batch_size=s.gen_batch_size,
+                **s.sampler_kwargs(),
                 progress=ctx.progress,
             )
         (out / "images").mkdir()
@@ -421,11 +417,7 @@ def base_samples(ctx: RunContext, prompts: list[str]) -> tuple[Path, str]:
         z0 = pipe.sample_latents(
             rows,
             seeds,
-            steps=s.steps,
-            guidance=s.guidance,
-            height=s.resolution,
-            width=s.resolution,
-            batch_size=s.gen_batch_size,
+            **s.sampler_kwargs(),
         )
         _save_tensor(out / "z0.safetensors", z0)
         (out / "prompts.json").write_text(json.dumps(rows))

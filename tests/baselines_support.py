@@ -119,10 +119,12 @@ def toy_config(name: str, **extra: Any) -> dict[str, Any]:
 
 
 def fit_config(name: str, **extra: Any) -> dict[str, Any]:
-    cfg: dict[str, Any] = {"steps": 8, "batch_size": 2, "grad_accum": 1, "eval_samples": 6}
-    cfg.update(FIT_OVERRIDES.get(name, {}))
-    cfg.update(extra)
-    return toy_config(name, **cfg)
+    """A short fit of ``name`` on the tiny model: its toy config, a few steps (training keys only where the
+    recipe has them: ``base`` trains nothing), :data:`FIT_OVERRIDES` and ``extra``."""
+    short = {"steps": 8, "batch_size": 2, "grad_accum": 1, "eval_samples": 6}
+    cfg = toy_config(name)
+    cfg.update({k: v for k, v in short.items() if k in cfg})
+    return toy_config(name, **{**cfg, **FIT_OVERRIDES.get(name, {}), **extra})
 
 
 @functools.cache

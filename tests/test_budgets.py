@@ -120,3 +120,23 @@ def test_bad_budgets_are_named() -> None:
     nowhere = settings_for("toy").replace(budget="huge", budgets={})
     with pytest.raises(ValueError, match=r"budget 'huge' is neither in the evaluation profile nor in"):
         budget_config(nowhere, baselines.load_method("dreambooth"))
+
+
+def test_tuning_writes_its_choices_into_the_profile_whose_budgets_it_starts_from(tmp_path: Path) -> None:
+    from benchmark.budgets import profile_file
+    from benchmark.toy.tuning import TUNING_SUITE, apply_choices, profile_of_tuning_suite
+
+    path = profile_of_tuning_suite()
+    assert path == profile_file("toy") and path.is_file()
+    assert json.loads(path.read_text())["budgets"] == settings_for(TUNING_SUITE).budgets
+    copy = tmp_path / "toy.json"
+    copy.write_text(path.read_text())
+    current = settings_for(TUNING_SUITE).method_overrides["oft"]
+    apply_choices([{"method": "oft", "choice": {"lr": current["lr"], "steps": current["steps"]}}], copy)
+    assert copy.read_bytes() == path.read_bytes()  # re-applying the committed choice changes nothing
+    apply_choices([{"method": "oft", "choice": {"lr": 0.01, "steps": 200}}], copy)
+    data = json.loads(copy.read_text())
+    assert data["method_overrides"]["oft"] == {"lr": 0.01, "steps": 200, "checkpoint_every": 100}
+    assert data["budgets"] == load_profile("toy")["budgets"]  # the budgets stay where they are
+    tuned = method_config(_toy_context(settings_from_profile(data)), baselines.load_method("oft"))
+    assert (tuned["lr"], tuned["steps"], tuned["batch_size"], tuned["budget"]) == (0.01, 200, 2, "toy")
