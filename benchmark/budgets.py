@@ -86,7 +86,7 @@ def budget_config(settings: EvalSettings, method: MethodHandle) -> dict[str, Any
     elif not table:
         raise ValueError(
             f"method {method.name!r}: budget {name!r} is neither in the evaluation profile nor in the "
-            "method's recipe; give the profile 'budgets' ({\"*\": default overrides, \"<method>\": ...})"
+            'method\'s recipe; give the profile \'budgets\' ({"*": default overrides, "<method>": ...})'
         )
     else:
         cfg = method.resolve_config({})

@@ -221,7 +221,9 @@ def settings_from_profile(profile: Mapping[str, Any], where: str = "profile") ->
     data["method_overrides"] = {k: dict(v) for k, v in overrides.items()}
     budgets = data.get("budgets", {})
     if not isinstance(budgets, Mapping) or not all(isinstance(v, Mapping) for v in budgets.values()):
-        raise ProfileError(f"{where}.budgets: expected an object of objects (method name or '*' to overrides)")
+        raise ProfileError(
+            f"{where}.budgets: expected an object of objects (method name or '*' to overrides)"
+        )
     if budgets and not data.get("budget"):
         raise ProfileError(f"{where}.budgets: set 'budget' to the name these budgets are recorded under")
     data["budgets"] = {k: dict(v) for k, v in budgets.items()}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from .aggregate import Leaderboard, Section
 from .format import (
     DEFAULT_DIGITS,

@@ -312,7 +312,9 @@ def test_bad_concepts_raise(tmp_path) -> None:
     with pytest.raises(ValueError, match="class_noun must be a non-empty string"):
         method.fit(SyntheticConcept("x", "", concept().images), tiny(), toy_config("infusion"), seed=0)
     with pytest.raises(ValueError, match="does not exist"):
-        method.fit(SyntheticConcept("x", "dog", [tmp_path / "nope.png"]), tiny(), toy_config("infusion"), seed=0)
+        method.fit(
+            SyntheticConcept("x", "dog", [tmp_path / "nope.png"]), tiny(), toy_config("infusion"), seed=0
+        )
     with pytest.raises(ValueError, match="2 masks for 3 images"):
         bad = SyntheticConcept("x", "dog", concept().images, masks=concept().masks[:2])
         method.fit(bad, tiny(), toy_config("infusion"), seed=0)

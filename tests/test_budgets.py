@@ -66,7 +66,12 @@ def test_built_in_methods_get_the_profile_default_and_their_own_entry() -> None:
     assert (lora["budget"], lora["steps"], lora["batch_size"], lora["resolution"]) == ("toy", 100, 2, None)
     assert lora["inference"] == {"steps": 25, "guidance": 5.0, "eta": 0.0} and lora["lr"] == 1e-4
     ti = budget_config(settings, baselines.load_method("textual-inversion"))
-    assert (ti["steps"], ti["batch_size"], ti["checkpoint_every"], ti["mixed_precision"]) == (300, 4, 100, "no")
+    assert (ti["steps"], ti["batch_size"], ti["checkpoint_every"], ti["mixed_precision"]) == (
+        300,
+        4,
+        100,
+        "no",
+    )
     base = budget_config(settings, baselines.load_method("base"))
     assert base == {"budget": "toy", "inference": {"steps": 25, "guidance": 5.0, "eta": 0.0}}
     # the profile's tuned method_overrides apply on top of the budget

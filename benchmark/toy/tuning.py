@@ -261,7 +261,9 @@ def profile_of_tuning_suite() -> Path:
 
     name = load_manifest(TUNING_SUITE).evaluation
     if not isinstance(name, str):
-        raise ValueError(f"suite {TUNING_SUITE!r}: its evaluation profile must be a profile name to apply choices")
+        raise ValueError(
+            f"suite {TUNING_SUITE!r}: its evaluation profile must be a profile name to apply choices"
+        )
     return profile_file(name)
 
 

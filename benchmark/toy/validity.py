@@ -585,7 +585,8 @@ def render_report(study: Mapping[str, Any], command: str) -> str:
     )
     lines += ["", "### 4. Rank agreement (Spearman ρ over every run × rung × concept)", ""]
     rank = [
-        [a["metric"], a["what"], a["expected"], _f(a["rho"], 2), str(a["n"])] for a in agreement(study["runs"])
+        [a["metric"], a["what"], a["expected"], _f(a["rho"], 2), str(a["n"])]
+        for a in agreement(study["runs"])
     ]
     indep = learning_independence(study["runs"])
     rank.append(
@@ -628,32 +629,27 @@ def w2_figure(study: Mapping[str, Any]) -> str:
         "#17becf",
     ]
     colour = {lab: palette[i % len(palette)] for i, lab in enumerate(labels)}
+    from leaderboard.svg import Axes, AxesStyle, draw_axes
+
     w, h, left, bottom, top, right = 640, 400, 60, 50, 20, 170
     xmax = max((p[0] for p in pts), default=1.0) * 1.05 or 1.0
-
-    def sx(x: float) -> float:
-        return left + (w - left - right) * x / xmax
-
-    def sy(y: float) -> float:
-        return h - bottom - (h - bottom - top) * y
-
+    ax = Axes(left, top, w - left - right, h - bottom - top, 0.0, xmax, 0.0, 1.0)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
         f'<rect width="{w}" height="{h}" fill="white"/>',
-        f'<line x1="{left}" y1="{sy(0)}" x2="{w - right}" y2="{sy(0)}" stroke="black"/>',
-        f'<line x1="{left}" y1="{sy(0)}" x2="{left}" y2="{sy(1)}" stroke="black"/>',
-        f'<text x="{(left + w - right) / 2}" y="{h - 12}" text-anchor="middle">W2 (toy-clip features, vs base)</text>',
-        f'<text x="14" y="{(top + h - bottom) / 2}" text-anchor="middle" '
-        f'transform="rotate(-90 14 {(top + h - bottom) / 2})">oracle: share on a training background</text>',
     ]
-    for t in range(6):
-        y = t / 5
-        out.append(f'<text x="{left - 6}" y="{sy(y) + 4:.1f}" text-anchor="end">{y:.1f}</text>')
-        x = xmax * t / 5
-        out.append(f'<text x="{sx(x):.1f}" y="{sy(0) + 16:.1f}" text-anchor="middle">{x:.2f}</text>')
+    out += draw_axes(
+        ax,
+        [(xmax * t / 5, f"{xmax * t / 5:.2f}") for t in range(6)],
+        [(t / 5, f"{t / 5:.1f}") for t in range(6)],
+        "W2 (toy-clip features, vs base)",
+        "oracle: share on a training background",
+        title_y=h - 12,
+        style=AxesStyle(frame=None, spines='stroke="black"', grid=None, tick="", title=""),
+    )
     for x, y, lab in pts:
         out.append(
-            f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="4" fill="{colour[lab]}" fill-opacity="0.8"/>'
+            f'<circle cx="{ax.px(x):.1f}" cy="{ax.py(y):.1f}" r="4" fill="{colour[lab]}" fill-opacity="0.8"/>'
         )
     for i, lab in enumerate(labels):
         yy = top + 16 * i + 8
