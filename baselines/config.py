@@ -5,7 +5,7 @@ upstream variants as named ``budgets`` that override some keys (``prior`` is Dre
 prior-preservation recipe). A config passed to ``fit`` is a dict (or dataclass) of overrides, with an
 optional ``budget`` key; every key must exist in the recipe and keep its type.
 
-A suite's own budgets (the embedded toy suite's small CPU budget) live in its evaluation profile, not
+A suite's own budgets (the embedded suite's small CPU budget) live in its evaluation profile, not
 here: the harness resolves them (:func:`benchmark.budgets.budget_config`) and passes ``fit`` the
 *complete* config, whose ``budget`` is then only its label.
 """
@@ -159,7 +159,7 @@ def resolve_config(recipe: Recipe, config: Any = None) -> dict[str, Any]:
     if budget != DEFAULT_BUDGET and budget not in recipe.budgets and not complete:
         raise ValueError(
             f"method {recipe.name}: unknown budget {budget!r}{_suggest(str(budget), recipe.budget_names)} "
-            "(a suite's budget, e.g. 'toy', lives in its evaluation profile: pass the complete config "
+            "(a suite's budget lives in its evaluation profile: pass the complete config "
             "from benchmark.budgets.budget_config)"
         )
     cfg = merge_config(
