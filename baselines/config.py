@@ -1,9 +1,13 @@
 """Method recipes (``baselines/recipes/*.yaml``) and config resolution/hashing.
 
-A recipe file holds ``defaults`` (the SD-1.5 recipe, with its ``source`` and ``deviations``) and named
-``budgets`` that override some keys (a suite's evaluation profile names the budget it uses, e.g. the
-embedded suite's small CPU budget; ``prior`` is DreamBooth's prior-preservation recipe). A config passed to ``fit`` is a dict (or dataclass) of overrides, with an
+A recipe file holds ``defaults`` (the SD-1.5 recipe, with its ``source`` and ``deviations``) and the
+upstream variants as named ``budgets`` that override some keys (``prior`` is DreamBooth's
+prior-preservation recipe). A config passed to ``fit`` is a dict (or dataclass) of overrides, with an
 optional ``budget`` key; every key must exist in the recipe and keep its type.
+
+A suite's own budgets (the embedded suite's small CPU budget) live in its evaluation profile, not
+here: the harness resolves them (:func:`benchmark.budgets.budget_config`) and passes ``fit`` the
+*complete* config, whose ``budget`` is then only its label.
 """
 
 from __future__ import annotations
@@ -142,14 +146,21 @@ def as_dict(config: Any) -> dict[str, Any]:
 def resolve_config(recipe: Recipe, config: Any = None) -> dict[str, Any]:
     """The full config: recipe defaults ← budget overrides ← ``config`` (with ``budget`` recorded).
 
+    A ``budget`` the recipe does not hold is accepted only in a complete config (one that sets every
+    recipe key, as the harness passes after applying a suite profile's budget); it is then a label, so
+    resolving a resolved config gives it back unchanged.
+
     Raises:
         ValueError: unknown budget or key, wrong type.
     """
     overrides = as_dict(config)
     budget = overrides.pop("budget", DEFAULT_BUDGET)
-    if budget != DEFAULT_BUDGET and budget not in recipe.budgets:
+    complete = set(recipe.defaults) <= set(overrides)
+    if budget != DEFAULT_BUDGET and budget not in recipe.budgets and not complete:
         raise ValueError(
-            f"method {recipe.name}: unknown budget {budget!r}{_suggest(str(budget), recipe.budget_names)}"
+            f"method {recipe.name}: unknown budget {budget!r}{_suggest(str(budget), recipe.budget_names)} "
+            "(a suite's budget lives in its evaluation profile: pass the complete config "
+            "from benchmark.budgets.budget_config)"
         )
     cfg = merge_config(
         recipe.defaults, recipe.budgets.get(budget, {}), where=f"{recipe.name} budget {budget}"

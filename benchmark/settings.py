@@ -20,6 +20,7 @@ text)::
      "resolution": 512, "steps": 50, "guidance": 7.5, "gen_batch_size": 4,
      "lfd_timesteps": 10, "lfd_weighting": "eps", "lfd_seed": 0, "lfd_batch_size": 8,
      "budget": null, "fit_seed": 0, "method_overrides": {"*": {...}, "<method>": {...}},
+     "budgets": {"*": {...}, "<method>": {...}},     # the overrides of the budget `budget` names
      "metrics": null,                                 # optional list of metric keys (default: all)
      "rungs": [0.5, 1, 2]}                            # training budgets scored, × tuned steps (default [1])
 """
@@ -79,7 +80,8 @@ class BackboneSpec:
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """How a suite is evaluated. ``budget`` picks the training budget in each method's recipe."""
+    """How a suite is evaluated. ``budget`` names the training budget (``budgets``, or a recipe's own
+    budget of that name: :func:`benchmark.budgets.budget_config`)."""
 
     model: str
     # the named feature extractors (name -> spec) that metric inputs such as "generated:clip" refer to
@@ -108,6 +110,9 @@ class EvalSettings:
     # a scorer of whether an image shows its concept (package.module:function returning one), for suites
     # with ground truth (the toy world's oracle); gives the identity metric and the fidelity axis
     identity_scorer: str | None = None
+    # the overrides of the budget named ``budget``, per method name or "*" for every method (keys a recipe
+    # lacks are skipped for "*"); empty: those of the profile named like the budget, if it has some
+    budgets: dict[str, dict[str, Any]] = field(default_factory=dict)
     # torch CPU threads per job; fixed by a profile so its numbers do not depend on the machine's cores
     # (float32 reductions do) nor on how many jobs run side by side (None: torch's default)
     torch_threads: int | None = None
@@ -117,6 +122,7 @@ class EvalSettings:
         data = self.to_dict()
         data.pop("model_loader")
         data.pop("rungs")  # each rung is its own fit and its own rows (which carry the rung)
+        data.pop("budgets")  # reaches rows only through each method's resolved config (its config_hash)
         # each extractor under its own name (names cannot shadow a field): a profile with the extractors
         # clip and dino keeps the keys, hence the cache keys and row hashes, it had as two fixed slots
         data.pop("extractors")
@@ -142,6 +148,17 @@ class EvalSettings:
 
     def replace(self, **changes: Any) -> EvalSettings:
         return dataclasses.replace(self, **changes)
+
+    def sampler_kwargs(self) -> dict[str, Any]:
+        """The sampler keywords of every generation under these settings (``generate``/``sample_latents``
+        of :class:`baselines.pipeline.CustomizedPipeline`): steps, guidance, square size, batch size."""
+        return {
+            "steps": self.steps,
+            "guidance": self.guidance,
+            "height": self.resolution,
+            "width": self.resolution,
+            "batch_size": self.gen_batch_size,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EvalSettings:
@@ -218,6 +235,14 @@ def settings_from_profile(profile: Mapping[str, Any], where: str = "profile") ->
     if not isinstance(overrides, Mapping) or not all(isinstance(v, Mapping) for v in overrides.values()):
         raise ProfileError(f"{where}.method_overrides: expected an object of objects")
     data["method_overrides"] = {k: dict(v) for k, v in overrides.items()}
+    budgets = data.get("budgets", {})
+    if not isinstance(budgets, Mapping) or not all(isinstance(v, Mapping) for v in budgets.values()):
+        raise ProfileError(
+            f"{where}.budgets: expected an object of objects (method name or '*' to overrides)"
+        )
+    if budgets and not data.get("budget"):
+        raise ProfileError(f"{where}.budgets: set 'budget' to the name these budgets are recorded under")
+    data["budgets"] = {k: dict(v) for k, v in budgets.items()}
     if "rungs" in data:
         data["rungs"] = parse_rungs(data["rungs"], f"{where}.rungs")
     if data.get("metrics") is not None:

@@ -45,17 +45,20 @@ def method_identity(ctx: RunContext, method: MethodHandle) -> dict[str, Any]:
 
 
 def method_config(ctx: RunContext, method: MethodHandle) -> dict[str, Any]:
-    """The config passed to ``fit``: the suite's budget plus any per-method overrides (and the
-    handle's steps override, :meth:`~baselines.contract.MethodHandle.with_steps`)."""
+    """The config passed to ``fit``: the suite's budget (:func:`benchmark.budgets.budget_config`) plus any
+    per-method overrides (and the handle's steps override, :meth:`~baselines.contract.MethodHandle.with_steps`)."""
+    from baselines.config import merge_config
+    from benchmark.budgets import budget_config
+
     own = dict(ctx.settings.method_overrides.get(method.name, {}))
     if not method.has_recipe():
         return own
     if method.steps is not None:
         own["steps"] = method.steps
-    budget = {"budget": ctx.settings.budget} if ctx.settings.budget else {}
-    recipe = method.resolve_config(budget)
+    recipe = budget_config(ctx.settings, method)
     common = {k: v for k, v in ctx.settings.method_overrides.get("*", {}).items() if k in recipe}
-    return method.resolve_config({**budget, **common, **own})
+    where = f"evaluation profile method_overrides for {method.name!r}"
+    return method.resolve_config(merge_config(recipe, {**common, **own}, where=where))
 
 
 # config keys that change how long a fit runs or how often it saves, not what a given step computes
@@ -157,11 +160,7 @@ def generate(ctx: RunContext, method: MethodHandle, concept: Any, seed_offset: i
             result = pipe.generate(
                 prompts,
                 [seed for _, _, seed in plan],
-                steps=s.steps,
-                guidance=s.guidance,
-                height=s.resolution,
-                width=s.resolution,
-                batch_size=s.gen_batch_size,
+                **s.sampler_kwargs(),
                 progress=ctx.progress,
             )
         (out / "images").mkdir()
@@ -417,11 +416,7 @@ def base_samples(ctx: RunContext, prompts: list[str]) -> tuple[Path, str]:
         z0 = pipe.sample_latents(
             rows,
             seeds,
-            steps=s.steps,
-            guidance=s.guidance,
-            height=s.resolution,
-            width=s.resolution,
-            batch_size=s.gen_batch_size,
+            **s.sampler_kwargs(),
         )
         _save_tensor(out / "z0.safetensors", z0)
         (out / "prompts.json").write_text(json.dumps(rows))

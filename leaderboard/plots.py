@@ -12,6 +12,7 @@ from typing import Any
 
 from .aggregate import Group, MethodKey, Section
 from .format import decimals_for, displayed, fmt
+from .svg import Axes, AxesStyle, draw_axes
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,13 @@ PALETTE: tuple[str, ...] = (
 
 WIDTH, HEIGHT = 480, 380
 LEFT, RIGHT, TOP, BOTTOM = 70, 20, 34, 56
+# the trajectory figures are standalone files (no page stylesheet): their axes carry inline styles
+FIGURE_AXES = AxesStyle(
+    frame='fill="none" stroke="#999"',
+    grid='stroke="#eee"',
+    tick='font-size="11" fill="#555"',
+    title='font-size="12"',
+)
 
 
 def nice_ticks(low: float, high: float, target: int = 5) -> list[float]:
@@ -106,6 +114,13 @@ def _n(value: float) -> str:
     return f"{value:.2f}"
 
 
+def _ticks(low: float, high: float) -> list[tuple[float, str]]:
+    """:func:`nice_ticks` over ``[low, high]``, each with its label (as many decimals as the spacing needs)."""
+    ticks = nice_ticks(low, high)
+    digits = decimals_for([ticks[1] - ticks[0]] if len(ticks) > 1 else ticks, 1)
+    return [(t, fmt(t, digits)) for t in ticks]
+
+
 def _axis_label(section: Section, group: Group) -> str:
     title = group.metric_id
     if sum(1 for g in section.groups if g.metric_id == group.metric_id) > 1:
@@ -138,13 +153,8 @@ def render_scatter(
 
     x0, x1 = _extent([v for _, x, _ in points for v in x] or [0.0])
     y0, y1 = _extent([v for _, _, y in points for v in y] or [0.0])
-    pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-
-    def px(v: float) -> float:
-        return LEFT + (v - x0) / (x1 - x0) * pw
-
-    def py(v: float) -> float:
-        return TOP + ph - (v - y0) / (y1 - y0) * ph
+    ax = Axes(LEFT, TOP, WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM, x0, x1, y0, y1)
+    pw, ph, px, py = ax.width, ax.height, ax.px, ax.py
 
     name = f"{plot.slug}: {xg.metric_id} vs {yg.metric_id}"
     out = [
@@ -153,27 +163,9 @@ def render_scatter(
         f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(name)}">',
         f"<title>{escape(plot.title)} — {escape(section.label)}</title>",
         f'<text x="{WIDTH / 2}" y="20" class="ptitle" text-anchor="middle">{escape(plot.title)}</text>',
-        f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" class="frame"/>',
     ]
-    xticks, yticks = nice_ticks(x0, x1), nice_ticks(y0, y1)
-    xd = decimals_for([xticks[1] - xticks[0]] if len(xticks) > 1 else xticks, 1)
-    yd = decimals_for([yticks[1] - yticks[0]] if len(yticks) > 1 else yticks, 1)
-    for t in xticks:
-        x = _n(px(t))
-        out.append(f'<line x1="{x}" y1="{TOP}" x2="{x}" y2="{TOP + ph}" class="grid"/>')
-        out.append(f'<text x="{x}" y="{TOP + ph + 16}" text-anchor="middle" class="tick">{fmt(t, xd)}</text>')
-    for t in yticks:
-        y = _n(py(t))
-        out.append(f'<line x1="{LEFT}" y1="{y}" x2="{LEFT + pw}" y2="{y}" class="grid"/>')
-        out.append(f'<text x="{LEFT - 6}" y="{y}" dy="4" text-anchor="end" class="tick">{fmt(t, yd)}</text>')
-    out.append(
-        f'<text x="{LEFT + pw / 2}" y="{HEIGHT - 12}" text-anchor="middle" class="axis">'
-        f"{escape(_axis_label(section, xg))}</text>"
-    )
-    out.append(
-        f'<text transform="translate(16,{TOP + ph / 2}) rotate(-90)" text-anchor="middle" class="axis">'
-        f"{escape(_axis_label(section, yg))}</text>"
-    )
+    xtitle, ytitle = _axis_label(section, xg), _axis_label(section, yg)
+    out += draw_axes(ax, _ticks(x0, x1), _ticks(y0, y1), xtitle, ytitle, title_y=HEIGHT - 12)
 
     right = xg.spec.higher_is_better
     up = yg.spec.higher_is_better
@@ -293,13 +285,8 @@ def render_trajectories(headline: Any, metric: str, colors: dict[str, str]) -> s
     ys = [p[1] for _, pts in curves for p in pts] or [0.0]
     x0, x1 = _extent(xs)
     y0, y1 = _extent(ys)
-    pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-
-    def px(v: float) -> float:
-        return LEFT + (v - x0) / (x1 - x0) * pw
-
-    def py(v: float) -> float:
-        return TOP + ph - (v - y0) / (y1 - y0) * ph
+    ax = Axes(LEFT, TOP, WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM, x0, x1, y0, y1)
+    ph, px, py = ax.height, ax.px, ax.py
 
     title = f"{metric} along training vs {headline.fidelity}"
     out = [
@@ -309,28 +296,15 @@ def render_trajectories(headline: Any, metric: str, colors: dict[str, str]) -> s
         f"<title>{escape(title)} — {escape(headline.suite)}@{escape(headline.suite_version)}</title>",
         f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fff"/>',
         f'<text x="{WIDTH / 2}" y="20" font-size="14" font-weight="600" text-anchor="middle">{escape(title)}</text>',
-        f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>',
     ]
-    xticks, yticks = nice_ticks(x0, x1), nice_ticks(y0, y1)
-    xd = decimals_for([xticks[1] - xticks[0]] if len(xticks) > 1 else xticks, 1)
-    yd = decimals_for([yticks[1] - yticks[0]] if len(yticks) > 1 else yticks, 1)
-    for t in xticks:
-        out.append(f'<line x1="{_n(px(t))}" y1="{TOP}" x2="{_n(px(t))}" y2="{TOP + ph}" stroke="#eee"/>')
-        out.append(
-            f'<text x="{_n(px(t))}" y="{TOP + ph + 16}" font-size="11" fill="#555" text-anchor="middle">{fmt(t, xd)}</text>'
-        )
-    for t in yticks:
-        out.append(f'<line x1="{LEFT}" y1="{_n(py(t))}" x2="{LEFT + pw}" y2="{_n(py(t))}" stroke="#eee"/>')
-        out.append(
-            f'<text x="{LEFT - 6}" y="{_n(py(t))}" dy="4" font-size="11" fill="#555" text-anchor="end">{fmt(t, yd)}</text>'
-        )
-    out.append(
-        f'<text x="{LEFT + pw / 2}" y="{HEIGHT - 12}" font-size="12" text-anchor="middle">'
-        f"{escape(headline.fidelity)} ↑ (subject fidelity)</text>"
-    )
-    out.append(
-        f'<text transform="translate(16,{TOP + ph / 2}) rotate(-90)" font-size="12" text-anchor="middle">'
-        f"{escape(metric)} ↓</text>"
+    out += draw_axes(
+        ax,
+        _ticks(x0, x1),
+        _ticks(y0, y1),
+        f"{headline.fidelity} ↑ (subject fidelity)",
+        f"{metric} ↓",
+        title_y=HEIGHT - 12,
+        style=FIGURE_AXES,
     )
     allpts = [(p[0], p[1]) for _, pts in curves for p in pts]
     front = sorted((allpts[i] for i in pareto_front(allpts)), key=lambda p: p[0])

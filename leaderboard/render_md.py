@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from .aggregate import Leaderboard, Section
 from .format import (
     DEFAULT_DIGITS,
@@ -27,22 +25,8 @@ from .format import (
     template,
     w2_display,
 )
+from .markdown import table_lines
 from .trajectory import Headline, overfitting_metrics
-
-
-def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def _table(header: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
-    lines.extend("| " + " | ".join(_cell(c) for c in row) + " |" for row in body)
-    return lines
-
-
-def markdown_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
-    """A Markdown table (cells escaped) as one string."""
-    return "\n".join(_table(header, body))
 
 
 def figure_name(headline: Headline, metric: str) -> str:
@@ -55,7 +39,7 @@ def _headline(headline: Headline, digits: int) -> list[str]:
     out.extend(headline_sentences(headline))
     out.append("")
     header, body = headline_table(headline, digits)
-    out.extend(_table(header, body))
+    out.extend(table_lines(header, body))
     out.append("")
     metrics = sorted({m for t in headline.trajectories for m in t.metrics}, key=overfitting_metrics().index)
     out.append(
@@ -91,7 +75,7 @@ def _section(section: Section, digits: int, level: str, headline: Headline | Non
                 text = special[1] if special[0] == "floor" else f"{text} {special[1]}"
             cells.append(text + (f" {MISSING_MARK}" if stat.missing else ""))
         body.append(cells)
-    out.extend(_table(header, body))
+    out.extend(table_lines(header, body))
     if headline is not None:
         out.extend(_headline(headline, digits))
     decimals = [group_decimals(g, digits) for g in section.groups]
@@ -128,7 +112,7 @@ def _section(section: Section, digits: int, level: str, headline: Headline | Non
             for s in group.stats
         ]
         out.extend(
-            _table(
+            table_lines(
                 [
                     "method",
                     "version",

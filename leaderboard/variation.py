@@ -207,7 +207,7 @@ def derive_tolerances(
 def tolerance_table(tolerances: Mapping[str, Any]) -> str:
     """The Markdown table of a derived tolerance file: suite, tier, metric, tolerance, largest measured
     deviation (absolute and relative), where it was measured, and the margin."""
-    from .render_md import markdown_table
+    from .markdown import markdown_table
 
     margin = tolerances.get("margin")
     rows: list[list[str]] = []

@@ -108,18 +108,30 @@ def concept() -> SyntheticConcept:
     return write_concept(_tmpdir("concept-"))
 
 
+def toy_config(name: str, **extra: Any) -> dict[str, Any]:
+    """``name``'s complete config under the toy profile's budget (without the profile's tuned
+    ``method_overrides``), with ``extra`` merged in (nested mappings key by key)."""
+    from baselines.config import merge_config
+    from benchmark.budgets import budget_config
+    from benchmark.settings import settings_for
+
+    return merge_config(budget_config(settings_for("toy"), baselines.load_method(name)), extra)
+
+
 def fit_config(name: str, **extra: Any) -> dict[str, Any]:
-    cfg: dict[str, Any] = {"budget": "toy", "steps": 8, "batch_size": 2, "grad_accum": 1, "eval_samples": 6}
-    cfg.update(FIT_OVERRIDES.get(name, {}))
-    cfg.update(extra)
-    return cfg
+    """A short fit of ``name`` on the tiny model: its toy config, a few steps (training keys only where the
+    recipe has them: ``base`` trains nothing), :data:`FIT_OVERRIDES` and ``extra``."""
+    short = {"steps": 8, "batch_size": 2, "grad_accum": 1, "eval_samples": 6}
+    cfg = toy_config(name)
+    cfg.update({k: v for k, v in short.items() if k in cfg})
+    return toy_config(name, **{**cfg, **FIT_OVERRIDES.get(name, {}), **extra})
 
 
 @functools.cache
 def fitted(name: str) -> Any:
     """The artifact of ``name`` fitted once on the synthetic concept (seed 0)."""
     method = baselines.get_method(name)
-    cfg = {"budget": "toy"} if name == "base" else fit_config(name)
+    cfg = toy_config(name) if name == "base" else fit_config(name)
     return method.fit(concept(), tiny(), cfg, seed=0, progress=False)
 
 

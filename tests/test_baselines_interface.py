@@ -28,6 +28,7 @@ from tests.baselines_support import (
     one_thread,
     tiny,
     tiny_dir,
+    toy_config,
 )
 
 
@@ -106,15 +107,19 @@ def test_config_resolution_budgets_and_errors() -> None:
     sd15 = method.resolve_config()
     assert (sd15["steps"], sd15["batch_size"], sd15["grad_accum"], sd15["lr"]) == (500, 4, 4, 0.01)
     assert sd15["inference"] == {"steps": 50, "guidance": 8.0, "eta": 0.0} and sd15["budget"] == "sd15"
-    toy = method.resolve_config({"budget": "toy", "lr": 1})
+    toy = method.resolve_config(toy_config("infusion", lr=1))
     assert (
         toy["budget"] == "toy" and toy["steps"] == 150 and toy["lr"] == 1.0 and isinstance(toy["lr"], float)
     )
     assert toy["templates"] == sd15["templates"] and len(toy["templates"]) == 11
     with pytest.raises(ValueError, match="unknown key 'batchsize'.*did you mean batch_size"):
         method.resolve_config({"batchsize": 2})
-    with pytest.raises(ValueError, match=r"unknown budget 'tyo'.*toy"):
+    with pytest.raises(ValueError, match=r"unknown budget 'tyo'"):
         method.resolve_config({"budget": "tyo"})
+    # a suite's budget lives in its profile: named in a partial config, it is refused with the fix
+    with pytest.raises(ValueError, match=r"unknown budget 'toy'.*evaluation profile.*budget_config"):
+        method.resolve_config({"budget": "toy", "lr": 1})
+    assert method.resolve_config(toy) == toy  # a complete config carries its budget as a label
     with pytest.raises(ValueError, match="expected an integer"):
         method.resolve_config({"steps": 2.5})
     with pytest.raises(ValueError, match="expected true/false"):
@@ -133,7 +138,7 @@ def test_config_hash_is_stable_and_covers_every_input() -> None:
 
     h = method.config_hash({"rank": 8})
     assert h == method.config_hash(Overrides()) == method.config_hash({"rank": 8.0})
-    assert len(h) == 64 and h != method.config_hash() != method.config_hash({"budget": "toy"})
+    assert len(h) == 64 and h != method.config_hash() != method.config_hash(toy_config("dreambooth-lora"))
     cfg = method.resolve_config({"rank": 8})
     assert h == config_hash("dreambooth-lora", method.version, cfg)
     assert h != config_hash("dreambooth-lora", method.version + "x", cfg)
@@ -142,14 +147,14 @@ def test_config_hash_is_stable_and_covers_every_input() -> None:
     )
 
 
-def test_every_recipe_cites_its_source_and_has_a_toy_budget() -> None:
+def test_every_recipe_cites_its_source_and_the_toy_profile_gives_it_a_small_budget() -> None:
     for name in baselines.list_methods():
         method = baselines.get_method(name)
         recipe = method.recipe
-        assert len(recipe.source) > 40 and "toy" in recipe.budgets
+        assert len(recipe.source) > 40 and "toy" not in recipe.budgets  # recipes keep upstream budgets only
         if name != "base":
             assert "diffusers" in recipe.source or "infusion" in recipe.source.lower()
-            cfg = method.resolve_config({"budget": "toy"})
+            cfg = toy_config(name)
             assert cfg["steps"] < method.resolve_config()["steps"] and cfg["resolution"] is None
 
 
@@ -305,12 +310,14 @@ def test_bad_concepts_raise(tmp_path) -> None:
 
     method = baselines.get_method("infusion")
     with pytest.raises(ValueError, match="class_noun must be a non-empty string"):
-        method.fit(SyntheticConcept("x", "", concept().images), tiny(), {"budget": "toy"}, seed=0)
+        method.fit(SyntheticConcept("x", "", concept().images), tiny(), toy_config("infusion"), seed=0)
     with pytest.raises(ValueError, match="does not exist"):
-        method.fit(SyntheticConcept("x", "dog", [tmp_path / "nope.png"]), tiny(), {"budget": "toy"}, seed=0)
+        method.fit(
+            SyntheticConcept("x", "dog", [tmp_path / "nope.png"]), tiny(), toy_config("infusion"), seed=0
+        )
     with pytest.raises(ValueError, match="2 masks for 3 images"):
         bad = SyntheticConcept("x", "dog", concept().images, masks=concept().masks[:2])
-        method.fit(bad, tiny(), {"budget": "toy"}, seed=0)
+        method.fit(bad, tiny(), toy_config("infusion"), seed=0)
 
 
 def _meta_sd15() -> Components:
@@ -346,8 +353,8 @@ def test_adapter_counts_equal_peft_s_own_count_and_a_real_fit(name: str) -> None
     from baselines.tiny import make_tiny_pipeline
 
     method = baselines.get_method(name)
-    ours = describe_method(name, tiny(), {"budget": "toy", **FIT_OVERRIDES.get(name, {})})["trainable_params"]
-    cfg = method.resolve_config({"budget": "toy", **FIT_OVERRIDES.get(name, {})})
+    cfg = toy_config(name, **FIT_OVERRIDES.get(name, {}))
+    ours = describe_method(name, tiny(), cfg)["trainable_params"]
     from peft import get_peft_model
 
     unet = make_tiny_pipeline().unet.requires_grad_(False)

@@ -438,6 +438,7 @@ def test_model_key_follows_the_model_files(tmp_path: Path) -> None:
 def test_position_probe_tells_a_caption_following_model_from_a_noise_following_one(follows: str) -> None:
     from types import SimpleNamespace
 
+    from benchmark.settings import settings_for
     from benchmark.toy.assets import oracle_checkpoint
     from benchmark.toy.oracle import load_oracle
     from benchmark.toy.render import render_batch
@@ -455,7 +456,7 @@ def test_position_probe_tells_a_caption_following_model_from_a_noise_following_o
             scenes = [Scene("star", "red", "snow", w) for w in where]
             return SimpleNamespace(images=render_batch(scenes, 32))
 
-    settings = SimpleNamespace(steps=1, guidance=1.0, resolution=32, gen_batch_size=8)
+    settings = settings_for("toy").replace(steps=1, guidance=1.0, resolution=32, gen_batch_size=8)
     probe = position_probe(FakePipe(), load_oracle(oracle_checkpoint()), settings, seeds=10)
     if follows == "caption":
         assert probe == {"accuracy": 1.0, "same_for_all_prompts": 0.0, "seeds": 10.0}

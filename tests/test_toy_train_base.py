@@ -23,6 +23,7 @@ from benchmark.toy.io import SHA256_MANIFEST, sha256_of, verify_sha256_manifest
 from benchmark.toy.render import render
 from benchmark.toy.train_base import Run, main, train
 from benchmark.toy.world import PRETRAIN_PATTERNS, RESERVED_PAIRS, Scene, caption, is_held_out
+from tests.baselines_support import toy_config
 
 TINY = PRESETS["tiny"]
 WEIGHTS = (
@@ -151,12 +152,12 @@ def test_every_baseline_method_runs_on_the_toy_model_unchanged(trained: Path, tm
     pipe = load_model(str(trained / "model"))
     for name in baselines.list_methods():
         method = baselines.get_method(name)
-        cfg: dict[str, Any] = {"budget": "toy"}
+        cfg: dict[str, Any] = {}
         if name != "base":
             cfg.update(steps=2, batch_size=2, eval_samples=2)
         if name == "custom-diffusion":
             cfg.update(num_class_images=2, class_generation={"steps": 2, "guidance": 5.0, "seed": 0})
-        art = method.fit(concept, pipe, cfg, seed=0, progress=False)
+        art = method.fit(concept, pipe, toy_config(name, **cfg), seed=0, progress=False)
         custom = method.load(art, pipe)
         prompt = method.render("top left, a {concept} on a grass background", concept)
         out = custom.generate([prompt], [0], steps=2, guidance=5.0, return_latents=True)

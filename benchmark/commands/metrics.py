@@ -29,22 +29,16 @@ TABLE_END = "<!-- metrics-table end -->"
 
 def markdown_table() -> str:
     """The metric table of docs/METRICS.md, from the registered specs (between its marker lines)."""
+    from leaderboard.markdown import table_lines
     from metrics.spec import METRICS
 
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    lines = [
-        TABLE_START,
-        "| id | role | better | inputs | definition | code |",
-        "|---|---|---|---|---|---|",
-    ]
+    body = []
     for s in METRICS.values():
         role = s.role + (f" of `{s.pairs_with}`" if s.pairs_with else "")
-        inputs = ", ".join(f"`{r}`" for r in s.refs)
         code = f"`{s.compute}`" + (f"; real rows: `{s.leave_one_out}`" if s.leave_one_out else "")
-        lines.append(f"| `{s.id}` | {role} | {s.arrow} | {inputs} | {cell(s.definition)} | {code} |")
-    return "\n".join([*lines, TABLE_END])
+        body.append([f"`{s.id}`", role, s.arrow, ", ".join(f"`{r}`" for r in s.refs), s.definition, code])
+    header = ["id", "role", "better", "inputs", "definition", "code"]
+    return "\n".join([TABLE_START, *table_lines(header, body), TABLE_END])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(summary: dict[str, Any], tolerances: dict[str, Any]) -> str:
     """Markdown: the runs the measurement used, and the tolerance table (generated; do not edit)."""
-    from leaderboard.render_md import markdown_table
+    from leaderboard.markdown import markdown_table
     from leaderboard.variation import tolerance_table
 
     runs = markdown_table(
