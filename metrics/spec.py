@@ -12,7 +12,6 @@ Importing this module imports nothing heavy (no torch).
 from __future__ import annotations
 
 import difflib
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -110,14 +109,11 @@ class MetricSpec:
         Raises:
             ValueError: no compute function, or it cannot be imported.
         """
-        module, _, attr = self.compute.partition(":")
-        if not module:
+        from benchmark.io import resolve
+
+        if not self.compute:
             raise ValueError(f"metric {self.key!r} declares no compute function")
-        try:
-            fn = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as err:
-            raise ValueError(f"metric {self.key!r}: cannot import {self.compute!r} ({err})") from err
-        return fn  # type: ignore[no-any-return]
+        return resolve(self.compute, f"metric {self.key!r} compute function")  # type: ignore[no-any-return]
 
 
 _SPECS = (

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 from typing import Any
+
+from benchmark.io import resolve
 
 # benchmark name -> (module, description); each module has main(quick: bool) -> int
 BENCHES: dict[str, tuple[str, str]] = {
@@ -34,4 +35,4 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     module, _ = BENCHES[args.name]
-    return int(importlib.import_module(module).main(quick=args.quick))
+    return int(resolve(f"{module}:main", "benchmark script")(quick=args.quick))
