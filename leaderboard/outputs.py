@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from benchmark.io import atomic_write_text
-
 from .aggregate import Leaderboard
 from .format import DEFAULT_DIGITS
 from .plots import method_colors, render_trajectories
@@ -30,6 +28,8 @@ def write_leaderboard(
     Raises:
         OSError: the directory cannot be created or written.
     """
+    from benchmark.io import atomic_write_text  # stdlib only; importing leaderboard stays free of benchmark
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     texts = (render_markdown(board, digits=digits), render_csv(board), render_html(board, digits=digits))
