@@ -149,7 +149,7 @@ def _to_rgb(im: Image.Image, path: Path) -> Image.Image:
 
     mode = im.mode
     if mode == "RGB":
-        return im.copy()
+        return im  # already a new image: exif_transpose returns a copy
     if mode in _ALPHA_MODES or (mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
