@@ -11,7 +11,6 @@ are given as ``package.module:Class``.
 from __future__ import annotations
 
 import difflib
-import importlib
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -45,19 +44,12 @@ def list_methods() -> list[str]:
 
 
 def _import(path: str) -> Any:
-    module_name, _, attr = path.partition(":")
-    if not module_name or not attr:
-        raise UnknownMethodError(f"import path {path!r} must look like 'package.module:Class'")
+    from benchmark.io import resolve
+
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UnknownMethodError(f"cannot import module {module_name!r} for method {path!r}: {exc}") from exc
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise UnknownMethodError(f"module {module_name!r} has no attribute {attr!r} (method {path!r})")
-        obj = getattr(obj, part)
-    return obj
+        return resolve(path, "method")
+    except ValueError as exc:
+        raise UnknownMethodError(str(exc)) from exc
 
 
 def get_method(name_or_path: str) -> Any:

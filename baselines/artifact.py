@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from benchmark.io import atomic_write
 
 META_KEY = "overfit_bench"
 
@@ -60,14 +60,7 @@ class Artifact:
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = {META_KEY: json.dumps({"method": self.method, **self.meta}, sort_keys=True, allow_nan=False)}
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in self.tensors.items()}
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata=meta)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
         return path.stat().st_size
 
     @classmethod

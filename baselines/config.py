@@ -16,10 +16,11 @@ import copy
 import dataclasses
 import difflib
 import hashlib
-import json
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
+
+from benchmark.io import canonical_json
 
 DEFAULT_BUDGET = "sd15"
 
@@ -170,12 +171,8 @@ def resolve_config(recipe: Recipe, config: Any = None) -> dict[str, Any]:
     return cfg
 
 
-def canonical_json(obj: Any) -> str:
-    """Sorted-key compact JSON (rejects NaN) — the byte string that config hashes are taken over."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False, ensure_ascii=True)
-
-
 def config_hash(method: str, version: str, config: dict[str, Any]) -> str:
-    """sha256 hex of (method, version, resolved config)."""
+    """sha256 hex of the UTF-8 canonical JSON (:func:`benchmark.io.canonical_json`) of (method, version,
+    resolved config)."""
     payload = canonical_json({"method": method, "version": version, "config": config})
-    return hashlib.sha256(payload.encode("ascii")).hexdigest()
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()

@@ -10,10 +10,13 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from benchmark.io import atomic_write, open_gray, open_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -103,17 +106,11 @@ def image_tensor(img: Any) -> torch.Tensor:
 
 
 def load_images(items: Sequence[Any], resolution: int, resize: str, interpolation: str) -> torch.Tensor:
-    """Images (paths or PIL images) as a tensor [N, 3, R, R] in [-1, 1]."""
-    from PIL import Image
-
-    out = []
-    for item in items:
-        if isinstance(item, Image.Image):
-            out.append(image_tensor(resize_image(item.convert("RGB"), resolution, resize, interpolation)))
-            continue
-        with Image.open(item) as img:
-            out.append(image_tensor(resize_image(img.convert("RGB"), resolution, resize, interpolation)))
-    return torch.stack(out)
+    """Images (paths or PIL images, read by :func:`benchmark.io.open_rgb`) as a tensor [N, 3, R, R] in
+    [-1, 1]."""
+    return torch.stack(
+        [image_tensor(resize_image(open_rgb(item), resolution, resize, interpolation)) for item in items]
+    )
 
 
 def load_masks(
@@ -123,15 +120,13 @@ def load_masks(
     all-zero mask becomes all ones)."""
     import numpy as np
     import torch.nn.functional as F
-    from PIL import Image
 
     out = []
     for p in paths:
         if p is None:
             out.append(torch.ones(1, latent_size, latent_size))
             continue
-        with Image.open(p) as img:
-            m = resize_image(img.convert("L"), resolution, resize, interpolation)
+        m = resize_image(open_gray(p), resolution, resize, interpolation)
         t = torch.from_numpy(np.asarray(m, dtype=np.float32))[None, None]
         t = F.interpolate(t, size=(latent_size, latent_size), mode="bilinear", align_corners=False)[0]
         peak = float(t.max())
@@ -199,7 +194,5 @@ def class_images(
             [prompt] * len(todo), [seeds[i] for i in todo], steps=steps, guidance=guidance, progress=progress
         )
         for i, img in zip(todo, out.images, strict=True):
-            tmp = paths[i].with_suffix(".tmp.png")
-            img.save(tmp)
-            tmp.replace(paths[i])
+            atomic_write(paths[i], partial(img.save, format="PNG"))
     return paths

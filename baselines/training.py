@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -30,6 +28,7 @@ import torch
 
 from baselines.data import LatentSet
 from baselines.pipeline import CustomizedPipeline
+from benchmark.io import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -310,14 +309,7 @@ def save_checkpoint(directory: Path, state: dict[str, Any]) -> Path:
     """Write ``step-NNNNNN.pt`` atomically (temp file + rename) and delete older checkpoints."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"step-{state['step']:06d}.pt"
-    fd, tmp = tempfile.mkstemp(prefix=".ckpt-", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
     for old in directory.iterdir():
         m = _CKPT.match(old.name)
         if m and old != path:

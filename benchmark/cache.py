@@ -9,7 +9,6 @@ per-key file lock lets two runs share one cache: the second waits and then reuse
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -19,12 +18,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from benchmark.io import canonical_json
+
 log = logging.getLogger(__name__)
-
-
-def canonical_json(obj: Any) -> str:
-    """Deterministic JSON (sorted keys, no whitespace); raises TypeError on values JSON cannot hold."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def hash_inputs(inputs: Mapping[str, Any]) -> str:
@@ -78,7 +74,9 @@ class StageCache:
             tmp.mkdir()
             try:
                 compute(tmp)
-                (tmp / "inputs.json").write_text(canonical_json({"stage": stage, **inputs}) + "\n")
+                (tmp / "inputs.json").write_text(
+                    canonical_json({"stage": stage, **inputs}) + "\n", encoding="utf-8"
+                )
                 os.replace(tmp, final)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -91,10 +89,3 @@ class StageCache:
         """Per stage: how many outputs were computed and how many came from the cache."""
         stages = sorted(set(self.computed) | set(self.hits))
         return {s: {"computed": self.computed[s], "cached": self.hits[s]} for s in stages}
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to ``path`` via a temporary file and rename."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)

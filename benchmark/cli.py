@@ -6,10 +6,11 @@ Commands are imported lazily, so ``overfit-bench --help`` does not import torch.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from collections.abc import Sequence
+
+from benchmark.io import resolve
 
 
 def _command_modules() -> list[str]:
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in _command_modules():
-        importlib.import_module(f"benchmark.commands.{module}").register(sub)
+        resolve(f"benchmark.commands.{module}:register", "command")(sub)
     return parser
 
 

@@ -6,7 +6,6 @@ base pipeline, one customized model at a time, the feature backbones — and nev
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.cache import StageCache
-from benchmark.imports import load_object
+from benchmark.io import resolve, sha256_file
 from benchmark.settings import BackboneSpec, EvalSettings
 
 log = logging.getLogger(__name__)
@@ -59,7 +58,7 @@ class RunContext:
         ``model`` setting itself (a name ``load_model`` knows, a folder, or a hub id)."""
         if self._model_source is None:
             loader = self.settings.model_loader
-            self._model_source = str(load_object(loader, "model loader")()) if loader else self.settings.model
+            self._model_source = str(resolve(loader, "model loader")()) if loader else self.settings.model
         return self._model_source
 
     @property
@@ -70,7 +69,7 @@ class RunContext:
         if not sums.is_file():
             rev = self.settings.model_revision
             return f"{self.settings.model}@{rev[:12]}" if rev else self.settings.model
-        return f"{self.settings.model}@{hashlib.sha256(sums.read_bytes()).hexdigest()[:16]}"
+        return f"{self.settings.model}@{sha256_file(sums)[:16]}"
 
     def base_components(self) -> Any:
         """The base model's pipeline (loaded once; never downloads)."""
@@ -142,7 +141,7 @@ class RunContext:
     def identity_scorer(self) -> Any:
         """The suite's identity scorer (its profile's ``identity_scorer`` loader, called once), or None."""
         if self._identity_scorer is None and self.settings.identity_scorer:
-            self._identity_scorer = load_object(self.settings.identity_scorer, "identity scorer")()
+            self._identity_scorer = resolve(self.settings.identity_scorer, "identity scorer")()
         return self._identity_scorer
 
     def backbone_identity(self, spec: BackboneSpec) -> dict[str, str]:

@@ -58,18 +58,17 @@ def check_folder(ctx: RunContext, root: Path, concepts: list[Any]) -> dict[str, 
 
 def _size_problems(ctx: RunContext, files: list[Path]) -> list[str]:
     """One line per image whose size differs from the suite's (the size most of the folder's images have
-    when that is not the suite's resolution); reads only the image headers."""
+    when that is not the suite's resolution); reads only the image headers (sizes as displayed)."""
     from collections import Counter
 
-    from PIL import Image
+    from benchmark.io import image_size
 
     sizes: dict[Path, tuple[int, int]] = {}
     problems: list[str] = []
     for f in files:
         try:
-            with Image.open(f) as im:
-                sizes[f] = im.size
-        except OSError as err:
+            sizes[f] = image_size(f)
+        except (OSError, ValueError) as err:
             problems.append(f"unreadable: {f} ({err})")
     if problems or not sizes:
         return problems

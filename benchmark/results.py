@@ -12,12 +12,12 @@ import json
 import logging
 import os
 import subprocess
-import uuid
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from benchmark.io import atomic_write_text
 from leaderboard.row_schema import validate_row
 from leaderboard.rows import REQUIRED_FIELDS, read_jsonl, row_identity
 
@@ -160,10 +160,4 @@ def superseded_path(path: Path) -> Path:
 
 
 def _write_rows_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    with open(tmp, "w") as f:
-        for row in rows:
-            f.write(json.dumps(row, sort_keys=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))

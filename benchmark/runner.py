@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.cache import write_json_atomic
 from benchmark.context import RunContext
 from benchmark.errors import MethodFailure
+from benchmark.io import atomic_write_json
 from benchmark.settings import EvalSettings
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def run_suite(
         "methods": methods,
         "concepts": [c.id for c in chosen],
     }
-    write_json_atomic(run_dir / "run.json", record)
+    atomic_write_json(run_dir / "run.json", record, indent=1)
     results = run_dir / "results.jsonl"
 
     before = (Counter(ctx.cache.computed), Counter(ctx.cache.hits), Counter(ctx.counters))
@@ -130,7 +130,7 @@ def run_suite(
     stages = {s: {"computed": computed[s], "cached": cached[s]} for s in sorted(set(computed) | set(cached))}
     counters = dict(merge_counts(outcomes, "counters"))
     torch.set_num_threads(previous_threads)
-    write_json_atomic(run_dir / "stages.json", {"stages": stages, "counters": counters})
+    atomic_write_json(run_dir / "stages.json", {"stages": stages, "counters": counters}, indent=1)
     return RunResult(results=results, rows_added=added, stages=stages, counters=counters)
 
 

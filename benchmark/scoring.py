@@ -11,7 +11,6 @@ through it, so a new metric over these inputs is its module in ``metrics/`` plus
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -433,8 +432,9 @@ def score_trajectory(ctx: RunContext, method: MethodHandle, concept: Any) -> lis
 def files_digest(files: Sequence[Path]) -> str:
     """A key for a list of image files: sha256 over their contents, in order."""
     from benchmark.cache import hash_inputs
+    from benchmark.io import sha256_file
 
-    return hash_inputs({"files": [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in files]})
+    return hash_inputs({"files": [sha256_file(p) for p in files]})
 
 
 def score_images(

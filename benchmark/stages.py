@@ -14,15 +14,16 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from benchmark.cache import write_json_atomic
 from benchmark.context import RunContext
 from benchmark.errors import method_stage
+from benchmark.io import atomic_write, atomic_write_json, open_rgb
 from benchmark.settings import BackboneSpec, EvalSettings
 
 if TYPE_CHECKING:
@@ -180,8 +181,10 @@ def generate(ctx: RunContext, method: MethodHandle, concept: Any, seed_offset: i
                 if method.steps is not None
                 else (1.0 if method.trains and method.has_recipe() else None)
             )
-            write_json_atomic(
-                about, {"method": method.name, "version": method.version, "steps": method.steps, "rung": rung}
+            atomic_write_json(
+                about,
+                {"method": method.name, "version": method.version, "steps": method.steps, "rung": rung},
+                indent=1,
             )
     return path, key
 
@@ -192,9 +195,7 @@ def _publish_images(ctx: RunContext, path: Path, method: str, concept: str) -> N
     for png in sorted((path / "images").glob("*.png")):
         target = dest / png.name
         if not target.exists():
-            tmp = dest / f".{png.name}.tmp"
-            shutil.copyfile(png, tmp)
-            tmp.replace(target)
+            atomic_write(target, partial(shutil.copyfile, png))
 
 
 def image_files(gen_dir: Path, plan: list[tuple[int, str, int]]) -> list[Path]:
@@ -294,14 +295,9 @@ def subject_mask_stage(
     }
 
     def compute(out: Path) -> None:
-        from PIL import Image
-
         from benchmark.masks import masks_from_maps, subject_maps
 
-        pil = []
-        for path in images:
-            with Image.open(path) as im:
-                pil.append(im.convert("RGB"))
+        pil = [open_rgb(path) for path in images]
         maps = subject_maps(ctx.base_pipeline(), pil, class_noun, size=ctx.settings.resolution)
         np.save(out / "masks.npy", masks_from_maps(maps))
 
@@ -326,17 +322,12 @@ def masked_features_stage(
     }
 
     def compute(out: Path) -> None:
-        from PIL import Image
-
         from benchmark.masks import blank
 
         table = np.load(masks[0] / "masks.npy")
         if len(table) != len(images):
             raise ValueError(f"{len(images)} images but {len(table)} masks")
-        pil = []
-        for path, mask in zip(images, table, strict=True):
-            with Image.open(path) as im:
-                pil.append(blank(im.convert("RGB"), mask))
+        pil = [blank(open_rgb(path), mask) for path, mask in zip(images, table, strict=True)]
         feats = extract_image_features(ctx.backbone(spec), pil, device=ctx.device)
         _save_tensor(out / "features.safetensors", feats)
 
@@ -354,12 +345,7 @@ def identity_stage(ctx: RunContext, images: list[Path], concept: Any, source_key
     }
 
     def compute(out: Path) -> None:
-        from PIL import Image
-
-        pil = []
-        for path in images:
-            with Image.open(path) as im:
-                pil.append(im.convert("RGB"))
+        pil = [open_rgb(path) for path in images]
         np.save(out / "scores.npy", np.asarray(scorer(pil, dict(concept.spec.upstream)), dtype=np.float64))
 
     return ctx.cache.get_or_compute("identity", inputs, compute)

@@ -187,7 +187,7 @@ class Concept:
         return [self._root / e.path for e in self.image_entries]
 
     def load_images(self) -> list[Image.Image]:
-        """The verified reference images decoded to RGB (:func:`benchmark.data.images.load_image`).
+        """The verified reference images decoded to RGB (:func:`benchmark.io.open_rgb`).
 
         Returns:
             A list of ``PIL.Image.Image`` in mode ``RGB``.
@@ -196,9 +196,9 @@ class Concept:
             VerificationError, NotImportedError: as :attr:`images`.
             ImageLoadError: a file does not decode.
         """
-        from benchmark.data.images import load_image
+        from benchmark.io import open_rgb
 
-        return [load_image(p) for p in self.images]
+        return [open_rgb(p) for p in self.images]
 
 
 class Suite:
@@ -355,10 +355,10 @@ def suite_from_manifest(
 
 
 def _generated(manifest: Manifest, folder: Path) -> Suite:
-    from benchmark.imports import load_object
+    from benchmark.io import resolve
 
     try:
-        func = load_object(manifest.generator or "", "generator")
+        func = resolve(manifest.generator or "", "generator")
     except ValueError as err:
         raise ManifestError(f"{manifest.origin}: {err}") from err
     suite = func(manifest, folder)

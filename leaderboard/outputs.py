@@ -4,7 +4,6 @@ allows (not the 0600 of a temporary file)."""
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from .aggregate import Leaderboard
@@ -15,24 +14,6 @@ from .render_html import render_html
 from .render_md import figure_name, render_markdown
 
 OUTPUT_FILES: tuple[str, ...] = ("LEADERBOARD.md", "leaderboard.csv", "index.html")
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_leaderboard(
@@ -47,13 +28,15 @@ def write_leaderboard(
     Raises:
         OSError: the directory cannot be created or written.
     """
+    from benchmark.io import atomic_write_text  # stdlib only; importing leaderboard stays free of benchmark
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     texts = (render_markdown(board, digits=digits), render_csv(board), render_html(board, digits=digits))
     paths = []
     for name, text in zip(OUTPUT_FILES, texts, strict=True):
         path = out / name
-        _write_atomic(path, text)
+        atomic_write_text(path, text)
         paths.append(path)
     for section, headline in zip(board.sections, board.headlines, strict=False):
         if headline is None:
@@ -61,7 +44,7 @@ def write_leaderboard(
         colors = {k.method: c for k, c in method_colors(section).items()}
         (out / "figures").mkdir(exist_ok=True)
         for metric in sorted({m for t in headline.trajectories for m in t.metrics}):
-            _write_atomic(
+            atomic_write_text(
                 out / "figures" / figure_name(headline, metric),
                 render_trajectories(headline, metric, colors) + "\n",
             )

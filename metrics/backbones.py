@@ -17,8 +17,6 @@ open_clip nor timm.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from benchmark.io import open_rgb, resolve, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +90,7 @@ class Backbone:
 
 
 def _file_tag(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return f"file:{h.hexdigest()[:16]}"
+    return f"file:{sha256_file(path)[:16]}"
 
 
 def _cached_hf_file(repo_id: str, filenames: Sequence[str], what: str, revision: str | None = None) -> Path:
@@ -325,34 +321,12 @@ def load_backbone(
     if kind not in ("clip", "dino"):
         raise ValueError(f"unknown backbone kind {kind!r}; expected 'clip' or 'dino'")
     if loader:
-        module, _, attr = loader.partition(":")
-        try:
-            build = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError, ValueError) as err:
-            raise ValueError(f"backbone loader {loader!r} for {name!r} cannot be imported ({err})") from err
+        build = resolve(loader, f"backbone {name!r} loader")
         backbone: Backbone = build(kind, name, weights, device=device, seed=seed)
         return backbone
     if kind == "clip":
         return load_clip(name, weights, device=device, seed=seed, revision=revision)
     return load_dino(name, weights, device=device, seed=seed, revision=revision)
-
-
-def open_image(item: Any) -> Any:
-    """A PIL RGB image from a PIL image or a path (EXIF orientation applied)."""
-    from PIL import Image, ImageOps
-
-    if isinstance(item, Image.Image):
-        img = item
-    elif isinstance(item, (str, Path)):
-        try:
-            with Image.open(item) as f:
-                img = ImageOps.exif_transpose(f)
-                img.load()
-        except (OSError, SyntaxError) as err:
-            raise ValueError(f"cannot read image {item}: {err}") from err
-    else:
-        raise ValueError(f"expected a PIL image or a path, got {type(item).__name__}")
-    return img.convert("RGB") if img.mode != "RGB" else img
 
 
 def _to_batches(backbone: Backbone, images: ImageInput, batch_size: int) -> list[torch.Tensor]:
@@ -364,7 +338,7 @@ def _to_batches(backbone: Backbone, images: ImageInput, batch_size: int) -> list
         return list(images.split(batch_size))
     items = list(images)
     return [
-        torch.stack([backbone.preprocess(open_image(x)) for x in items[i : i + batch_size]])
+        torch.stack([backbone.preprocess(open_rgb(x)) for x in items[i : i + batch_size]])
         for i in range(0, len(items), batch_size)
     ]
 

@@ -226,12 +226,12 @@ class MetricSpec:
         Raises:
             ValueError: no such function, or it cannot be imported.
         """
-        from benchmark.imports import load_object
+        from benchmark.io import resolve
 
         ref = getattr(self, which)
         if not ref:
             raise ValueError(f"metric {self.key!r} declares no {which} function")
-        return load_object(ref, f"metric {self.key!r} {which} function")  # type: ignore[no-any-return]
+        return resolve(ref, f"metric {self.key!r} {which} function")  # type: ignore[no-any-return]
 
 
 _SPECS = (

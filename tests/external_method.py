@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from baselines.artifact import Artifact
 from baselines.pipeline import CustomizedPipeline
 from baselines.prompts import render_template
+from benchmark.io import open_rgb
 
 
 class PrefixMethod:
@@ -28,7 +28,7 @@ class PrefixMethod:
         return render_template(template, f"{self.prefix} {noun}", noun)
 
     def fit(self, concept: Any, pipeline: Any, config: Any, *, seed: int, progress: bool = True) -> Artifact:
-        means = [np.asarray(Image.open(p).convert("RGB"), dtype=np.float64).mean() for p in concept.images]
+        means = [np.asarray(open_rgb(p), dtype=np.float64).mean() for p in concept.images]
         tensors = {"mean_pixel": torch.tensor([float(np.mean(means))])}
         meta = {"class_noun": concept.class_noun, "seed": seed, "config": dict(config or {})}
         return Artifact(method=self.name, tensors=tensors, meta=meta)

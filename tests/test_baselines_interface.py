@@ -76,7 +76,10 @@ def test_unknown_method_suggests_the_closest_names(typo: str, suggestion: str) -
 
 
 def test_bad_import_paths_raise_clear_errors() -> None:
-    with pytest.raises(baselines.UnknownMethodError, match="cannot import module 'no_such_pkg.mod'"):
+    with pytest.raises(
+        baselines.UnknownMethodError,
+        match="method 'no_such_pkg.mod:Thing' cannot be imported: No module named 'no_such_pkg'",
+    ):
         baselines.get_method("no_such_pkg.mod:Thing")
     with pytest.raises(baselines.UnknownMethodError, match="has no attribute 'Nope'"):
         baselines.get_method("tests.external_method:Nope")

@@ -75,15 +75,14 @@ def test_sorting_follows_metric_orientation(page: Path, tmp_path: Path) -> None:
 
 
 def test_screenshot_is_not_blank(page: Path, tmp_path: Path) -> None:
-    from PIL import Image
+    from benchmark.io import open_rgb
 
     assert CHROMIUM is not None
     shot = screenshot(page, tmp_path / "shot.png", width=1280, height=1300, browser=CHROMIUM)
     header = shot.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", header[16:24]) == (1280, 1300)
-    with Image.open(shot) as image:
-        colors = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    colors = open_rgb(shot).getcolors(maxcolors=1 << 20)
     assert colors is not None and len(colors) > 50  # text, table shading and coloured plot markers
     white = sum(count for count, rgb in colors if rgb == (255, 255, 255))
     assert white < 0.97 * 1280 * 1300

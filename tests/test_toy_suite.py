@@ -63,13 +63,12 @@ def test_suite_shape_matches_the_issue(suite) -> None:  # type: ignore[no-untype
 
 
 def test_rendered_images_match_pinned_pixels(suite) -> None:  # type: ignore[no-untyped-def]
-    from PIL import Image
+    from benchmark.io import open_rgb
 
     cfg = suite.manifest.config
     for c, spec in zip(suite.concepts, cfg["concepts"], strict=True):
         for path, expected in zip(c.images, spec["pixels_sha256"], strict=True):
-            with Image.open(path) as im:
-                assert pixels_sha256(np.asarray(im.convert("RGB"))) == expected
+            assert pixels_sha256(np.asarray(open_rgb(path))) == expected  # the one loader keeps toy pixels
 
 
 def test_tuning_concepts_are_never_evaluated() -> None:

@@ -16,10 +16,11 @@ import torch
 
 import baselines
 from baselines.models import components_of, load_model
+from benchmark.io import sha256_file
 from benchmark.toy import architecture as arch
 from benchmark.toy.config import PRESETS, BaseModelConfig
 from benchmark.toy.data import CaptionTokenizer, dataset_scenes, training_caption
-from benchmark.toy.io import SHA256_MANIFEST, sha256_of, verify_sha256_manifest
+from benchmark.toy.io import SHA256_MANIFEST, verify_sha256_manifest
 from benchmark.toy.render import render
 from benchmark.toy.train_base import Run, main, train
 from benchmark.toy.world import PRETRAIN_PATTERNS, RESERVED_PAIRS, Scene, caption, is_held_out
@@ -81,7 +82,7 @@ def test_export_folder_loads_and_generates(trained: Path) -> None:
     folder = trained / "model"
     assert verify_sha256_manifest(folder) == []
     sums = (folder / SHA256_MANIFEST).read_text()
-    assert all(f"{sha256_of(folder / w)}  {w}" in sums for w in WEIGHTS)
+    assert all(f"{sha256_file(folder / w)}  {w}" in sums for w in WEIGHTS)
     from safetensors.torch import load_file
 
     assert {t.dtype for t in load_file(str(folder / WEIGHTS[0])).values()} == {torch.float16}
@@ -126,7 +127,7 @@ def test_a_run_split_into_sittings_exports_the_same_weights(trained: Path, tmp_p
         assert calls < 10
     assert calls == 3  # 2 + 1 + 3 steps, two per sitting
     for w in WEIGHTS:
-        assert sha256_of(out / "model" / w) == sha256_of(trained / "model" / w), w
+        assert sha256_file(out / "model" / w) == sha256_file(trained / "model" / w), w
     a = json.loads((trained / "training_record.json").read_text())["stages"]
     b = json.loads((out / "training_record.json").read_text())["stages"]
     for stage in a:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 from typing import Any
+
+from benchmark.io import resolve
 
 # benchmark name -> (module, description); each module has main(quick: bool) -> int
 BENCHES: dict[str, tuple[str, str]] = {
@@ -41,7 +42,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run one benchmark; ``--suite`` is only for ``costs`` (a usage error elsewhere)."""
     module, _ = BENCHES[args.name]
-    main = importlib.import_module(module).main
+    main = resolve(f"{module}:main", "benchmark script")
     if getattr(args, "suite", None) is None:
         return int(main(quick=args.quick))
     if args.name != "costs":

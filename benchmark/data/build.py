@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmark.data.integrity import sha256_file
+from benchmark.io import sha256_file
 
 DREAMBENCH_LIVE_CLASSES = frozenset({"cat", "dog"})
 DREAMBENCH_METADATA = ("LICENSE.md", "dataset/prompts_and_classes.txt", "dataset/references_and_licenses.txt")
@@ -100,7 +100,7 @@ def parse_prompts_and_classes(
 
 
 def _entry(root: Path, rel: str) -> dict[str, Any]:
-    digest, size = sha256_file(root / rel)
+    digest, size = sha256_file(root / rel), (root / rel).stat().st_size
     return {"path": rel, "sha256": digest, "bytes": size}
 
 

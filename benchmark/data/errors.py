@@ -6,6 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmark.io import ImageLoadError
+
+__all__ = ["DataError", "ImageLoadError", "ManifestError", "NotImportedError", "Problem", "VerificationError"]
+
 
 class DataError(Exception):
     """Base class of every error about suite data (manifests, files, images)."""
@@ -13,15 +17,6 @@ class DataError(Exception):
 
 class ManifestError(DataError, ValueError):
     """A manifest (or an import record) is malformed; the message names the file and the field."""
-
-
-class ImageLoadError(DataError, ValueError):
-    """A file is not a decodable image (truncated, not an image, unsupported pixel format)."""
-
-    def __init__(self, path: Path | str, reason: str) -> None:
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"{path}: unreadable image ({reason})")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -21,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from benchmark.data.errors import ImageLoadError, ManifestError, NotImportedError, Problem, VerificationError
 from benchmark.data.manifest import FileEntry, Manifest
 from benchmark.data.schema import validate_record
+from benchmark.io import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +137,7 @@ def scan_import_source(
         VerificationError: a concept folder is missing or empty, or an image does not decode;
             every such problem is listed.
     """
-    from benchmark.data.images import is_image_name, load_image
-    from benchmark.data.integrity import sha256_file
+    from benchmark.io import is_image_name, open_rgb, sha256_file
 
     if not source.is_dir():
         raise FileNotFoundError(f"{source}: import folder not found")
@@ -162,8 +161,8 @@ def scan_import_source(
                 ignored.append(str(item))
                 continue
             try:
-                load_image(item)
-                digest, size = sha256_file(item)
+                open_rgb(item)
+                digest, size = sha256_file(item), item.stat().st_size
             except ImageLoadError as err:
                 problems.append(Problem(item, "unreadable", f"unreadable image ({err.reason})"))
                 continue
@@ -289,10 +288,4 @@ def _write_record(
         },
     }
     path = record_path(suite_dir)
-    tmp = path.with_name(f".{path.name}.part")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(record, fh, indent=1)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write_json(path, record, indent=1, sort_keys=False)

@@ -2,32 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
 from benchmark.data.errors import ImageLoadError, Problem
 from benchmark.data.manifest import FileEntry
-
-CHUNK_SIZE = 1 << 20
-
-
-def sha256_file(path: str | Path) -> tuple[str, int]:
-    """Hash a file in chunks.
-
-    Returns:
-        ``(hex sha256, size in bytes)``.
-
-    Raises:
-        OSError: the file cannot be read.
-    """
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK_SIZE):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
+from benchmark.io import open_rgb, sha256_file
 
 
 def expected(entry: FileEntry) -> str:
@@ -39,7 +19,7 @@ def check_file(path: Path, entry: FileEntry, *, decode: bool = False) -> Problem
     """Compare one file with its manifest entry.
 
     Checks, in order: the file exists and is a regular file, its size, its sha256 and, when
-    ``decode`` is true and the entry is an image, that it decodes (:func:`load_image`).
+    ``decode`` is true and the entry is an image, that it decodes (:func:`benchmark.io.open_rgb`).
 
     Returns:
         ``None`` when the file matches, else the first :class:`Problem` found.
@@ -52,7 +32,7 @@ def check_file(path: Path, entry: FileEntry, *, decode: bool = False) -> Problem
         size = path.stat().st_size
         if size != entry.size:
             return Problem(path, "size", f"size mismatch (expected {entry.size} bytes, found {size})")
-        digest, _ = sha256_file(path)
+        digest = sha256_file(path)
     except OSError as err:
         return Problem(
             path, "unreadable", f"cannot be read ({err.strerror or err}); expected {expected(entry)}"
@@ -62,10 +42,8 @@ def check_file(path: Path, entry: FileEntry, *, decode: bool = False) -> Problem
             path, "checksum", f"checksum mismatch (expected sha256 {entry.sha256}, found {digest})"
         )
     if decode and entry.is_image:
-        from benchmark.data.images import load_image
-
         try:
-            load_image(path)
+            open_rgb(path)
         except ImageLoadError as err:
             return Problem(path, "unreadable", f"unreadable image ({err.reason})")
     return None

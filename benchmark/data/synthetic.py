@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from benchmark.data.integrity import sha256_file
+from benchmark.io import sha256_file
 
 CLASSES = (("dog", "live"), ("teapot", "object"), ("backpack", "object"), ("cat", "live"))
 
@@ -71,7 +71,7 @@ def write_synthetic_suite(
             rel = f"images/{cid}/{j:02d}.png"
             target = (images_root if imported and images_root is not None else suite) / rel
             _write_png(target, seed=1000 * i + j, size=image_size)
-            digest, size = sha256_file(target)
+            digest, size = sha256_file(target), target.stat().st_size
             images.append({"path": rel, "sha256": digest, "bytes": size})
         concept: dict[str, Any] = {"id": cid, "class_noun": noun, "kind": kind, "prompt_set": kind}
         if imported:
@@ -79,7 +79,7 @@ def write_synthetic_suite(
         else:
             concept["images"] = images
         concepts.append(concept)
-    lic_sha, lic_size = sha256_file(suite / "LICENSE.txt")
+    lic_sha, lic_size = sha256_file(suite / "LICENSE.txt"), (suite / "LICENSE.txt").stat().st_size
     source: dict[str, Any] = {"type": "imported" if imported else "pinned"}
     if imported:
         source["images"] = {"checksums": "recorded on first import"}

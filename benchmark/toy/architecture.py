@@ -16,8 +16,9 @@ from typing import Any
 
 import torch
 
+from benchmark.io import atomic_write, atomic_write_json
 from benchmark.toy.config import BaseModelConfig
-from benchmark.toy.io import atomic_write_json, replace_dir, write_sha256_manifest
+from benchmark.toy.io import replace_dir, write_sha256_manifest
 from benchmark.toy.world import world_description
 
 logger = logging.getLogger(__name__)
@@ -213,10 +214,7 @@ def store_float16(path: str | Path) -> Path:
             out[name] = half.contiguous()
         else:
             out[name] = t
-    tmp = p.with_name(f".{p.name}.tmp")
-    save_file(out, str(tmp), metadata={"format": "pt"})
-    tmp.replace(p)
-    return p
+    return atomic_write(p, lambda tmp: save_file(out, str(tmp), metadata={"format": "pt"}))
 
 
 def read_world(folder: str | Path) -> dict[str, Any]:

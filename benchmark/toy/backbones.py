@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmark.toy.io import sha256_of
+from benchmark.io import sha256_file
 from benchmark.toy.oracle import CHECKPOINT, HEADS, Oracle, OracleConfig, load_oracle, to_tensor
 from benchmark.toy.world import PATTERNS
 from metrics.backbones import Backbone, BackboneUnavailable
@@ -197,7 +197,7 @@ def _oracle(weights: str | Path | None, seed: int) -> tuple[Oracle, str]:
             f"toy oracle checkpoint {file} does not exist; train one with "
             f"`python -m benchmark.toy.oracle --out DIR` and pass DIR or DIR/{CHECKPOINT}"
         )
-    return load_oracle(file), f"file:{sha256_of(file)[:16]}"
+    return load_oracle(file), f"file:{sha256_file(file)[:16]}"
 
 
 def load_toy_backbone(

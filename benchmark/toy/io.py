@@ -1,4 +1,5 @@
-"""Crash-safe files for the toy trainers: atomic writes (temp name + rename) and sha256 manifests.
+"""Crash-safe files for the toy trainers: checkpoints and arrays written atomically
+(:func:`benchmark.io.atomic_write`: temp name + rename), sha256 manifests, folder replacement.
 
 A reader never sees a half-written checkpoint: every file is written next to its target under a
 temporary name, flushed, and renamed over it in one step.
@@ -6,55 +7,21 @@ temporary name, flushed, and renamed over it in one step.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmark.io import atomic_write, atomic_write_bytes, sha256_file
+
 SHA256_MANIFEST = "SHA256SUMS"
-
-
-def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make shipped files private
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically. Returns the path."""
-
-    def write(tmp: Path) -> None:
-        tmp.write_bytes(data)
-
-    return _atomic(Path(path), write)
-
-
-def atomic_write_json(path: str | Path, obj: Any) -> Path:
-    """Write ``obj`` as indented, key-sorted JSON to ``path`` atomically. Returns the path."""
-    text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
-    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_torch_save(path: str | Path, obj: Any) -> Path:
     """``torch.save(obj)`` to ``path`` atomically. Returns the path."""
     import torch
 
-    return _atomic(Path(path), lambda tmp: torch.save(obj, tmp))
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def atomic_numpy_save(path: str | Path, array: Any) -> Path:
@@ -65,7 +32,7 @@ def atomic_numpy_save(path: str | Path, array: Any) -> Path:
         with open(tmp, "wb") as f:
             np.save(f, array)
 
-    return _atomic(Path(path), write)
+    return atomic_write(path, write)
 
 
 def load_torch(path: str | Path) -> Any:
@@ -86,15 +53,6 @@ def load_torch(path: str | Path) -> Any:
         raise ValueError(f"{p}: not a readable checkpoint ({err})") from err
 
 
-def sha256_of(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def write_sha256_manifest(folder: str | Path) -> Path:
     """Write ``SHA256SUMS`` (``<sha256>  <relative path>`` per file, sorted) covering every other file
     under ``folder``.
@@ -104,7 +62,7 @@ def write_sha256_manifest(folder: str | Path) -> Path:
     """
     root = Path(folder)
     lines = [
-        f"{sha256_of(p)}  {p.relative_to(root).as_posix()}"
+        f"{sha256_file(p)}  {p.relative_to(root).as_posix()}"
         for p in sorted(root.rglob("*"))
         if p.is_file() and p.name != SHA256_MANIFEST
     ]
@@ -134,7 +92,7 @@ def verify_sha256_manifest(folder: str | Path) -> list[str]:
         p = root / rel
         if not p.is_file():
             problems.append(f"missing: {rel}")
-        elif sha256_of(p) != digest:
+        elif sha256_file(p) != digest:
             problems.append(f"changed: {rel}")
     present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} - {SHA256_MANIFEST}
     problems.extend(f"unlisted: {rel}" for rel in sorted(present - set(listed)))

@@ -29,7 +29,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchmark.toy.io import atomic_numpy_save, atomic_torch_save, atomic_write_json, load_torch
+from benchmark.io import atomic_write_json
+from benchmark.toy.io import atomic_numpy_save, atomic_torch_save, load_torch
 from benchmark.toy.render import render_batch
 from benchmark.toy.world import BACKGROUNDS, COLOURS, PATTERNS, POSITIONS, SHAPES, Scene, sample_scenes
 
@@ -390,11 +391,11 @@ class IdentityScorer:
 
 def identity_scorer() -> IdentityScorer:
     """The shipped oracle as the toy suite's identity scorer (named in the toy evaluation profile)."""
+    from benchmark.io import sha256_file
     from benchmark.toy.assets import oracle_checkpoint
-    from benchmark.toy.io import sha256_of
 
     path = oracle_checkpoint()
-    return IdentityScorer(load_oracle(path), f"toy-oracle/file:{sha256_of(path)[:16]}")
+    return IdentityScorer(load_oracle(path), f"toy-oracle/file:{sha256_file(path)[:16]}")
 
 
 def accuracy(oracle: Oracle, images: Any, scenes: Sequence[Scene]) -> dict[str, float]:

@@ -28,7 +28,7 @@ import numpy as np
 
 from benchmark.data.errors import ManifestError
 from benchmark.data.manifest import ConceptSpec, FileEntry, Manifest, mentions
-from benchmark.toy.io import atomic_write_bytes, sha256_of
+from benchmark.io import atomic_write_bytes, open_rgb, sha256_file
 from benchmark.toy.render import render_array
 from benchmark.toy.world import (
     MAX_JITTER,
@@ -106,12 +106,9 @@ def _write_png(path: Path, pixels: np.ndarray) -> None:
 
 
 def _read_pixels(path: Path) -> np.ndarray | None:
-    from PIL import Image
-
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (OSError, SyntaxError, ValueError):
+        return np.asarray(open_rgb(path), dtype=np.uint8)
+    except (OSError, ValueError):
         return None
 
 
@@ -238,7 +235,7 @@ def build_suite(manifest: Manifest, folder: Path) -> Any:
                         f"manifest pins {expected}; the toy renderer changed, so the suite needs a new version"
                     )
                 _write_png(path, pixels)
-            entries.append(FileEntry(rel, sha256_of(path), path.stat().st_size, is_image=True))
+            entries.append(FileEntry(rel, sha256_file(path), path.stat().st_size, is_image=True))
         spec = ConceptSpec(
             id=c["id"],
             class_noun=c["shape"],

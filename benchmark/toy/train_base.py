@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from benchmark.io import atomic_write_json
 from benchmark.toy import architecture as arch
 from benchmark.toy.config import PRESETS, BaseModelConfig
 from benchmark.toy.data import (
@@ -45,7 +46,7 @@ from benchmark.toy.data import (
     to_model_input,
     training_caption,
 )
-from benchmark.toy.io import atomic_numpy_save, atomic_torch_save, atomic_write_json, load_torch
+from benchmark.toy.io import atomic_numpy_save, atomic_torch_save, load_torch
 
 logger = logging.getLogger(__name__)
 

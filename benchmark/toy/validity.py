@@ -77,15 +77,10 @@ def asked(prompt: str) -> dict[str, str]:
 
 def read_images(oracle: Any, paths: Sequence[Path]) -> list[dict[str, str]]:
     """The oracle's reading of image files (shape, colour, background, position, pattern)."""
-    from PIL import Image
-
+    from benchmark.io import open_rgb
     from benchmark.toy.oracle import predict
 
-    images = []
-    for p in paths:
-        with Image.open(p) as im:
-            images.append(im.convert("RGB"))
-    return predict(oracle, images)
+    return predict(oracle, [open_rgb(p) for p in paths])
 
 
 def _mean(xs: Sequence[float]) -> float:
