@@ -130,6 +130,10 @@ class MetricSpec:
             they use, ``latent`` for a model input, ``identity`` for the identity scores).
         reference: a property of the concept, not of a method (a W2 floor): computed once per concept,
             in the base model's rows only.
+        share: its value is a share of the row's ``n`` images (a proportion), so its standard error is the
+            binomial sqrt(p(1-p)/n); otherwise a row's spread is its ``extra["se"]`` when recorded. Read
+            where the leaderboard asks whether a method's fidelity is above the base model's by more than
+            sampling noise.
     """
 
     key: str
@@ -150,6 +154,7 @@ class MetricSpec:
     leave_one_out: str = ""
     backbone: str = ""
     reference: bool = False
+    share: bool = False
 
     def __post_init__(self) -> None:
         pairs = self.inputs.items() if isinstance(self.inputs, Mapping) else ((None, r) for r in self.inputs)
@@ -331,6 +336,7 @@ _SPECS = (
         compute="metrics.similarity:identity_metric",
         role="fidelity",
         headline=0,
+        share=True,
         definition="share of generated images the suite's identity scorer reads as the concept (on a synthetic "
         "suite with an oracle: it reads the concept's shape and pattern). Exists only for suites with ground truth.",
     ),
