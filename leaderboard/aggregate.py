@@ -15,6 +15,7 @@ import pandas as pd
 from metrics.spec import METRICS, MetricSpec
 
 from .frame import rows_frame
+from .learning import Assessment, assess
 from .rows import ResultRow, RowError, Version, parse_created_at, version_sort_key
 from .scale import RAW, DisplayScale
 from .stats import DEFAULT_LEVEL, DEFAULT_RESAMPLES, DEFAULT_SEED, Interval, bootstrap_mean_ci
@@ -109,11 +110,17 @@ class Section:
     methods: tuple[MethodKey, ...]
     groups: tuple[Group, ...]
     n_rows: int
+    learning: Assessment | None = None
 
     @property
     def label(self) -> str:
         """``suite@version``."""
         return f"{self.suite}@{self.suite_version}"
+
+    def did_not_learn(self, key: MethodKey) -> bool:
+        """Whether ``key`` is flagged (its fidelity is not above the base model's: :mod:`leaderboard.learning`),
+        so its overfitting numbers are not ranked."""
+        return self.learning is not None and (key.method, key.version) in self.learning.unranked
 
     def concepts_of(self, key: MethodKey) -> tuple[str, ...]:
         """Concepts the method has at least one row for, in any group of this section."""
@@ -264,4 +271,5 @@ def _build_section(
         methods=methods,
         groups=tuple(groups),
         n_rows=len(rows),
+        learning=assess(rows),
     )

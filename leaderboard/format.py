@@ -8,9 +8,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from metrics.spec import METRICS
+from metrics.spec import METRICS, floor_of
 
 from .aggregate import Group, Leaderboard, MethodKey, MethodStat, Section
+from .learning import NOT_RANKED
 
 DEFAULT_DIGITS = 3
 
@@ -105,13 +106,82 @@ def missing_notes(section: Section) -> list[str]:
 
 def absent_notes(section: Section) -> list[str]:
     """One sentence per method with no rows at all for some metric group of the summary table (W2's floor
-    is a base-model metric, shown in the base row, so no other method lacks it)."""
+    is a base-model metric, shown in the base row, so no other method lacks it). Image folders lacking
+    only the metrics that need a model are explained by :func:`image_folder_notes` instead."""
+    from metrics.spec import MODEL_INPUTS
+
     notes = []
     for key in section.methods:
+        if str(key.version) == "images":
+            absent = [
+                column_title(section, g)
+                for g in summary_groups(section)
+                if g.stat_for(key) is None
+                and not (g.metric in METRICS and MODEL_INPUTS & set(METRICS[g.metric].refs))
+            ]
+            if absent:
+                notes.append(f"{key.label} has no rows for {', '.join(absent)}")
+            continue
         absent = [column_title(section, g) for g in summary_groups(section) if g.stat_for(key) is None]
         if absent:
             notes.append(f"{key.label} has no rows for {', '.join(absent)}")
     return notes
+
+
+def ranks_learning(group: Group) -> bool:
+    """Whether the column is one a method that did not learn must not win: an overfitting metric, or one a
+    floor pairs with (read from the specs)."""
+    spec = METRICS.get(group.metric)
+    return spec is not None and (spec.role == "overfitting" or floor_of(group.metric) is not None)
+
+
+def not_ranked(section: Section, group: Group, key: MethodKey) -> bool:
+    """Whether ``key``'s cell in ``group`` is shown greyed and left out of the ranking (the method did not
+    learn and the column is an overfitting one)."""
+    return ranks_learning(group) and section.did_not_learn(key)
+
+
+def unranked_methods(section: Section) -> frozenset[str]:
+    """Names of the section's flagged methods (the headline leaves their overfitting numbers out)."""
+    return frozenset(m for m, _ in section.learning.unranked) if section.learning is not None else frozenset()
+
+
+def learning_notes(section: Section) -> list[str]:
+    """The section's learning lines: each method that did not learn on some concepts or at all (flagged:
+    its overfitting numbers are not ranked), and what could not be assessed."""
+    return section.learning.notes() if section.learning is not None else []
+
+
+def learning_sentence(section: Section) -> str:
+    """What the learning lines mean (empty when there are none)."""
+    if not learning_notes(section) or section.learning is None:
+        return ""
+    return (
+        f"Did each method learn? Its {section.learning.fidelity} against the base model's, per concept (one-sided "
+        "Welch test on the two rows at alpha 0.05) and over concepts (one-sided paired t-test at alpha 0.05). "
+        f"A method whose mean is not above the base model's is flagged and its overfitting cells read "
+        f"\"{NOT_RANKED}\": a method that changes nothing must not look best on any column."
+    )
+
+
+def image_folder_notes(section: Section) -> list[str]:
+    """One line per image-folder method (method version ``images``) that lacks metrics needing the
+    customized model (what a folder cannot give, read from the specs)."""
+    from metrics.spec import MODEL_INPUTS
+
+    needs = [
+        g for g in summary_groups(section) if g.metric in METRICS and MODEL_INPUTS & set(METRICS[g.metric].refs)
+    ]
+    out = []
+    for key in section.methods:
+        lacking = [column_title(section, g) for g in needs if g.stat_for(key) is None]
+        if str(key.version) == "images" and lacking:
+            out.append(
+                f"{key.label} is an image folder: {', '.join(lacking)} need the customized model (images alone "
+                "cannot give them); score the method itself with `overfit-bench score --method "
+                "package.module:Class` to get them"
+            )
+    return out
 
 
 def summary_sentence(board: Leaderboard) -> str:
@@ -199,11 +269,15 @@ def template(name: str) -> Any:
 INDISTINGUISHABLE = "indistinguishable from base"
 
 
-def headline_table(headline: Any, digits: int = DEFAULT_DIGITS) -> tuple[list[str], list[list[str]]]:
+def headline_table(
+    headline: Any, digits: int = DEFAULT_DIGITS, unranked: Iterable[str] = ()
+) -> tuple[list[str], list[list[str]]]:
     """Header and rows (text) of the headline table: per method, its peak fidelity and each overfitting
     metric read off its trajectory at the level (with the bootstrap interval and, below 100%, the share
     of resamples that reach the level); ``never reaches`` for a curve below the level. The base row
-    shows the W2 floor."""
+    shows the W2 floor. A method in ``unranked`` (it did not learn) shows the not-ranked note instead of
+    its overfitting numbers."""
+    unranked = set(unranked)
     from .trajectory import overfitting_metrics
 
     metrics = [m for m in overfitting_metrics() if any(m in t.metrics for t in headline.trajectories)]
@@ -217,7 +291,9 @@ def headline_table(headline: Any, digits: int = DEFAULT_DIGITS) -> tuple[list[st
         row = [t.method, fmt(headline.peak[t.method], 3)]
         for m in metrics:
             cell = headline.matched[t.method].get(m)
-            if cell is None:
+            if t.method in unranked:
+                row.append(NOT_RANKED)
+            elif cell is None:
                 row.append("—")
             elif cell.value is None:
                 row.append("never reaches")

@@ -23,16 +23,22 @@ from .format import (
     group_decimals,
     headline_sentences,
     headline_table,
+    image_folder_notes,
+    learning_notes,
+    learning_sentence,
     method_label,
     method_sentence,
     metric_definitions,
     missing_notes,
     no_mixing_sentence,
+    not_ranked,
     summary_groups,
     summary_sentence,
     template,
+    unranked_methods,
     w2_display,
 )
+from .learning import NOT_RANKED
 from .plots import PLOTS, method_colors, render_scatter, render_trajectories
 from .trajectory import Headline, overfitting_metrics
 
@@ -41,10 +47,12 @@ def _better(group: Any) -> str:
     return "higher" if group.spec.higher_is_better else "lower"
 
 
-def _headline_view(headline: Headline | None, digits: int, colors: dict[str, str]) -> dict[str, Any] | None:
+def _headline_view(
+    headline: Headline | None, digits: int, colors: dict[str, str], unranked: frozenset[str] = frozenset()
+) -> dict[str, Any] | None:
     if headline is None:
         return None
-    header, body = headline_table(headline, digits)
+    header, body = headline_table(headline, digits, unranked)
     metrics = sorted({m for t in headline.trajectories for m in t.metrics}, key=overfitting_metrics().index)
     return {
         "fidelity": headline.fidelity,
@@ -90,6 +98,7 @@ def _section_view(
                     "flag": MISSING_MARK if stat.missing else "",
                     "note": special[1] if special and special[0] == "same" else "",
                     "ci": not (special and special[0] == "floor"),
+                    "unranked": NOT_RANKED if not_ranked(section, group, key) else "",
                 }
             )
         rows.append(
@@ -106,6 +115,7 @@ def _section_view(
     notes = [f"{MISSING_MARK} {n}" for n in missing_notes(section)] + [
         f"— {n}" for n in absent_notes(section)
     ]
+    notes += image_folder_notes(section)
 
     colors = method_colors(section)
     by_name = {k.method: c for k, c in colors.items()}
@@ -147,6 +157,7 @@ def _section_view(
                         "have": stat.n_concepts,
                         "count": f"{stat.n_concepts}/{len(section.concepts)}",
                         "numbers": [{"value": repr(v), "text": fmt(v, d)} for v in displayed(group, stat)],
+                        "unranked": NOT_RANKED if not_ranked(section, group, stat.key) else "",
                     }
                     for stat in group.stats
                 ],
@@ -162,9 +173,10 @@ def _section_view(
         "headers": headers,
         "rows": rows,
         "notes": notes,
+        "learning": {"sentence": learning_sentence(section), "lines": learning_notes(section)},
         "figures": figures,
         "tables": tables,
-        "headline": _headline_view(headline, digits, by_name),
+        "headline": _headline_view(headline, digits, by_name, unranked_methods(section)),
     }
 
 

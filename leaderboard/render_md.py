@@ -15,16 +15,22 @@ from .format import (
     group_decimals,
     headline_sentences,
     headline_table,
+    image_folder_notes,
+    learning_notes,
+    learning_sentence,
     method_label,
     method_sentence,
     metric_definitions,
     missing_notes,
     no_mixing_sentence,
+    not_ranked,
     summary_groups,
     summary_sentence,
     template,
+    unranked_methods,
     w2_display,
 )
+from .learning import NOT_RANKED
 from .markdown import table_lines
 from .trajectory import Headline, overfitting_metrics
 
@@ -34,11 +40,11 @@ def figure_name(headline: Headline, metric: str) -> str:
     return f"{headline.suite}-{headline.suite_version}-{metric}.svg"
 
 
-def _headline(headline: Headline, digits: int) -> list[str]:
+def _headline(headline: Headline, digits: int, unranked: frozenset[str] = frozenset()) -> list[str]:
     out = ["", f"### Headline: overfitting at matched {headline.fidelity}", ""]
     out.extend(headline_sentences(headline))
     out.append("")
-    header, body = headline_table(headline, digits)
+    header, body = headline_table(headline, digits, unranked)
     out.extend(table_lines(header, body))
     out.append("")
     metrics = sorted({m for t in headline.trajectories for m in t.metrics}, key=overfitting_metrics().index)
@@ -73,11 +79,21 @@ def _section(section: Section, digits: int, level: str, headline: Headline | Non
             text = cell_text(group, stat, d)
             if special is not None:
                 text = special[1] if special[0] == "floor" else f"{text} {special[1]}"
+            if not_ranked(section, group, key):
+                text += f" ({NOT_RANKED})"
             cells.append(text + (f" {MISSING_MARK}" if stat.missing else ""))
         body.append(cells)
     out.extend(table_lines(header, body))
+    learned = learning_notes(section)
+    if learned:
+        out += ["", learning_sentence(section), ""]
+        out.extend(f"- {note}" for note in learned)
+    folders = image_folder_notes(section)
+    if folders:
+        out.append("")
+        out.extend(f"- {note}" for note in folders)
     if headline is not None:
-        out.extend(_headline(headline, digits))
+        out.extend(_headline(headline, digits, unranked_methods(section)))
     decimals = [group_decimals(g, digits) for g in section.groups]
     notes = missing_notes(section)
     absent = absent_notes(section)
@@ -105,7 +121,8 @@ def _section(section: Section, digits: int, level: str, headline: Headline | Non
                 method_label(s.key),
                 str(s.key.version),
                 f"{s.n_concepts}/{len(section.concepts)}",
-                fmt(group.scale(s.interval.mean), d),
+                fmt(group.scale(s.interval.mean), d)
+                + (f" ({NOT_RANKED})" if not_ranked(section, group, s.key) else ""),
                 fmt(group.scale(s.interval.low), d),
                 fmt(group.scale(s.interval.high), d),
             ]

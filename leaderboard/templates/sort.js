@@ -16,7 +16,9 @@
           var ca = a[0].cells[col], cb = b[0].cells[col];
           var va = ca.dataset.value, vb = cb.dataset.value;
           if (numeric) {
-            var ma = va === undefined, mb = vb === undefined;
+            // a missing value, or one of a method that did not learn (not ranked), sorts last either way
+            var ma = va === undefined || ca.dataset.unranked !== undefined;
+            var mb = vb === undefined || cb.dataset.unranked !== undefined;
             if (ma !== mb) return ma ? 1 : -1;
             if (!ma && Number(va) !== Number(vb)) return sign * (Number(va) - Number(vb));
           } else {
