@@ -12,6 +12,7 @@ from typing import Any
 from benchmark.context import RunContext
 
 ABOUT = "about.json"  # a run folder's note of which method and rung its images are
+MODEL_NOTE = "needs the customized model (images alone cannot give it)"  # benchmark.scoring.servable's note
 
 
 class ImageFolderError(ValueError):
@@ -96,4 +97,53 @@ def score_folder(ctx: RunContext, root: Path, concepts: list[Any], name: str) ->
     rows: list[dict[str, Any]] = []
     for concept in concepts:
         rows += score_images(ctx, concept, files[concept.id], name, extra={"source": str(root)})
+    return rows
+
+
+def model_notes(ctx: RunContext, concepts: list[Any]) -> list[str]:
+    """The suite's metrics an image folder cannot give because they need the customized model (LFD), as
+    :func:`benchmark.scoring.servable` notes them, without repeats."""
+    from benchmark.scoring import ImageInputs, servable
+
+    notes: dict[str, None] = {}
+    for concept in concepts:
+        notes.update(dict.fromkeys(servable(ctx, ImageInputs(ctx, concept, [], "notes"))[1]))
+    return list(notes)
+
+
+def model_line(notes: list[str]) -> str:
+    """One terminal line naming the metrics of :func:`model_notes` that need the customized model and how
+    to get them (empty when there are none)."""
+    needs = [n.split(" ", 1)[0] for n in notes if n.endswith(MODEL_NOTE)]
+    if not needs:
+        return ""
+    them = "it" if len(needs) == 1 else "them"
+    return (
+        f"not scored: {', '.join(needs)} need{'s' if len(needs) == 1 else ''} the customized model (images "
+        f"alone cannot give {them}); score the method itself with `overfit-bench score --method "
+        f"package.module:Class` to get {them}"
+    )
+
+
+def base_rows(ctx: RunContext, concepts: list[Any]) -> list[dict[str, Any]]:
+    """The base model's rows of every image metric (its own generations, the cached stages its job uses),
+    to compare a scored method's fidelity with when the results hold no base-model rows."""
+    from baselines import load_method
+    from benchmark import stages
+    from benchmark.scoring import ImageInputs, evaluate, make_rows
+
+    base = load_method("base")
+    ident = stages.method_identity(ctx, base)
+    rows: list[dict[str, Any]] = []
+    for concept in concepts:
+        path, key = stages.generate(ctx, base, concept)
+        files = stages.image_files(path, stages.generation_plan(ctx, concept))
+        rows += make_rows(
+            ctx,
+            evaluate(ctx, ImageInputs(ctx, concept, files, key)),
+            method="base",
+            method_version=ident["method_version"],
+            concept=concept.id,
+            config_hash=stages.row_config_hash(ctx, ident),
+        )
     return rows

@@ -79,7 +79,7 @@ class Learning:
         """``did not learn on N of M concepts`` (empty when N = 0)."""
         if not self.not_learned:
             return ""
-        return f"did not learn on {len(self.not_learned)} of {len(self.concepts)} concepts"
+        return f"did not learn on {len(self.not_learned)} of {_concepts(len(self.concepts))}"
 
     def sentence(self) -> str:
         """One line for the terminal and the page (empty for a method that is not flagged and learned on
@@ -88,11 +88,13 @@ class Learning:
         if self.flagged:
             parts.append(
                 f"did not learn ({self.fidelity} {self.mean_method:.3f} against the base model's "
-                f"{self.mean_base:.3f} over {len(self.concepts)} concepts: {self.reason}); its overfitting "
+                f"{self.mean_base:.3f} over {_concepts(len(self.concepts))}: {self.reason}); its overfitting "
                 "numbers are not ranked"
             )
         if self.not_learned:
-            parts.append(f"{self.count_text} ({self.fidelity} within sampling noise of the base model's)")
+            parts.append(
+                f"{self.count_text} ({self.fidelity} not above the base model's by more than sampling noise)"
+            )
         return f"{self.label}: " + "; ".join(parts) if parts else ""
 
 
@@ -132,6 +134,10 @@ class Assessment:
     def unranked(self) -> frozenset[tuple[str, Version]]:
         """The flagged methods: their overfitting numbers are not ranked."""
         return frozenset(k for k, v in self.methods.items() if v.flagged)
+
+
+def _concepts(n: int) -> str:
+    return f"{n} concept" if n == 1 else f"{n} concepts"
 
 
 def _order(item: tuple[tuple[str, Version], Learning]) -> tuple[str, tuple[int, int, str]]:

@@ -36,3 +36,18 @@ class PrefixMethod:
     def load(self, artifact: Artifact, pipeline: Any) -> CustomizedPipeline:
         noun = artifact.meta["class_noun"]
         return CustomizedPipeline(pipeline, method=self.name, slot=f"{self.prefix} {noun}", class_noun=noun)
+
+
+class BaseModelMethod(PrefixMethod):
+    """An outside method that does not learn: it renders ``{concept}`` as the bare class noun and loads the
+    unchanged base model, so its images are the base model's own."""
+
+    name = "tests.external_method:BaseModelMethod"
+
+    def render(self, template: str, concept: Any) -> str:
+        noun = concept if isinstance(concept, str) else concept.class_noun
+        return render_template(template, noun, noun)
+
+    def load(self, artifact: Artifact, pipeline: Any) -> CustomizedPipeline:
+        noun = artifact.meta["class_noun"]
+        return CustomizedPipeline(pipeline, method=self.name, slot=noun, class_noun=noun)

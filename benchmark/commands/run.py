@@ -162,6 +162,11 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers or default_workers(settings),
     )
     print(summary_table(result.results))
+    from leaderboard import read_rows
+    from leaderboard.learning import learning_lines
+
+    for line in learning_lines(read_rows([result.results])):  # methods that did not learn
+        print(line)
     print("\nstages (computed / from cache):")
     for stage, counts in result.stages.items():
         print(f"  {stage:<14} {counts['computed']:>4} / {counts['cached']}")

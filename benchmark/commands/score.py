@@ -99,5 +99,32 @@ def run(args: argparse.Namespace) -> int:
             )
             return 1
     print(summary_table(results))
+    if args.method:  # the base model's stages are in the cache: its image rows are compared with
+        suite = load_suite(suite_ref, args.data_root, cache=cache)
+        ctx = RunContext(suite, settings, StageCache(cache), out, args.device, not args.no_progress)
+        chosen = select_concepts(suite, concepts)
+    else:
+        from benchmark.image_scoring import model_line, model_notes
+
+        if line := model_line(model_notes(ctx, chosen)):
+            print(line)
+    for line in learning_lines(ctx, chosen, results):
+        print(line)
     print(f"rows in {results}")
     return 0
+
+
+def learning_lines(ctx: Any, concepts: list[Any], results: Path) -> list[str]:
+    """One line per scored method that did not learn (:mod:`leaderboard.learning`): its fidelity against
+    the base model's rows, computed from the cached base stages when the results hold none."""
+    from benchmark.image_scoring import base_rows
+    from leaderboard import read_rows
+    from leaderboard.learning import learning_lines as lines
+    from leaderboard.rows import parse_row
+
+    rows = read_rows([results])
+    scored = {r.concept for r in rows if r.method not in ("base", "real")}
+    have = {r.concept for r in rows if r.method == "base" and r.rung is None}
+    chosen = [c for c in concepts if c.id in scored - have]
+    rows += [parse_row(r, "base model's images") for r in base_rows(ctx, chosen)]
+    return lines(rows)
