@@ -177,9 +177,10 @@ def image_folder_notes(section: Section) -> list[str]:
         lacking = [column_title(section, g) for g in needs if g.stat_for(key) is None]
         if str(key.version) == "images" and lacking:
             out.append(
-                f"{key.label} is an image folder: {', '.join(lacking)} need the customized model (images alone "
-                "cannot give them); score the method itself with `overfit-bench score --method "
-                "package.module:Class` to get them"
+                f"{key.label} is an image folder: {', '.join(lacking)} "
+                f"{'needs' if len(lacking) == 1 else 'need'} the customized model (images alone cannot give "
+                f"{'it' if len(lacking) == 1 else 'them'}); score the method itself with `overfit-bench score "
+                "--method package.module:Class` to get LFD"
             )
     return out
 

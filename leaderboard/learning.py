@@ -203,7 +203,7 @@ def method_flagged(
         if single is None:
             return False, None, "one concept, above the base model's, spread not recorded"
         return not single, None, "one concept: the per-concept test"
-    if float(np.std(diff)) == 0.0:
+    if np.allclose(diff, diff[0], rtol=1e-9, atol=1e-12):  # zero spread, up to float rounding
         return False, None, "above it by the same amount on every concept"
     p = float(ttest_rel(method, base, alternative="greater").pvalue)
     return not p < alpha, p, f"one-sided paired t-test p = {p:.2g}, alpha {alpha:g}"

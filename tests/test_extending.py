@@ -238,3 +238,32 @@ def test_parallel_workers_give_the_same_rows(tmp_path: Path) -> None:
         rows = read_rows(tmp_path / f"run{workers}" / "results.jsonl")
         got.append({(r["method"], r["concept"], r["metric"]): r["value"] for r in rows})
     assert got[0] == got[1] and len(got[0]) > 10
+
+
+def test_an_outside_method_that_returns_the_base_model_is_named_as_not_learning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """run, score --method and score --images of a method that changes nothing: each names it on the
+    terminal (its fidelity equals the base model's, so its overfitting numbers are not ranked)."""
+    manifest = _write_suite(tmp_path)
+    method = "tests.external_method:BaseModelMethod"
+    flagged = f"mini@1 {method}@0: did not learn (dino "
+    common = ["--manifest", str(manifest), "--data-root", str(tmp_path / "data")]
+    common += ["--cache", str(tmp_path / "cache"), "--no-progress"]
+    rows = _run(tmp_path, manifest, f"base,{method}")
+    dino = {r["method"]: r["value"] for r in rows if r["metric"] == "dino"}
+    assert dino[method] == dino["base"]  # it did not learn: the base model's own images
+    out = capsys.readouterr().out
+    assert flagged in out and "did not learn on 1 of 1 concept " in out
+    assert main(["score", *common, "--method", method, "--out", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    assert flagged in out and "its overfitting numbers are not ranked" in out
+    assert {r["method"] for r in read_rows(tmp_path / "s" / "results.jsonl")} == {method, "real"}  # no base rows
+    images = tmp_path / "s" / "images" / method
+    assert main(["score", *common, "--images", str(images), "--out", str(tmp_path / "f")]) == 0
+    out = capsys.readouterr().out
+    assert f"mini@1 {method}@images: did not learn (dino " in out
+    assert (
+        "not scored: lfd@2, lfd_class@2 need the customized model (images alone cannot give them); score the "
+        "method itself with `overfit-bench score --method package.module:Class` to get them"
+    ) in out

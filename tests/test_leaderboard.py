@@ -450,3 +450,111 @@ def test_headline_reads_each_trajectory_at_the_matched_level(tmp_path: Path) -> 
     os.umask(umask)
     for path in (tmp_path / "out" / "LEADERBOARD.md", figure):  # readable as the umask allows, not 0600
         assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+# --- did the method learn? -----------------------------------------------------------------------
+def _learning_rows(folder: bool = False) -> list[dict[str, Any]]:
+    """Base, a do-nothing method (its identity rows equal the base model's, its W2 the lowest on the board)
+    and one that learned, on three concepts; ``folder``: an image folder's rows too (no LFD)."""
+    v = {m: METRICS[m].version for m in ("identity", "w2", "w2_floor", "lfd")}
+    base_identity = {"x": 0.10, "y": 0.20, "z": 0.15}
+    learned = {"x": 0.80, "y": 0.60, "z": 0.90}
+    rows = []
+
+    def add(method: str, concept: str, metric: str, value: float, rung: float | None, version: Any = 1) -> None:
+        backbone = {"identity": "oracle", "lfd": "latent"}.get(metric, "tiny-clip")
+        rows.append(
+            row(
+                method=method,
+                method_version=version,
+                concept=concept,
+                metric=metric,
+                metric_version=v[metric],
+                value=value,
+                n=40,
+                backbone=backbone,
+                rung=rung,
+            )
+        )
+
+    for c in ("x", "y", "z"):
+        for metric, value in (("identity", base_identity[c]), ("w2", 0.0), ("w2_floor", 0.5), ("lfd", 0.0)):
+            add("base", c, metric, value, None)
+        for method, ident, w2, lfd in (("noop", base_identity[c], 0.05, 0.0), ("good", learned[c], 0.9, 0.02)):
+            for metric, value in (("identity", ident), ("w2", w2), ("lfd", lfd)):
+                add(method, c, metric, value, 1.0)
+        if folder:
+            add("folder", c, "identity", base_identity[c], None, "images")
+            add("folder", c, "w2", 0.05, None, "images")
+    return rows
+
+
+def _md_cells(md: str, method: str) -> dict[str, str]:
+    """The summary table's cells of ``method``, by column header."""
+    lines = md.splitlines()
+    header = next(line for line in lines if line.startswith("| method | version | concepts |"))
+    body = next(line for line in lines if line.startswith(f"| {method} |"))
+    split = [[c.strip() for c in line.strip("|").split("|")] for line in (header, body)]
+    return dict(zip(*split, strict=True))
+
+
+def test_a_method_that_does_not_learn_is_flagged_and_its_overfitting_not_ranked() -> None:
+    board = build_leaderboard(parsed(_learning_rows()), resamples=FAST)
+    (section,) = board.sections
+    assert section.learning is not None and section.learning.fidelity == "identity"
+    noop, good = section.learning.methods[("noop", 1)], section.learning.methods[("good", 1)]
+    assert noop.flagged and noop.not_learned == ("x", "y", "z") and noop.p_value is None  # every diff <= 0
+    assert noop.count_text == "did not learn on 3 of 3 concepts"
+    assert not good.flagged and good.not_learned == () and good.p_value is not None and good.p_value < 0.05
+    md = render_markdown(board)
+    noop_cells, good_cells = _md_cells(md, "noop"), _md_cells(md, "good")
+    for column, cell in noop_cells.items():
+        unranked = column.startswith(("w2@1", "lfd@2"))  # the overfitting columns, not identity
+        assert cell.endswith("(not ranked: did not learn)") == unranked, column
+    assert noop_cells["w2@1 ↓ (raw)"].startswith("0.05")  # the value is still shown
+    assert not any("not ranked" in c for c in good_cells.values())
+    assert "- noop@1: did not learn (identity 0.150 against the base model's 0.150" in md
+    assert "did not learn on 3 of 3 concepts" in md and "good@1" not in md.split("### Headline")[0].split("Did each")[1]
+    headline_row = next(line for line in md.splitlines() if line.startswith("| noop | 0.150 |"))
+    assert headline_row.count("not ranked: did not learn") == 2  # w2 and lfd left out of the headline
+    html = render_html(board)
+    noop_row = re.search(r'<tr data-method="noop@1">.*?</tr>', html, re.S)
+    good_row = re.search(r'<tr data-method="good@1">.*?</tr>', html, re.S)
+    assert noop_row is not None and good_row is not None
+    assert noop_row.group(0).count('class="unranked" data-unranked="1"') == 2
+    assert 'class="unranked"' not in good_row.group(0)
+    assert "noop@1: did not learn" in html and "ca.dataset.unranked" in html  # the sort puts them last
+
+
+def test_learning_tests_read_sampling_noise_from_the_rows() -> None:
+    from leaderboard.learning import concept_learned, method_flagged, standard_error
+
+    share, other = METRICS["identity"], METRICS["dino"]
+    assert standard_error(share, 0.5, 40, {}) == pytest.approx(0.5 / 40**0.5)  # binomial, from the row
+    assert standard_error(other, 0.5, 40, {}) is None and standard_error(other, 0.5, 40, {"se": 0.1}) == 0.1
+    assert concept_learned(share, (0.5, 40, {}), (0.1, 40, {})) is True  # t = 4.3
+    assert concept_learned(share, (0.15, 40, {}), (0.1, 40, {})) is False  # t = 0.6: within noise
+    assert concept_learned(share, (0.0, 40, {}), (0.0, 40, {})) is False  # identical rows
+    assert concept_learned(share, (1.0, 40, {}), (0.0, 40, {})) is True  # zero spread, above
+    assert concept_learned(other, (0.8, 40, {}), (0.6, 40, {})) is None  # no spread recorded: not assessed
+    assert concept_learned(other, (0.8, 40, {"se": 0.01}), (0.6, 40, {"se": 0.01})) is True
+    assert concept_learned(other, (0.6, 40, {}), (0.6, 40, {})) is False
+    base = np.array([0.1, 0.2, 0.3, 0.4])
+    assert method_flagged(base, base)[0] is True  # every difference <= 0
+    assert method_flagged(base - 0.1, base)[0] is True
+    assert method_flagged(base + 0.1, base)[:2] == (False, None)  # zero spread, above
+    flagged, p, _ = method_flagged(base + np.array([0.3, -0.2, 0.1, -0.15]), base)  # mean 0.0125: noise
+    assert flagged is True and p is not None and p > 0.05
+    flagged, p, _ = method_flagged(base + np.array([0.3, 0.25, 0.35, 0.2]), base)
+    assert flagged is False and p is not None and p < 0.05
+
+
+def test_an_image_folder_is_flagged_and_told_lfd_needs_the_model() -> None:
+    board = build_leaderboard(parsed(_learning_rows(folder=True)), resamples=FAST)
+    (section,) = board.sections
+    assert section.learning is not None and section.learning.methods[("folder", "images")].flagged
+    md = render_markdown(board)
+    assert "folder@images is an image folder: lfd@2 needs the customized model" in md
+    assert "folder@images has no rows for lfd@2" not in md  # explained by the note above instead
+    assert _md_cells(md, "folder")["w2@1 ↓ (raw)"].endswith("(not ranked: did not learn)")
+    assert "folder@images is an image folder" in render_html(board)
