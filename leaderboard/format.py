@@ -160,7 +160,7 @@ def learning_sentence(section: Section) -> str:
         f"Did each method learn? Its {section.learning.fidelity} against the base model's, per concept (one-sided "
         "Welch test on the two rows at alpha 0.05) and over concepts (one-sided paired t-test at alpha 0.05). "
         f"A method whose mean is not above the base model's is flagged and its overfitting cells read "
-        f"\"{NOT_RANKED}\": a method that changes nothing must not look best on any column."
+        f'"{NOT_RANKED}": a method that changes nothing must not look best on any column.'
     )
 
 
@@ -170,7 +170,9 @@ def image_folder_notes(section: Section) -> list[str]:
     from metrics.spec import MODEL_INPUTS
 
     needs = [
-        g for g in summary_groups(section) if g.metric in METRICS and MODEL_INPUTS & set(METRICS[g.metric].refs)
+        g
+        for g in summary_groups(section)
+        if g.metric in METRICS and MODEL_INPUTS & set(METRICS[g.metric].refs)
     ]
     out = []
     for key in section.methods:

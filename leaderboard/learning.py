@@ -240,7 +240,9 @@ def assess(frame: pd.DataFrame) -> Assessment:
                 continue
             c = str(r["concept"])
             learned = concept_learned(
-                spec, (float(r["value"]), int(r["n"]), r["extra"]), (float(b["value"]), int(b["n"]), b["extra"])
+                spec,
+                (float(r["value"]), int(r["n"]), r["extra"]),
+                (float(b["value"]), int(b["n"]), b["extra"]),
             )
             concepts.append(c)
             m_vals.append(float(r["value"]))

@@ -258,7 +258,10 @@ def test_an_outside_method_that_returns_the_base_model_is_named_as_not_learning(
     assert main(["score", *common, "--method", method, "--out", str(tmp_path / "s")]) == 0
     out = capsys.readouterr().out
     assert flagged in out and "its overfitting numbers are not ranked" in out
-    assert {r["method"] for r in read_rows(tmp_path / "s" / "results.jsonl")} == {method, "real"}  # no base rows
+    assert {r["method"] for r in read_rows(tmp_path / "s" / "results.jsonl")} == {
+        method,
+        "real",
+    }  # no base rows
     images = tmp_path / "s" / "images" / method
     assert main(["score", *common, "--images", str(images), "--out", str(tmp_path / "f")]) == 0
     out = capsys.readouterr().out

@@ -461,7 +461,9 @@ def _learning_rows(folder: bool = False) -> list[dict[str, Any]]:
     learned = {"x": 0.80, "y": 0.60, "z": 0.90}
     rows = []
 
-    def add(method: str, concept: str, metric: str, value: float, rung: float | None, version: Any = 1) -> None:
+    def add(
+        method: str, concept: str, metric: str, value: float, rung: float | None, version: Any = 1
+    ) -> None:
         backbone = {"identity": "oracle", "lfd": "latent"}.get(metric, "tiny-clip")
         rows.append(
             row(
@@ -480,7 +482,10 @@ def _learning_rows(folder: bool = False) -> list[dict[str, Any]]:
     for c in ("x", "y", "z"):
         for metric, value in (("identity", base_identity[c]), ("w2", 0.0), ("w2_floor", 0.5), ("lfd", 0.0)):
             add("base", c, metric, value, None)
-        for method, ident, w2, lfd in (("noop", base_identity[c], 0.05, 0.0), ("good", learned[c], 0.9, 0.02)):
+        for method, ident, w2, lfd in (
+            ("noop", base_identity[c], 0.05, 0.0),
+            ("good", learned[c], 0.9, 0.02),
+        ):
             for metric, value in (("identity", ident), ("w2", w2), ("lfd", lfd)):
                 add(method, c, metric, value, 1.0)
         if folder:
@@ -514,7 +519,10 @@ def test_a_method_that_does_not_learn_is_flagged_and_its_overfitting_not_ranked(
     assert noop_cells["w2@1 ↓ (raw)"].startswith("0.05")  # the value is still shown
     assert not any("not ranked" in c for c in good_cells.values())
     assert "- noop@1: did not learn (identity 0.150 against the base model's 0.150" in md
-    assert "did not learn on 3 of 3 concepts" in md and "good@1" not in md.split("### Headline")[0].split("Did each")[1]
+    assert (
+        "did not learn on 3 of 3 concepts" in md
+        and "good@1" not in md.split("### Headline")[0].split("Did each")[1]
+    )
     headline_row = next(line for line in md.splitlines() if line.startswith("| noop | 0.150 |"))
     assert headline_row.count("not ranked: did not learn") == 2  # w2 and lfd left out of the headline
     html = render_html(board)

@@ -86,3 +86,28 @@ def test_screenshot_is_not_blank(page: Path, tmp_path: Path) -> None:
     assert colors is not None and len(colors) > 50  # text, table shading and coloured plot markers
     white = sum(count for count, rgb in colors if rgb == (255, 255, 255))
     assert white < 0.97 * 1280 * 1300
+
+
+def test_a_method_that_did_not_learn_sorts_last_on_overfitting(tmp_path: Path) -> None:
+    from leaderboard.demo import demo_rows as rows_of_demo
+
+    rows = list(rows_of_demo())
+    base = {r["concept"]: r for r in rows if r["method"] == "base" and r["metric"] == "dino"}
+    copies = []  # "noop": the base model's dino on every concept, the lowest W2 of any method
+    for r in rows:
+        if r["method"] == "base" and r["metric"] in ("dino", "w2"):
+            copies.append(
+                {
+                    **r,
+                    "method": "noop",
+                    "value": base[r["concept"]]["value"] if r["metric"] == "dino" else 0.0,
+                }
+            )
+    write_leaderboard(
+        build_leaderboard([parse_row(r, "t") for r in rows + copies], resamples=200), tmp_path / "b"
+    )
+    by_w2 = _board_methods(_dump_dom(tmp_path / "b" / "index.html", tmp_path, "#sort=w2@1"))
+    assert by_w2[0] == "base@1" and by_w2[-2:] == [
+        "noop@1",
+        "real@1",
+    ]  # not ranked: last, like a missing value
