@@ -1,5 +1,5 @@
 """The typed schemas: the exported manifest and profile JSON Schemas are current and agree with the
-loaders and the shipped files, errors stay one line naming file and field, and rows pass through the row
+loaders and the shipped files, shipped recipes pass the recipe model, errors stay one line naming file and field, and rows pass through the row
 model unchanged."""
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from typing import Any, get_args
 
 import pytest
 
+from baselines.config import load_recipe
+from baselines.recipe_schema import RecipeError, validate_recipe
 from benchmark import profile_schema
 from benchmark.data import schema
 from benchmark.data.errors import ManifestError
@@ -277,3 +279,46 @@ def test_a_profile_builds_the_settings_it_always_built() -> None:
     )
     assert settings.lfd_seed == 0 and settings.model_revision is None  # unset: the dataclass defaults
     assert parse_rungs("full") == FULL_LADDER
+
+
+# ----------------------------------------------------------------------------------------------------
+# Recipes
+
+
+def test_every_shipped_recipe_passes_the_recipe_model() -> None:
+    import yaml
+
+    files = sorted((ROOT / "baselines" / "recipes").glob("*.yaml"))
+    assert len(files) >= 9
+    for path in files:
+        doc = validate_recipe(yaml.safe_load(path.read_text(encoding="utf-8")), path.name)
+        recipe = load_recipe(path.name)
+        assert recipe.name == doc.name == path.stem and recipe.defaults == doc.defaults
+        assert recipe.budgets == (doc.budgets or {}) and all(d == d.strip() for d in recipe.deviations)
+    assert list(load_recipe("dreambooth.yaml").budgets) == ["prior"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda r: r.pop("source"), "r.yaml: missing field 'source'"),
+        (lambda r: r.update(defaults=3), "r.yaml: field 'defaults': expected a mapping, got 3"),
+        (
+            lambda r: r.update(budgets={"prior": [1]}),
+            "r.yaml: field 'budgets.prior': expected a mapping, got [1]",
+        ),
+        (lambda r: r.update(name=""), "r.yaml: field 'name': expected a non-empty string, got ''"),
+        (lambda r: r.update(deviations="none"), "r.yaml: field 'deviations': expected a list, got 'none'"),
+        (lambda r: r.update(budget={}), "r.yaml: unknown field 'budget'; expected only ['name', "),
+    ],
+)
+def test_recipe_errors_are_one_line_naming_file_and_field(edit, message: str) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    recipe = yaml.safe_load((ROOT / "baselines" / "recipes" / "dreambooth.yaml").read_text(encoding="utf-8"))
+    edit(recipe)
+    with pytest.raises(RecipeError) as err:
+        validate_recipe(recipe, "r.yaml")
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+    with pytest.raises(RecipeError, match=r"^r.yaml: field '<top>': expected a mapping, got \[1\]$"):
+        validate_recipe([1], "r.yaml")
