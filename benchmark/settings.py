@@ -9,7 +9,8 @@ not part of the identity: the model enters keys with a digest of its files and a
 weights tag.
 
 Profile fields (``model``, the extractors and the sampler are required; ``description`` is free
-text)::
+text), declared as the typed model :class:`benchmark.profile_schema.ProfileModel` (strict types, unknown
+fields refused; JSON Schema in ``data_manifests/schema/profile.schema.json``)::
 
     {"model": "tiny" | "<hub id>" | "<folder>",
      "model_loader": "pkg.module:function",          # optional: returns the model's folder
@@ -135,7 +136,8 @@ class EvalSettings:
         return data
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything, as plain data (used to ship settings to executors); :meth:`from_dict` inverts it."""
+        """Everything, as plain data (a run's ``run.json``); :meth:`from_dict` inverts it. Jobs get the
+        settings object itself (:class:`benchmark.jobspec.JobSpec`)."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["extractors"] = {name: dataclasses.asdict(spec) for name, spec in self.extractors.items()}
         data["method_overrides"] = {k: dict(v) for k, v in self.method_overrides.items()}
