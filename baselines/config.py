@@ -56,14 +56,7 @@ def load_recipe(filename: str) -> Recipe:
     if not ref.is_file():
         raise FileNotFoundError(f"recipe {filename!r} not found in baselines/recipes")
     doc = validate_recipe(yaml.safe_load(ref.read_text(encoding="utf-8")), f"baselines/recipes/{filename}")
-    recipe = Recipe(
-        name=doc.name,
-        description=doc.description.strip(),
-        source=doc.source.strip(),
-        deviations=tuple(d.strip() for d in doc.deviations),
-        defaults=doc.defaults,
-        budgets=doc.budgets or {},
-    )
+    recipe = Recipe(**doc.model_dump())
     for bname, overrides in recipe.budgets.items():
         merge_config(recipe.defaults, overrides, where=f"baselines/recipes/{filename}: budgets.{bname}")
     return recipe

@@ -15,34 +15,35 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 
 class RecipeError(ValueError):
     """A recipe file is malformed (the message names the file and the field)."""
 
 
-Text = Annotated[str, StringConstraints(pattern=r"\S")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"\S")]
+Stripped = Annotated[str, StringConstraints(strip_whitespace=True)]
 
 
 class RecipeModel(BaseModel):
     """A recipe file: the SD-1.5 recipe (``defaults``, with its ``source`` and ``deviations``) and the
-    upstream variants as named ``budgets`` that override some of its keys."""
+    upstream variants as named ``budgets`` that override some of its keys (text is stripped)."""
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
     name: Text
-    description: str = ""
+    description: Stripped = ""
     source: Text
-    deviations: list[str] = []
+    deviations: tuple[Stripped, ...] = Field(default=(), strict=False)  # a YAML list
     defaults: dict[str, Any]
-    budgets: dict[str, dict[str, Any]] | None = None  # ``budgets:`` with nothing under it is none
+    budgets: dict[str, dict[str, Any]] = {}
 
 
 _WORDS = {
     "string_type": "a string",
     "string_pattern_mismatch": "a non-empty string",
-    "list_type": "a list",
+    "tuple_type": "a list",
     "dict_type": "a mapping",
     "model_type": "a mapping",
 }
@@ -52,20 +53,18 @@ def validate_recipe(obj: Any, origin: str) -> RecipeModel:
     """Validate a decoded recipe file.
 
     Raises:
-        RecipeError: ``origin: missing field 'name'``, ``origin: unknown field(s) [...]; expected only
-            [...]`` or ``origin: field 'path': expected ..., got ...`` (the first problem, one line).
+        RecipeError: the first problem, one line naming ``origin`` and the field.
     """
     try:
         return RecipeModel.model_validate(obj)
     except ValidationError as err:
         first = err.errors(include_url=False)[0]
-        loc = ".".join(str(part) for part in first["loc"])
+        path = ".".join(str(part) for part in first["loc"]) or "<top>"
         if first["type"] == "missing":
-            raise RecipeError(f"{origin}: missing field {loc!r}") from None
-        if first["type"] == "extra_forbidden":
-            known = list(RecipeModel.model_fields)
-            raise RecipeError(f"{origin}: unknown field {loc!r}; expected only {known}") from None
-        what = _WORDS.get(first["type"], first["msg"])
-        raise RecipeError(
-            f"{origin}: field {loc or '<top>'!r}: expected {what}, got {first['input']!r}"
-        ) from None
+            message = f"missing field {path!r}"
+        elif first["type"] == "extra_forbidden":
+            message = f"unknown field {path!r}; expected only {list(RecipeModel.model_fields)}"
+        else:
+            what = _WORDS.get(first["type"], first["msg"])
+            message = f"field {path!r}: expected {what}, got {first['input']!r}"
+        raise RecipeError(f"{origin}: {message}") from None

@@ -160,10 +160,8 @@ def validate_profile(profile: Any, where: str) -> ProfileModel:
     """Validate a decoded profile.
 
     Raises:
-        ProfileError: one line naming ``where`` and the first bad field.
+        ProfileError: one line naming ``where`` and the first bad field (:func:`profile_error`).
     """
-    if not isinstance(profile, dict):
-        raise ProfileError(f"{where}: expected an object, got {type(profile).__name__}")
     try:
         return ProfileModel.model_validate(profile)
     except ValidationError as err:
@@ -171,27 +169,25 @@ def validate_profile(profile: Any, where: str) -> ProfileModel:
 
 
 def profile_error(err: ValidationError, where: str) -> ProfileError:
-    """Pydantic's first error as one line: ``<where>.<field>: expected <what>, got <value>`` (unknown and
-    missing fields are listed together for their object)."""
+    """Pydantic's first error as one line, ``<where>.<field>: expected <what>, got <value>``; the unknown
+    or missing fields of one object are listed together."""
     errors = err.errors(include_url=False)
-    first = errors[0]
-    loc, ctx = tuple(first["loc"]), first.get("ctx") or {}
-    if first["type"] in ("extra_forbidden", "missing"):
-        parent = loc[:-1]
-        names = [str(e["loc"][-1]) for e in errors if e["type"] == first["type"] and e["loc"][:-1] == parent]
-        at = ".".join([where, field_path(parent)] if parent else [where])
-        if first["type"] == "missing":
+    kind, loc, ctx = errors[0]["type"], tuple(errors[0]["loc"]), errors[0].get("ctx") or {}
+    if kind in ("extra_forbidden", "missing"):
+        names = sorted(str(e["loc"][-1]) for e in errors if e["type"] == kind and e["loc"][:-1] == loc[:-1])
+        at = f"{where}.{field_path(loc[:-1])}" if loc[:-1] else where
+        if kind == "missing":
             return ProfileError(f"{at}: missing field(s) {names}")
-        model = ExtractorModel if parent else ProfileModel
-        return ProfileError(f"{at}: unknown field(s) {sorted(names)}; known: {sorted(model.model_fields)}")
-    if loc and loc[-1] == "[key]":  # a key of an object (an extractor name): named at the object
-        loc = loc[:-2]
-    path = field_path(loc, str(ctx.get("at", "")))
+        known = sorted((ExtractorModel if loc[:-1] else ProfileModel).model_fields)
+        return ProfileError(f"{at}: unknown field(s) {names}; known: {known}")
+    path = field_path(
+        loc[:-2] if loc[-1:] == ("[key]",) else loc, str(ctx.get("at", ""))
+    )  # a key: its object
     at = f"{where}.{path}" if path else where
-    if first["type"] == "message":
-        return ProfileError(f"{at}: {first['msg']}")
-    got = ctx["got"] if "got" in ctx else first["input"]
-    what = "a non-empty object" if first["type"] == "too_short" and isinstance(got, dict) else describe(first)
+    if kind == "message":
+        return ProfileError(f"{at}: {errors[0]['msg']}")
+    got = ctx["got"] if "got" in ctx else errors[0]["input"]
+    what = "a non-empty object" if kind == "too_short" and isinstance(got, dict) else describe(errors[0])
     return ProfileError(f"{at}: expected {what}, got {got!r}")
 
 

@@ -185,7 +185,7 @@ class EvalSettings:
 
 
 def load_profile(name: str) -> dict[str, Any]:
-    """A named profile, ``data_manifests/profiles/<name>.json``.
+    """A named profile, ``data_manifests/profiles/<name>.json``, as decoded (not validated).
 
     Raises:
         ProfileError: no such profile (the message lists the known ones) or invalid JSON.
@@ -198,9 +198,7 @@ def load_profile(name: str) -> dict[str, Any]:
         data = json.loads((root / f"{name}.json").read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise ProfileError(f"data_manifests/profiles/{name}.json: not valid JSON ({err})") from err
-    if not isinstance(data, dict):
-        raise ProfileError(f"data_manifests/profiles/{name}.json: expected an object")
-    return data
+    return data  # checked by settings_from_profile
 
 
 def settings_from_profile(profile: Mapping[str, Any], where: str = "profile") -> EvalSettings:
