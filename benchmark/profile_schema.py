@@ -61,8 +61,8 @@ def parse_rungs(value: Any, where: str = "rungs") -> tuple[float, ...]:
     try:
         rungs = sorted({float(v) for v in items} | {1.0})
     except (TypeError, ValueError):
-        rungs = [float("nan")]
-    if any(not 0 < r < float("inf") for r in rungs):
+        rungs = []  # not numbers
+    if not rungs or any(not 0 < r < float("inf") for r in rungs):
         raise ProfileError(f"{where}: expected {RUNGS_EXPECTED}, got {value!r}")
     return tuple(rungs)
 
