@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from baselines.recipe_schema import validate_recipe
 from benchmark.io import canonical_json
 
 DEFAULT_BUDGET = "sd15"
@@ -46,34 +47,18 @@ def load_recipe(filename: str) -> Recipe:
 
     Raises:
         FileNotFoundError: no such recipe.
-        ValueError: a malformed recipe (names the field).
+        RecipeError: a malformed recipe file (:mod:`baselines.recipe_schema`; names the file and field).
+        ValueError: a budget with a key the defaults lack or a value of another type.
     """
     import yaml
 
     ref = resources.files("baselines").joinpath("recipes", filename)
     if not ref.is_file():
         raise FileNotFoundError(f"recipe {filename!r} not found in baselines/recipes")
-    data = yaml.safe_load(ref.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise ValueError(f"recipe {filename}: expected a mapping at top level")
-    for key in ("name", "source", "defaults"):
-        if key not in data:
-            raise ValueError(f"recipe {filename}: missing field {key!r}")
-    if not isinstance(data["defaults"], dict):
-        raise ValueError(f"recipe {filename}: 'defaults' must be a mapping")
-    budgets = data.get("budgets") or {}
-    if not isinstance(budgets, dict) or not all(isinstance(v, dict) for v in budgets.values()):
-        raise ValueError(f"recipe {filename}: 'budgets' must map names to mappings")
-    recipe = Recipe(
-        name=str(data["name"]),
-        description=str(data.get("description", "")).strip(),
-        source=str(data["source"]).strip(),
-        deviations=tuple(str(d).strip() for d in data.get("deviations") or ()),
-        defaults=data["defaults"],
-        budgets=budgets,
-    )
-    for bname, overrides in budgets.items():
-        merge_config(recipe.defaults, overrides, where=f"recipe {filename} budget {bname!r}")
+    doc = validate_recipe(yaml.safe_load(ref.read_text(encoding="utf-8")), f"baselines/recipes/{filename}")
+    recipe = Recipe(**doc.model_dump())
+    for bname, overrides in recipe.budgets.items():
+        merge_config(recipe.defaults, overrides, where=f"baselines/recipes/{filename}: budgets.{bname}")
     return recipe
 
 

@@ -1,4 +1,5 @@
-"""Executors run jobs: ``map(fn, specs)`` yields ``fn(spec)`` for every job spec, in completion order.
+"""Executors run jobs: ``map(fn, specs)`` yields ``fn(spec)`` for every job spec (a frozen
+:class:`~benchmark.jobspec.JobSpec`, pickled to a worker as it is), in completion order.
 
 :class:`LocalExecutor` runs them in this process, one after another; :class:`benchmark.ray_executor.RayExecutor`
 runs them as Ray tasks over the shared cache. A job's result (:func:`benchmark.jobs.run_job`) holds its
@@ -9,15 +10,18 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-JobFn = Callable[[dict[str, Any]], dict[str, Any]]
+if TYPE_CHECKING:
+    from benchmark.jobspec import JobSpec
+
+JobFn = Callable[["JobSpec"], dict[str, Any]]
 
 
 class Executor(Protocol):
     """Runs ``fn`` on each job spec and yields the results as they finish."""
 
-    def map(self, fn: JobFn, specs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]: ...
+    def map(self, fn: JobFn, specs: list[JobSpec]) -> Iterator[dict[str, Any]]: ...
 
 
 class LocalExecutor:
@@ -30,7 +34,7 @@ class LocalExecutor:
         self.progress = progress
         self.workers = max(1, int(workers))
 
-    def map(self, fn: JobFn, specs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    def map(self, fn: JobFn, specs: list[JobSpec]) -> Iterator[dict[str, Any]]:
         from tqdm.auto import tqdm
 
         if self.workers == 1 or len(specs) <= 1:
@@ -42,7 +46,7 @@ class LocalExecutor:
 
         context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
         with ProcessPoolExecutor(max_workers=self.workers, mp_context=context) as pool:
-            futures = [pool.submit(fn, {**spec, "progress": False}) for spec in specs]
+            futures = [pool.submit(fn, spec.replace(progress=False)) for spec in specs]
             with tqdm(
                 total=len(futures), desc=f"jobs ({self.workers} workers)", disable=not self.progress
             ) as bar:

@@ -63,6 +63,7 @@ def export_run(run_dir: Path, out: Path, *, shard_rows: int = 512) -> Any:
 
     from benchmark.cache import hash_inputs
     from benchmark.jobs import job_context
+    from benchmark.jobspec import JobSpec
     from benchmark.stages import generation_plan, reference_features
     from metrics.backbones import extract_image_features, extract_text_features
     from metrics.similarity import render_slot
@@ -73,8 +74,7 @@ def export_run(run_dir: Path, out: Path, *, shard_rows: int = 512) -> Any:
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} exists and is not empty; choose a new folder for the export")
     record = json.loads(record_path.read_text(encoding="utf-8"))
-    spec = {k: record[k] for k in ("suite", "settings", "cache", "run_dir", "device", "progress")}
-    ctx = job_context({**spec, "data_root": _data_root(record)})
+    ctx = job_context(JobSpec.from_record(record, data_root=_data_root(record)))
     sets = _image_sets(run_dir)
     if not sets:
         raise FileNotFoundError(f"{run_dir}/images: no generated images to export")

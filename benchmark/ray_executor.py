@@ -10,9 +10,12 @@ has, not from the driver's machine: with GPUs in the cluster each job asks for o
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-JobFn = Callable[[dict[str, Any]], dict[str, Any]]
+if TYPE_CHECKING:
+    from benchmark.jobspec import JobSpec
+
+JobFn = Callable[["JobSpec"], dict[str, Any]]
 
 
 def job_resources(cluster: dict[str, float], device: str) -> tuple[dict[str, float], str]:
@@ -33,8 +36,9 @@ class RayExecutor:
         self.progress = progress
         self.address = address
 
-    def map(self, fn: JobFn, specs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        """Run ``fn(spec)`` for each spec as a Ray task; yield results as they finish.
+    def map(self, fn: JobFn, specs: list[JobSpec]) -> Iterator[dict[str, Any]]:
+        """Run ``fn(spec)`` for each spec as a Ray task (the frozen spec is shipped as it is, settings
+        object included); yield results as they finish.
 
         Raises:
             RuntimeError: Ray is not installed (install the ``ray`` extra).
@@ -50,7 +54,7 @@ class RayExecutor:
                 ray.init(address=self.address, log_to_driver=False)
             else:
                 ray.init(include_dashboard=False, log_to_driver=False)
-        wanted = specs[0].get("device", "cpu") if specs else "cpu"
+        wanted = specs[0].device if specs else "cpu"
         resources, device = job_resources(
             dict(ray.cluster_resources()), "auto" if wanted == "cuda" else wanted
         )
@@ -59,7 +63,7 @@ class RayExecutor:
 
             raise EnvironmentProblem("--device cuda: the Ray cluster has no GPU; use --device cpu")
         task = ray.remote(num_gpus=resources["num_gpus"], num_cpus=resources["num_cpus"])(fn)
-        pending = [task.remote({**s, "device": device, "progress": False}) for s in specs]
+        pending = [task.remote(s.replace(device=device, progress=False)) for s in specs]
         with tqdm(total=len(pending), desc="jobs (ray)", disable=not self.progress) as bar:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)

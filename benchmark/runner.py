@@ -15,6 +15,7 @@ from typing import Any
 from benchmark.context import RunContext
 from benchmark.errors import MethodFailure
 from benchmark.io import atomic_write_json
+from benchmark.jobspec import JobSpec
 from benchmark.settings import EvalSettings
 
 log = logging.getLogger(__name__)
@@ -84,21 +85,21 @@ def run_suite(
     torch.set_num_threads(threads)  # the shared stages too: the same thread count as every job
     for name in methods:
         load_method(name)  # fail fast on a typo or a broken outside method
-    spec: dict[str, Any] = {
-        "suite": str(suite),
-        "data_root": data_root,
-        "settings": settings.to_dict(),
-        "cache": str(cache_root),
-        "run_dir": str(run_dir),
-        "device": device,
-        "progress": progress,
-        "torch_threads": threads,
-    }
+    spec = JobSpec(
+        suite=str(suite),
+        settings=settings,
+        cache=Path(cache_root),
+        run_dir=Path(run_dir),
+        data_root=data_root,
+        device=device,
+        progress=progress,
+        torch_threads=threads,
+    )
     ctx = job_context(spec)
     chosen = select_concepts(ctx.suite, concepts)
     run_dir.mkdir(parents=True, exist_ok=True)
     record = {
-        **spec,
+        **spec.record(),
         "data_root": str(ctx.suite.root.parent),  # as resolved ($OVERFIT_BENCH_DATA, --data-root, ...)
         "suite_dir": str(ctx.suite.root),
         "methods": methods,
@@ -117,7 +118,7 @@ def run_suite(
         "cached": dict(ctx.cache.hits - before[1]),
         "counters": dict(ctx.counters - before[2]),
     }
-    jobs = [{**spec, "method": name, "concept": c.id} for name in methods for c in chosen]
+    jobs = [spec.job(name, c.id) for name in methods for c in chosen]
     outcomes = [shared]
     try:
         for out in runner.map(run_job, jobs):

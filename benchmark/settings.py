@@ -9,7 +9,8 @@ not part of the identity: the model enters keys with a digest of its files and a
 weights tag.
 
 Profile fields (``model``, the extractors and the sampler are required; ``description`` is free
-text)::
+text), declared as the typed model :class:`benchmark.profile_schema.ProfileModel` (strict types, unknown
+fields refused; JSON Schema in ``data_manifests/schema/profile.schema.json``)::
 
     {"model": "tiny" | "<hub id>" | "<folder>",
      "model_loader": "pkg.module:function",          # optional: returns the model's folder
@@ -35,19 +36,16 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchmark.profile_schema import EXTRACTOR_KINDS as EXTRACTOR_KINDS
+from benchmark.profile_schema import FULL_LADDER as FULL_LADDER
+from benchmark.profile_schema import ProfileError as ProfileError
+from benchmark.profile_schema import parse_rungs as parse_rungs
+from benchmark.profile_schema import validate_profile
+
 if TYPE_CHECKING:
     from benchmark.data.manifest import Manifest
 
 PROFILE_PACKAGE = "data_manifests.profiles"
-
-
-class ProfileError(ValueError):
-    """An evaluation profile is missing or malformed (the message names the manifest and field)."""
-
-
-EXTRACTOR_KINDS = ("clip", "dino")
-"""``clip``: an image-text model (open_clip by default; serves the text sources); ``dino``: an image model
-(timm by default). A ``loader`` may serve either kind with a model ``metrics`` does not know."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +136,8 @@ class EvalSettings:
         return data
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything, as plain data (used to ship settings to executors); :meth:`from_dict` inverts it."""
+        """Everything, as plain data (a run's ``run.json``); :meth:`from_dict` inverts it. Jobs get the
+        settings object itself (:class:`benchmark.jobspec.JobSpec`)."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["extractors"] = {name: dataclasses.asdict(spec) for name, spec in self.extractors.items()}
         data["method_overrides"] = {k: dict(v) for k, v in self.method_overrides.items()}
@@ -185,12 +184,8 @@ class EvalSettings:
         return self.extractors[name]
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(EvalSettings)}
-_BACKBONE_KEYS = {"kind", "name", "weights", "seed", "loader", "revision"}
-
-
 def load_profile(name: str) -> dict[str, Any]:
-    """A named profile, ``data_manifests/profiles/<name>.json``.
+    """A named profile, ``data_manifests/profiles/<name>.json``, as decoded (not validated).
 
     Raises:
         ProfileError: no such profile (the message lists the known ones) or invalid JSON.
@@ -203,101 +198,22 @@ def load_profile(name: str) -> dict[str, Any]:
         data = json.loads((root / f"{name}.json").read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise ProfileError(f"data_manifests/profiles/{name}.json: not valid JSON ({err})") from err
-    if not isinstance(data, dict):
-        raise ProfileError(f"data_manifests/profiles/{name}.json: expected an object")
-    return data
+    return data  # checked by settings_from_profile
 
 
 def settings_from_profile(profile: Mapping[str, Any], where: str = "profile") -> EvalSettings:
-    """Validate a profile object and build the :class:`EvalSettings`.
+    """Validate a profile object (:class:`benchmark.profile_schema.ProfileModel`) and build the
+    :class:`EvalSettings` from the fields it sets (the others keep the dataclass defaults).
 
     Raises:
         ProfileError: a missing or unknown field, or a field of the wrong type (named with ``where``).
     """
-    if not isinstance(profile, Mapping):
-        raise ProfileError(f"{where}: expected an object, got {type(profile).__name__}")
-    profile = {k: v for k, v in profile.items() if k != "description"}  # documentation only
-    unknown = sorted(set(profile) - set(_FIELDS))
-    if unknown:
-        raise ProfileError(f"{where}: unknown field(s) {unknown}; known: {sorted(_FIELDS)}")
-    data = dict(profile)
-    missing = [k for k in ("model", "extractors", "resolution", "steps", "guidance") if k not in data]
-    if missing:
-        raise ProfileError(f"{where}: missing field(s) {missing}")
-    data["extractors"] = _extractors(data["extractors"], f"{where}.extractors")
-    for key in ("resolution", "steps", "gen_batch_size", "lfd_timesteps", "lfd_batch_size"):
-        if key in data and (isinstance(data[key], bool) or not isinstance(data[key], int) or data[key] < 1):
-            raise ProfileError(f"{where}.{key}: expected a positive integer, got {data[key]!r}")
-    if not isinstance(data["guidance"], (int, float)) or isinstance(data["guidance"], bool):
-        raise ProfileError(f"{where}.guidance: expected a number, got {data['guidance']!r}")
-    data["guidance"] = float(data["guidance"])
-    overrides = data.get("method_overrides", {})
-    if not isinstance(overrides, Mapping) or not all(isinstance(v, Mapping) for v in overrides.values()):
-        raise ProfileError(f"{where}.method_overrides: expected an object of objects")
-    data["method_overrides"] = {k: dict(v) for k, v in overrides.items()}
-    budgets = data.get("budgets", {})
-    if not isinstance(budgets, Mapping) or not all(isinstance(v, Mapping) for v in budgets.values()):
-        raise ProfileError(
-            f"{where}.budgets: expected an object of objects (method name or '*' to overrides)"
-        )
-    if budgets and not data.get("budget"):
-        raise ProfileError(f"{where}.budgets: set 'budget' to the name these budgets are recorded under")
-    data["budgets"] = {k: dict(v) for k, v in budgets.items()}
-    if "rungs" in data:
-        data["rungs"] = parse_rungs(data["rungs"], f"{where}.rungs")
-    if data.get("metrics") is not None:
-        keys = data["metrics"]
-        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-            raise ProfileError(f"{where}.metrics: expected a list of metric keys")
-        data["metrics"] = tuple(keys)
-    try:
-        return EvalSettings(**data)
-    except TypeError as err:
-        raise ProfileError(f"{where}: {err}") from err
-
-
-def _extractors(value: Any, where: str) -> dict[str, BackboneSpec]:
-    if not isinstance(value, Mapping) or not value:
-        raise ProfileError(f'{where}: expected an object of named extractors, e.g. {{"clip": {{...}}}}')
-    out: dict[str, BackboneSpec] = {}
-    for name, bb in value.items():
-        if not isinstance(name, str) or not name.isidentifier() or name in _FIELDS:
-            raise ProfileError(
-                f"{where}: extractor name {name!r} must be an identifier other than a profile field"
-            )
-        if not isinstance(bb, Mapping) or not {"kind", "name", "weights"} <= set(bb):
-            raise ProfileError(f"{where}.{name}: expected an object with 'kind', 'name' and 'weights'")
-        extra = sorted(set(bb) - _BACKBONE_KEYS)
-        if extra:
-            raise ProfileError(f"{where}.{name}: unknown field(s) {extra}; known: {sorted(_BACKBONE_KEYS)}")
-        if bb["kind"] not in EXTRACTOR_KINDS:
-            raise ProfileError(f"{where}.{name}.kind: expected one of {EXTRACTOR_KINDS}, got {bb['kind']!r}")
-        out[name] = BackboneSpec(**bb)
-    return out
-
-
-FULL_LADDER: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
-
-
-def parse_rungs(value: Any, where: str = "rungs") -> tuple[float, ...]:
-    """Rungs from a list of positive numbers, a comma-separated string, or ``"full"`` (:data:`FULL_LADDER`);
-    sorted, without duplicates, always including 1.0 (the tuned budget).
-
-    Raises:
-        ProfileError: anything else (the message names ``where``).
-    """
-    if value == "full":
-        return FULL_LADDER
-    items = value.split(",") if isinstance(value, str) else value
-    try:
-        rungs = sorted({float(v) for v in items} | {1.0})
-    except (TypeError, ValueError):
-        raise ProfileError(
-            f"{where}: expected positive numbers (e.g. 0.5,1,2) or 'full', got {value!r}"
-        ) from None
-    if not rungs or any(not r > 0 or r != r or r == float("inf") for r in rungs):
-        raise ProfileError(f"{where}: expected positive numbers (e.g. 0.5,1,2) or 'full', got {value!r}")
-    return tuple(rungs)
+    doc = validate_profile(dict(profile) if isinstance(profile, Mapping) else profile, where)
+    data = {name: getattr(doc, name) for name in doc.model_fields_set - {"description"}}
+    data["extractors"] = {name: BackboneSpec(**bb.model_dump()) for name, bb in doc.extractors.items()}
+    if doc.metrics is not None:
+        data["metrics"] = tuple(doc.metrics)
+    return EvalSettings(**data)
 
 
 def manifest_settings(manifest: Manifest) -> EvalSettings:

@@ -115,7 +115,7 @@ def test_budgets_leave_the_settings_identity_and_recipe_budgets_still_resolve() 
 
 def test_bad_budgets_are_named() -> None:
     toy = load_profile("toy")
-    with pytest.raises(ProfileError, match=r"toy.json.budgets: expected an object of objects"):
+    with pytest.raises(ProfileError, match=r"^toy.json.budgets.\*: expected an object, got 3$"):
         settings_from_profile({**toy, "budgets": {"*": 3}}, "toy.json")
     with pytest.raises(ProfileError, match=r"p.budgets: set 'budget'"):
         settings_from_profile({**toy, "budget": None}, "p")

@@ -109,7 +109,7 @@ def test_a_profile_listing_a_metric_its_suite_cannot_serve_is_one_error(
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ({"name": "toy-dino", "weights": "toy"}, "expected an object with 'kind', 'name' and 'weights'"),
+        ({"name": "toy-dino", "weights": "toy"}, "missing field(s) ['kind']"),
         ({"kind": "vit", "name": "x", "weights": None}, "kind: expected one of"),
         (
             {"kind": "dino", "name": "x", "weights": None, "preprocessing": 1},

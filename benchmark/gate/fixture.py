@@ -54,6 +54,7 @@ def build(suite: str, method: str, concept: str | None, cache: Path, out: Path =
 
     from baselines import load_method
     from benchmark.jobs import job_context
+    from benchmark.jobspec import JobSpec
     from benchmark.scoring import JobInputs, metric_specs
     from benchmark.settings import settings_for
     from benchmark.suites import select_concepts
@@ -63,13 +64,12 @@ def build(suite: str, method: str, concept: str | None, cache: Path, out: Path =
     if settings.torch_threads:
         torch.set_num_threads(int(settings.torch_threads))
     ctx = job_context(
-        {
-            "suite": suite,
-            "data_root": None,
-            "settings": settings.to_dict(),
-            "cache": str(cache),
-            "run_dir": tempfile.mkdtemp(prefix="overfit-bench-fixture-"),
-        }
+        JobSpec(
+            suite=suite,
+            settings=settings,
+            cache=Path(cache),
+            run_dir=Path(tempfile.mkdtemp(prefix="overfit-bench-fixture-")),
+        )
     )
     chosen = select_concepts(ctx.suite, [concept] if concept else None)[0]
     job = JobInputs(ctx, load_method(method), chosen)

@@ -85,15 +85,16 @@ def run_mutation(
     if mutation == "lr":
         import benchmark.stages as stages
         from benchmark.jobs import job_context
+        from benchmark.jobspec import JobSpec
 
         ctx = job_context(
-            {
-                "suite": suite,
-                "data_root": data_root,
-                "settings": settings.to_dict(),
-                "cache": str(cache or folder / "cache"),
-                "run_dir": str(folder / "run"),
-            }
+            JobSpec(
+                suite=suite,
+                settings=settings,
+                cache=Path(cache or folder / "cache"),
+                run_dir=folder / "run",
+                data_root=data_root,
+            )
         )
         lr = float(stages.method_config(ctx, load_method(method))["lr"])
         overrides = {k: dict(v) for k, v in settings.method_overrides.items()}

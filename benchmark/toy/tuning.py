@@ -33,7 +33,11 @@ import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from benchmark.jobspec import JobSpec
+    from benchmark.settings import EvalSettings
 
 log = logging.getLogger(__name__)
 
@@ -187,16 +191,12 @@ def _without_choice(settings: Any, method: str) -> Any:
     return settings.replace(method_overrides=overrides)
 
 
-def _spec(settings: Any, cache: Path, progress: bool = False) -> dict[str, Any]:
-    return {
-        "suite": TUNING_SUITE,
-        "data_root": None,
-        "settings": settings.to_dict(),
-        "cache": str(cache),
-        "run_dir": str(cache / "tuning-runs"),
-        "device": "cpu",
-        "progress": progress,
-    }
+def _spec(settings: EvalSettings, cache: Path, progress: bool = False) -> JobSpec:
+    from benchmark.jobspec import JobSpec
+
+    return JobSpec(
+        suite=TUNING_SUITE, settings=settings, cache=cache, run_dir=cache / "tuning-runs", progress=progress
+    )
 
 
 def _mean(xs: Sequence[float]) -> float:

@@ -250,6 +250,7 @@ def run_study(
     """
     from baselines import load_method
     from benchmark.jobs import job_context
+    from benchmark.jobspec import JobSpec
     from benchmark.runner import run_suite
     from benchmark.scoring import rung_steps
     from benchmark.settings import settings_for
@@ -263,15 +264,7 @@ def run_study(
     if not results_path.is_file():
         raise FileNotFoundError(f"{results_path}: no toy run there; run `overfit-bench run` first")
     settings = settings_for("toy")
-    spec = {
-        "suite": "toy",
-        "data_root": None,
-        "settings": settings.to_dict(),
-        "cache": str(cache_root),
-        "run_dir": str(run_dir),
-        "device": "cpu",
-        "progress": progress,
-    }
+    spec = JobSpec(suite="toy", settings=settings, cache=cache_root, run_dir=run_dir, progress=progress)
     ctx = job_context(spec)
     oracle = load_oracle(oracle_checkpoint())
 
@@ -291,7 +284,7 @@ def run_study(
         cache_root=cache_root,
         progress=progress,
     )
-    over_ctx = job_context({**spec, "settings": over_settings.to_dict(), "run_dir": str(over_dir)})
+    over_ctx = job_context(spec.replace(settings=over_settings, run_dir=over_dir))
     over_label = f"{STUDY_METHOD} ×{OVERTRAIN_FACTOR}"
 
     rows = _rows_by(results_path)
