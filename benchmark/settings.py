@@ -208,6 +208,11 @@ def settings_from_profile(profile: Mapping[str, Any], where: str = "profile") ->
     Raises:
         ProfileError: a missing or unknown field, or a field of the wrong type (named with ``where``).
     """
+    if isinstance(profile, Mapping) and "extractors" not in profile and {"clip", "dino"} & set(profile):
+        raise ProfileError(
+            f"{where}: 'clip' and 'dino' are now entries of 'extractors'; move them there with their kind, e.g. "
+            '"extractors": {"clip": {"kind": "clip", ...}, "dino": {"kind": "dino", ...}}'
+        )
     doc = validate_profile(dict(profile) if isinstance(profile, Mapping) else profile, where)
     data = {name: getattr(doc, name) for name in doc.model_fields_set - {"description"}}
     data["extractors"] = {name: BackboneSpec(**bb.model_dump()) for name, bb in doc.extractors.items()}

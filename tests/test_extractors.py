@@ -130,3 +130,10 @@ def test_an_extractor_name_cannot_shadow_a_setting() -> None:
     profile["extractors"] = {**profile["extractors"], "steps": profile["extractors"]["dino"]}
     with pytest.raises(ProfileError, match="extractor name 'steps'"):
         settings_from_profile(profile, "toy.json")
+
+
+def test_an_old_profile_with_two_backbone_slots_is_told_where_they_went() -> None:
+    profile = load_profile("toy")
+    profile.update(profile.pop("extractors"))
+    with pytest.raises(ProfileError, match="'clip' and 'dino' are now entries of 'extractors'"):
+        settings_from_profile(profile, "toy.json")
