@@ -171,27 +171,33 @@ def render_doc(table: dict[str, Any]) -> str:
             "it counts work exactly but its hours are hours of this CPU at this reduced size, not GPU-hours. "
             "Re-run `overfit-bench bench costs` on the GPU a run will use to replace it.",
         ]
+    from leaderboard.markdown import table_lines
+
+    figures = [
+        [
+            "UNet call, CFG batch of 4 images",
+            f"{table['unet_call_only_s']:.3f} s",
+            "median of 3 after a warm-up, 8 rows",
+        ],
+        ["VAE decode, 4 images", f"{table['vae_decode_4_s']:.3f} s", "median of 3 after a warm-up"],
+        ["LFD rows", f"{table['lfd_rows_per_s']:.2f} /s", "conditional rows, batch 8 (the UNet call above)"],
+        ["CLIP ViT-B/32 features", f"{table['clip_images_per_s']:.1f} images/s", "224 px, batch 32"],
+        ["DINO ViT-S/16 features", f"{table['dino_images_per_s']:.1f} images/s", "224 px, batch 32"],
+    ]
+    steps = [
+        [r["method"], f"error: {r['error']}", ""]
+        if "error" in r
+        else [r["method"], f"{r['step_s']:.2f}", f"{r['peak_bytes'] / (1 << 30):.2f}"]
+        for r in table["train_rows"]
+    ]
+    lines += ["", *table_lines(["figure", "value", "how"], figures, ["left", "right", "left"])]
     lines += [
-        "",
-        "| figure | value | how |",
-        "|---|---:|---|",
-        f"| UNet call, CFG batch of 4 images | {table['unet_call_only_s']:.3f} s | median of 3 after a warm-up, 8 rows |",
-        f"| VAE decode, 4 images | {table['vae_decode_4_s']:.3f} s | median of 3 after a warm-up |",
-        f"| LFD rows | {table['lfd_rows_per_s']:.2f} /s | conditional rows, batch 8 (the UNet call above) |",
-        f"| CLIP ViT-B/32 features | {table['clip_images_per_s']:.1f} images/s | 224 px, batch 32 |",
-        f"| DINO ViT-S/16 features | {table['dino_images_per_s']:.1f} images/s | 224 px, batch 32 |",
         "",
         "One training step per method (batch 1, no accumulation, the recipe's precision on a GPU, fp32 on a CPU; "
         "each method in its own process):",
         "",
-        "| method | step (median s) | peak memory (GiB) |",
-        "|---|---:|---:|",
+        *table_lines(["method", "step (median s)", "peak memory (GiB)"], steps, ["left", "right", "right"]),
     ]
-    for r in table["train_rows"]:
-        if "error" in r:
-            lines.append(f"| {r['method']} | error: {r['error']} | |")
-        else:
-            lines.append(f"| {r['method']} | {r['step_s']:.2f} | {r['peak_bytes'] / (1 << 30):.2f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -214,24 +214,34 @@ def measure_suite(
 
 def render_suite_table(table: dict[str, Any]) -> str:
     """A suite table as Markdown (what ``bench costs --suite`` prints; quoted in docs/COSTS.md)."""
-    lines = [
-        f"Measured with `{table['command']}` on {table['device']}, {table['measured']}: {table['note']}.",
-        "",
-        "| figure | value |",
-        "|---|---:|",
-        f"| generation, one batch of {table['unet_call_batch']} images | {table['generate_batch_s']:.2f} s |",
-        f"| LFD rows | {table['lfd_rows_per_s']:.1f} /s |",
-        f"| CLIP / DINO image features | {table['clip_images_per_s']:.1f} / {table['dino_images_per_s']:.1f} "
-        "images/s |",
-        f"| rest of a job (metrics, masks, identity, loading, images) | {table['job_s']:.2f} s |",
-        f"| loading the model and backbones, per process | {table['setup_s']:.2f} s |",
-        "",
-        f"| method | step (s) | fixed per fit (s) | fits of {SHORT} / {LONG} steps (s) |",
-        "|---|---:|---:|---:|",
+    from leaderboard.markdown import table_lines
+
+    figures = [
+        [f"generation, one batch of {table['unet_call_batch']} images", f"{table['generate_batch_s']:.2f} s"],
+        ["LFD rows", f"{table['lfd_rows_per_s']:.1f} /s"],
+        [
+            "CLIP / DINO image features",
+            f"{table['clip_images_per_s']:.1f} / {table['dino_images_per_s']:.1f} images/s",
+        ],
+        ["rest of a job (metrics, masks, identity, loading, images)", f"{table['job_s']:.2f} s"],
+        ["loading the model and backbones, per process", f"{table['setup_s']:.2f} s"],
     ]
-    for r in table["train_rows"]:
-        lines.append(
-            f"| {r['method']} | {r['step_s']:.4f} | {r['fit_s']:.2f} | "
-            f"{r['fits_s'][str(SHORT)]:.2f} / {r['fits_s'][str(LONG)]:.2f} |"
-        )
-    return "\n".join(lines)
+    fits = [
+        [
+            r["method"],
+            f"{r['step_s']:.4f}",
+            f"{r['fit_s']:.2f}",
+            f"{r['fits_s'][str(SHORT)]:.2f} / {r['fits_s'][str(LONG)]:.2f}",
+        ]
+        for r in table["train_rows"]
+    ]
+    header = ["method", "step (s)", "fixed per fit (s)", f"fits of {SHORT} / {LONG} steps (s)"]
+    return "\n".join(
+        [
+            f"Measured with `{table['command']}` on {table['device']}, {table['measured']}: {table['note']}.",
+            "",
+            *table_lines(["figure", "value"], figures, ["left", "right"]),
+            "",
+            *table_lines(header, fits, ["left", "right", "right", "right"]),
+        ]
+    )

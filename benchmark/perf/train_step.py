@@ -142,26 +142,32 @@ def _run_child(name: str, latent: int, steps: int, threads: int | None) -> dict[
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """A Markdown table of :func:`time_method` rows."""
+    from leaderboard.markdown import markdown_table
+
     gib = 1 << 30
-    lines = [
-        "| method | trainable | batch rows | precision | grad ckpt | step s (median) | step s (min) | peak memory | over model |",
-        "|---|---:|---:|---|---|---:|---:|---:|---:|",
-    ]
+    header = [
+        "method", "trainable", "batch rows", "precision", "grad ckpt", "step s (median)", "step s (min)",
+        "peak memory", "over model",
+    ]  # fmt: skip
+    align = ["left", "right", "right", "left", "left", "right", "right", "right", "right"]
+    body = []
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['method']} | error: {r['error']} |||||||")
+            body.append([r["method"], f"error: {r['error']}"] + [""] * 7)
             continue
         over = (
             ""
             if r.get("model_rss_bytes") is None
             else f"{(r['peak_bytes'] - r['model_rss_bytes']) / gib:.2f} GiB"
         )
-        lines.append(
-            f"| {r['method']} | {r['trainable_params']:,} | {r['batch']} | {r['precision']} | "
-            f"{'on' if r['gradient_checkpointing'] else 'off'} | {r['step_s']:.2f} | {min(r['steps_s']):.2f} | "
-            f"{r['peak_bytes'] / gib:.2f} GiB | {over} |"
-        )
-    return "\n".join(lines)
+        body.append(
+            [
+                r["method"], f"{r['trainable_params']:,}", str(r["batch"]), str(r["precision"]),
+                "on" if r["gradient_checkpointing"] else "off", f"{r['step_s']:.2f}", f"{min(r['steps_s']):.2f}",
+                f"{r['peak_bytes'] / gib:.2f} GiB", over,
+            ]
+        )  # fmt: skip
+    return markdown_table(header, body, align)
 
 
 def run_all(
