@@ -59,6 +59,21 @@ BEGIN = "<!-- tuning:begin -->"
 END = "<!-- tuning:end -->"
 
 
+def lr_grid(method: Any, budget_lr: float) -> tuple[float, ...]:
+    """The learning rates the protocol tries for ``method`` (a :class:`~baselines.contract.MethodHandle`):
+    a built-in's :data:`LR_GRIDS` entry; for an outside class, the entry of the nearest built-in it derives
+    from (a LoRA variant starts where the built-in LoRA's grid is); else its budget's rate × (1/4, 1, 4),
+    the ratio of the built-in grids. Rule 4 (extension) applies to every grid."""
+    from baselines import METHODS
+
+    by_class = {path: name for name, path in METHODS.items() if name in LR_GRIDS}
+    for cls in type(method.impl).__mro__:
+        name = by_class.get(f"{cls.__module__}:{cls.__qualname__}")
+        if name is not None:
+            return LR_GRIDS[name]
+    return tuple(float(f"{budget_lr * r:.3g}") for r in (0.25, 1.0, 4.0))
+
+
 def rung_steps(base_steps: int, rungs: Sequence[float] = RUNGS) -> list[int]:
     """Optimizer steps of each rung (at least 1, rounded)."""
     return [max(1, round(base_steps * r)) for r in rungs]
@@ -107,12 +122,17 @@ def sweep(
     rungs: Sequence[float] = RUNGS,
     settings: Any = None,
     progress: bool = False,
+    suite: str = TUNING_SUITE,
+    data_root: str | None = None,
 ) -> dict[str, Any]:
     """Identity (and the other oracle readouts) of ``method`` on the tuning concepts at every learning
     rate × rung, and the rule's choice.
 
     Args:
+        lrs: the learning rates to try (default: :func:`lr_grid`).
         settings: the tuning suite's evaluation settings (default: its profile).
+        suite: the suite of tuning concepts.
+        data_root: where its data is (default: ``$OVERFIT_BENCH_DATA`` or the user cache dir).
     """
     from baselines import load_method
     from benchmark.jobs import job_context
@@ -122,21 +142,23 @@ def sweep(
     from benchmark.toy.validity import concept_readout, read_images
     from metrics.similarity import render_slot
 
-    base_settings = _without_choice(settings if settings is not None else settings_for(TUNING_SUITE), method)
     handle = load_method(method)
-    probe = job_context(_spec(base_settings, cache))
+    name = handle.name  # the name method_overrides are keyed by (an outside class's own name)
+    base_settings = _without_choice(settings if settings is not None else settings_for(suite), name)
+    probe = job_context(_spec(base_settings, cache, suite=suite, data_root=data_root))
     budget = method_config(probe, handle)  # the toy budget (benchmark.budgets), without a previous choice
     base_steps, recipe_lr = int(budget["steps"]), float(budget["lr"])
     ladder = rung_steps(base_steps, rungs)
-    grid = tuple(lrs) if lrs is not None else LR_GRIDS.get(method, (recipe_lr,))
+    grid = tuple(lrs) if lrs is not None else lr_grid(handle, recipe_lr)
     every = math.gcd(*ladder)
     cells: list[dict[str, Any]] = []
     table: dict[float, dict[int, float]] = {}
 
     def run_rate(lr: float) -> None:
         overrides = dict(base_settings.method_overrides)
-        overrides[method] = {**overrides.get(method, {}), "lr": lr, "checkpoint_every": every}
-        ctx = job_context(_spec(base_settings.replace(method_overrides=overrides), cache, progress))
+        overrides[name] = {**overrides.get(name, {}), "lr": lr, "checkpoint_every": every}
+        spec = _spec(base_settings.replace(method_overrides=overrides), cache, progress, suite, data_root)
+        ctx = job_context(spec)
         ctx.keep_fit_work = True  # each rung resumes from the previous rung's last checkpoint
         readouts: dict[int, list[dict[str, float]]] = {s: [] for s in ladder}
         for concept in ctx.suite.concepts:
@@ -187,10 +209,16 @@ def _without_choice(settings: Any, method: str) -> Any:
     return settings.replace(method_overrides=overrides)
 
 
-def _spec(settings: Any, cache: Path, progress: bool = False) -> dict[str, Any]:
+def _spec(
+    settings: Any,
+    cache: Path,
+    progress: bool = False,
+    suite: str = TUNING_SUITE,
+    data_root: str | None = None,
+) -> dict[str, Any]:
     return {
-        "suite": TUNING_SUITE,
-        "data_root": None,
+        "suite": suite,
+        "data_root": data_root,
         "settings": settings.to_dict(),
         "cache": str(cache),
         "run_dir": str(cache / "tuning-runs"),
