@@ -165,7 +165,10 @@ def stored_record(ctx: RunContext, method: MethodHandle) -> tuple[Path, dict[str
     if cache is None or not can_be_tuned(ctx.settings, method):
         return None
     path = tuned_file(
-        cache.root, ctx.suite.name, ctx.suite.version, tuned_key(ctx.settings, ctx.suite.name, ctx.suite.version, method)
+        cache.root,
+        ctx.suite.name,
+        ctx.suite.version,
+        tuned_key(ctx.settings, ctx.suite.name, ctx.suite.version, method),
     )
     if not path.is_file():
         return None
@@ -256,9 +259,7 @@ def budget_line(ctx: RunContext, method: MethodHandle, *, given_as: str | None =
     )
 
 
-def budget_lines(
-    suite: str, methods: list[str], settings: EvalSettings, cache_root: Path
-) -> list[str]:
+def budget_lines(suite: str, methods: list[str], settings: EvalSettings, cache_root: Path) -> list[str]:
     """:func:`budget_line` of each of ``methods`` (names or ``package.module:Class``) on ``suite`` (a name
     or a manifest file) with these settings and cache; nothing is loaded but the methods."""
     from types import SimpleNamespace

@@ -5,6 +5,7 @@ suite's tuning concepts only; the chosen budget is stored in the cache (:mod:`be
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,8 @@ def register(sub: Any) -> None:
         "the identity plateau of the best rate. Prints the sweep table and stores the choice in the cache, "
         "where `score` and `run` use it. Every fit is cached: a killed tune resumes. A method whose recipe "
         "declares the suite's budget, or whose budget the suite's profile sets (the built-ins), keeps it. "
-        "Exit codes: 0 done (or nothing to tune), 2 bad arguments, 3 data or model unavailable, 4 the "
-        "method failed.",
+        "Exit codes: 0 done (or nothing to tune), 1 no learning rate tried showed the concept (nothing "
+        "stored), 2 bad arguments, 3 data or model unavailable, 4 the method failed.",
     )
     p.add_argument("--method", required=True, help="package.module:Class, or a built-in method name")
     p.add_argument("--suite", default="toy", help="the suite to tune for (default: toy; its tuning concepts)")
@@ -98,17 +99,13 @@ def _tune(
     rungs: list[float] | None,
     version: Any,
 ) -> int:
-    import datetime as dt
-
     import torch
 
-    from benchmark.io import atomic_write_json
     from benchmark.paths import checked_cache_dir
     from benchmark.settings import settings_for
     from benchmark.toy.assets import oracle_checkpoint
     from benchmark.toy.oracle import load_oracle
-    from benchmark.toy.tuning import RUNGS, checkpoint_every, render_report, sweep
-    from benchmark.tuned import PROTOCOL, code_hash, tuned_file, tuned_key
+    from benchmark.toy.tuning import RUNGS, render_report, sweep
 
     cache = checked_cache_dir(args.cache)
     tuning_settings = settings_for(tuning_suite)
@@ -129,37 +126,67 @@ def _tune(
         )
     finally:
         torch.set_num_threads(previous)
-    choice = result["choice"]
-    steps = int(choice["steps"])
-    budget = {"lr": float(choice["lr"]), "steps": steps, "checkpoint_every": checkpoint_every(steps)}
-    path = tuned_file(cache, args.suite, version, tuned_key(settings, args.suite, version, handle))
-    record = {
-        "protocol": PROTOCOL,
-        "method": handle.name,
-        "given_as": args.method,
-        "method_version": handle.version,
-        "code": code_hash(handle),
-        "suite": args.suite,
-        "suite_version": version,
-        "tuning_suite": tuning_suite,
-        "budget": budget,
-        "learned": choice["plateau"] > 0.0,
-        "created_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "sweep": result,
-    }
     command = f"overfit-bench tune --suite {args.suite} --method {args.method}"
     command += f" --lrs {args.lrs}" if args.lrs else ""
     command += f" --rungs {args.rungs}" if args.rungs else ""
-    print(render_report([result], command).replace("`toy-tuning`", f"`{tuning_suite}`"))
-    atomic_write_json(path, record, indent=1)
-    print(
-        f"tuned budget of {handle.name} for suite {args.suite!r}: lr {budget['lr']:g}, {steps} steps "
-        f"(identity {choice['identity']:.3f} on {tuning_suite}); score and run use it: {path}"
-    )
-    if not record["learned"]:
+    report = render_report([result], command).split("\n", 2)[2]  # less the docs' do-not-edit line
+    print(f"tuning protocol of {handle.name} on {tuning_suite}, the tuning concepts of suite {args.suite!r}:")
+    print(report)
+    choice = result["choice"]
+    if choice["plateau"] <= 0.0:
         tried = ", ".join(f"{x:g}" for x in result["lrs"])
         print(
-            f"WARNING: {handle.name} showed its concept at no learning rate tried ({tried}): the budget "
-            "stored is its untuned one; try higher rates with --lrs"
+            f"WARNING: {handle.name} showed its concept at no learning rate tried ({tried}) and no budget "
+            "was stored (score and run keep any stored before); try higher rates with --lrs"
         )
+        return 1
+    path = store_choice(
+        cache, args.suite, version, settings, handle, result, tuning_suite=tuning_suite, given_as=args.method
+    )
+    budget = json.loads(path.read_text(encoding="utf-8"))["budget"]
+    print(
+        f"tuned budget of {handle.name} for suite {args.suite!r}: lr {budget['lr']:g}, {budget['steps']} steps "
+        f"(identity {choice['identity']:.3f} on {tuning_suite}); score and run use it: {path}"
+    )
     return 0
+
+
+def store_choice(
+    cache: Path,
+    suite: str,
+    version: Any,
+    settings: Any,
+    handle: Any,
+    result: dict[str, Any],
+    *,
+    tuning_suite: str,
+    given_as: str,
+) -> Path:
+    """Store a sweep's choice (:func:`benchmark.toy.tuning.sweep`) as ``handle``'s tuned budget on
+    ``suite@version`` (atomically), with the sweep; returns the file."""
+    import datetime as dt
+
+    from benchmark.io import atomic_write_json
+    from benchmark.toy.tuning import checkpoint_every
+    from benchmark.tuned import PROTOCOL, code_hash, tuned_file, tuned_key
+
+    steps = int(result["choice"]["steps"])
+    path = tuned_file(cache, suite, version, tuned_key(settings, suite, version, handle))
+    record = {
+        "protocol": PROTOCOL,
+        "method": handle.name,
+        "given_as": given_as,
+        "method_version": handle.version,
+        "code": code_hash(handle),
+        "suite": suite,
+        "suite_version": version,
+        "tuning_suite": tuning_suite,
+        "budget": {
+            "lr": float(result["choice"]["lr"]),
+            "steps": steps,
+            "checkpoint_every": checkpoint_every(steps),
+        },
+        "created_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "sweep": result,
+    }
+    return atomic_write_json(path, record, indent=1)
