@@ -88,7 +88,8 @@ def _class_code_hash(cls: type) -> str:
 
 def code_hash(method: MethodHandle) -> str:
     """sha256 (16 hex) of the source files of the method's class and every class it derives from."""
-    return _class_code_hash(type(method.impl))
+    cls: Any = type(method.impl)
+    return _class_code_hash(cls)
 
 
 def is_built_in(method: MethodHandle) -> bool:

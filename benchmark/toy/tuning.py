@@ -4,7 +4,9 @@ concepts only (suite ``toy-tuning``; the evaluated concepts never enter it), by 
 For each trainable method, with ``S`` the steps of its ``toy`` budget (the toy evaluation profile's
 ``budgets``, looked up by :func:`benchmark.budgets.budget_config`):
 
-1. train on each tuning concept at each learning rate of the method's grid (:data:`LR_GRIDS`) and read
+1. train on each tuning concept at each learning rate of the method's grid (:func:`lr_grid`: its
+   :data:`LR_GRIDS` entry, that of the built-in an outside class derives from, else its budget's rate ×
+   (1/4, 1, 4)) and read
    the oracle's *identity* (share of images showing the concept's shape and pattern, over the suite's
    32 evaluation prompts × seeds) at every rung of the ladder ``S × (1/4, 1/2, 1, 2, 4)``, all rungs
    taken from one training run (each longer fit resumes from the previous rung's checkpoint);
@@ -21,6 +23,9 @@ Command line (re-runs the whole sweep from the cache; ``--apply`` writes the cho
 they take precedence over its ``budgets``)::
 
     python -m benchmark.toy.tuning [--methods a,b] [--cache DIR] [--apply]
+
+``overfit-bench tune --method pkg.mod:Class`` (:mod:`benchmark.commands.tune`) runs the same sweep for one
+method and stores its choice in the cache (:mod:`benchmark.tuned`) instead of the profile.
 """
 
 from __future__ import annotations
