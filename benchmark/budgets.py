@@ -9,7 +9,10 @@ config is, each step replacing the keys it sets:
 1. the recipe's defaults;
 2. the recipe's own budget of that name if it has one (an outside method may ship one), else the
    profile's default ``budgets["*"]``;
-3. the profile's ``budgets[<method name>]``.
+3. the profile's ``budgets[<method name>]``;
+4. a tuned budget (``lr``, ``steps``, ``checkpoint_every``) that ``overfit-bench tune`` chose on the suite's
+   tuning concepts and stored in the cache (:mod:`benchmark.tuned`), given as ``tuned``; never for a method
+   whose recipe holds the budget itself.
 
 The profile's ``method_overrides`` (the toy suite's tuned learning rates and steps) then apply on top, in
 :func:`benchmark.stages.method_config`. A profile without ``budgets`` of its own uses those of the profile
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,7 +62,8 @@ def profile_budgets(settings: EvalSettings) -> dict[str, dict[str, Any]]:
     return copy.deepcopy(_named_budgets(settings.budget))
 
 
-def _recipe_has(method: MethodHandle, budget: str) -> bool:
+def recipe_has_budget(method: MethodHandle, budget: str) -> bool:
+    """Whether the method's recipe (or its own ``resolve_config``) holds a budget named ``budget``."""
     try:
         method.resolve_config({"budget": budget})
     except ValueError:
@@ -66,11 +71,14 @@ def _recipe_has(method: MethodHandle, budget: str) -> bool:
     return True
 
 
-def budget_config(settings: EvalSettings, method: MethodHandle) -> dict[str, Any]:
+def budget_config(
+    settings: EvalSettings, method: MethodHandle, tuned: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """``method``'s complete config under the suite's budget, before the profile's ``method_overrides``
     (the precedence is in the module docstring), with the budget's name recorded as ``budget``.
 
-    This is the one place a budget is looked up: a tuned budget (issue 26) takes precedence here.
+    This is the one place a budget is looked up. ``tuned`` is a stored tuned budget
+    (:func:`benchmark.tuned.tuned_budget`): it takes precedence over the profile's budgets.
 
     Raises:
         ValueError: a budget override names a key the recipe lacks or has the wrong type, or the budget
@@ -81,7 +89,8 @@ def budget_config(settings: EvalSettings, method: MethodHandle) -> dict[str, Any
         return method.resolve_config({})
     table = profile_budgets(settings)
     where = f"evaluation profile budgets[{{!r}}] for method {method.name!r}"
-    if _recipe_has(method, name):
+    own = recipe_has_budget(method, name)
+    if own:
         cfg = method.resolve_config({"budget": name})
     elif not table:
         raise ValueError(
@@ -94,5 +103,7 @@ def budget_config(settings: EvalSettings, method: MethodHandle) -> dict[str, Any
         cfg = merge_config(cfg, default, where=where.format(DEFAULT))
     if method.name in table:
         cfg = merge_config(cfg, table[method.name], where=where.format(method.name))
+    if tuned and not own:
+        cfg = merge_config(cfg, {k: v for k, v in tuned.items() if k in cfg}, where="tuned budget")
     cfg["budget"] = name
     return method.resolve_config(cfg)

@@ -378,9 +378,13 @@ def make_rows(
 def score_job(
     ctx: RunContext, method: MethodHandle, concept: Any, rung: float | None = None
 ) -> list[dict[str, Any]]:
-    """All metric rows of (method, concept), from cached stages where possible; rows carry ``rung``."""
+    """All metric rows of (method, concept), from cached stages where possible; rows carry ``rung`` and,
+    for a method with a training budget, ``extra["budget"]`` (:func:`benchmark.tuned.row_budget`)."""
+    from benchmark.tuned import row_budget
+
     values = evaluate(ctx, JobInputs(ctx, method, concept))
     ident = stages.method_identity(ctx, method)
+    budget = row_budget(ctx, method)  # where the budget came from: tuned, the profile, the recipe, ...
     return make_rows(
         ctx,
         values,
@@ -388,6 +392,7 @@ def score_job(
         method_version=ident["method_version"],
         concept=concept.id,
         config_hash=stages.row_config_hash(ctx, ident),
+        extra={"budget": budget} if budget else None,
         rung=rung,
     )
 

@@ -46,17 +46,19 @@ def method_identity(ctx: RunContext, method: MethodHandle) -> dict[str, Any]:
 
 
 def method_config(ctx: RunContext, method: MethodHandle) -> dict[str, Any]:
-    """The config passed to ``fit``: the suite's budget (:func:`benchmark.budgets.budget_config`) plus any
+    """The config passed to ``fit``: the suite's budget (:func:`benchmark.budgets.budget_config`, with the
+    method's tuned budget stored in this run's cache, :func:`benchmark.tuned.tuned_budget`) plus any
     per-method overrides (and the handle's steps override, :meth:`~baselines.contract.MethodHandle.with_steps`)."""
     from baselines.config import merge_config
     from benchmark.budgets import budget_config
+    from benchmark.tuned import tuned_budget
 
     own = dict(ctx.settings.method_overrides.get(method.name, {}))
     if not method.has_recipe():
         return own
     if method.steps is not None:
         own["steps"] = method.steps
-    recipe = budget_config(ctx.settings, method)
+    recipe = budget_config(ctx.settings, method, tuned=tuned_budget(ctx, method))
     common = {k: v for k, v in ctx.settings.method_overrides.get("*", {}).items() if k in recipe}
     where = f"evaluation profile method_overrides for {method.name!r}"
     return method.resolve_config(merge_config(recipe, {**common, **own}, where=where))

@@ -147,13 +147,18 @@ def run(args: argparse.Namespace) -> int:
     out = checked_out_dir(args.out or Path("runs") / name)
     if args.executor == "local":  # with Ray the cluster's machines, not this one, run the jobs
         check_device(args.device)
+    cache = checked_cache_dir(args.cache)
+    from benchmark.tuned import budget_lines
+
+    for line in budget_lines(suite, methods, settings, cache):  # which budget each method trains with
+        print(line, flush=True)
     result = run_suite(
         suite=suite,
         methods=methods,
         concepts=concepts,
         settings=settings,
         run_dir=out,
-        cache_root=checked_cache_dir(args.cache),
+        cache_root=cache,
         data_root=args.data_root,
         device=args.device,
         executor=args.executor,

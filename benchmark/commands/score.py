@@ -62,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
     check_device(args.device)
     cache = checked_cache_dir(args.cache)
     if args.method:
+        from benchmark.tuned import budget_lines
+
+        for line in budget_lines(suite_ref, [args.method], settings, cache):  # which budget, from where
+            print(line, flush=True)
         result = run_suite(
             suite=suite_ref,
             methods=[args.method],

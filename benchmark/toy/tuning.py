@@ -4,7 +4,9 @@ concepts only (suite ``toy-tuning``; the evaluated concepts never enter it), by 
 For each trainable method, with ``S`` the steps of its ``toy`` budget (the toy evaluation profile's
 ``budgets``, looked up by :func:`benchmark.budgets.budget_config`):
 
-1. train on each tuning concept at each learning rate of the method's grid (:data:`LR_GRIDS`) and read
+1. train on each tuning concept at each learning rate of the method's grid (:func:`lr_grid`: its
+   :data:`LR_GRIDS` entry, that of the built-in an outside class derives from, else its budget's rate ×
+   (1/4, 1, 4)) and read
    the oracle's *identity* (share of images showing the concept's shape and pattern, over the suite's
    32 evaluation prompts × seeds) at every rung of the ladder ``S × (1/4, 1/2, 1, 2, 4)``, all rungs
    taken from one training run (each longer fit resumes from the previous rung's checkpoint);
@@ -21,6 +23,9 @@ Command line (re-runs the whole sweep from the cache; ``--apply`` writes the cho
 they take precedence over its ``budgets``)::
 
     python -m benchmark.toy.tuning [--methods a,b] [--cache DIR] [--apply]
+
+``overfit-bench tune --method pkg.mod:Class`` (:mod:`benchmark.commands.tune`) runs the same sweep for one
+method and stores its choice in the cache (:mod:`benchmark.tuned`) instead of the profile.
 """
 
 from __future__ import annotations
@@ -61,6 +66,21 @@ LR_GRIDS: Mapping[str, tuple[float, ...]] = {
 }
 BEGIN = "<!-- tuning:begin -->"
 END = "<!-- tuning:end -->"
+
+
+def lr_grid(method: Any, budget_lr: float) -> tuple[float, ...]:
+    """The learning rates the protocol tries for ``method`` (a :class:`~baselines.contract.MethodHandle`):
+    a built-in's :data:`LR_GRIDS` entry; for an outside class, the entry of the nearest built-in it derives
+    from (a LoRA variant starts where the built-in LoRA's grid is); else its budget's rate × (1/4, 1, 4),
+    the ratio of the built-in grids. Rule 4 (extension) applies to every grid."""
+    from baselines import METHODS
+
+    by_class = {path: name for name, path in METHODS.items() if name in LR_GRIDS}
+    for cls in type(method.impl).__mro__:
+        name = by_class.get(f"{cls.__module__}:{cls.__qualname__}")
+        if name is not None:
+            return LR_GRIDS[name]
+    return tuple(float(f"{budget_lr * r:.3g}") for r in (0.25, 1.0, 4.0))
 
 
 def rung_steps(base_steps: int, rungs: Sequence[float] = RUNGS) -> list[int]:
@@ -111,12 +131,17 @@ def sweep(
     rungs: Sequence[float] = RUNGS,
     settings: Any = None,
     progress: bool = False,
+    suite: str = TUNING_SUITE,
+    data_root: str | None = None,
 ) -> dict[str, Any]:
     """Identity (and the other oracle readouts) of ``method`` on the tuning concepts at every learning
     rate × rung, and the rule's choice.
 
     Args:
+        lrs: the learning rates to try (default: :func:`lr_grid`).
         settings: the tuning suite's evaluation settings (default: its profile).
+        suite: the suite of tuning concepts.
+        data_root: where its data is (default: ``$OVERFIT_BENCH_DATA`` or the user cache dir).
     """
     from baselines import load_method
     from benchmark.jobs import job_context
@@ -126,21 +151,23 @@ def sweep(
     from benchmark.toy.validity import concept_readout, read_images
     from metrics.similarity import render_slot
 
-    base_settings = _without_choice(settings if settings is not None else settings_for(TUNING_SUITE), method)
     handle = load_method(method)
-    probe = job_context(_spec(base_settings, cache))
+    name = handle.name  # the name method_overrides are keyed by (an outside class's own name)
+    base_settings = _without_choice(settings if settings is not None else settings_for(suite), name)
+    probe = job_context(_spec(base_settings, cache, suite=suite, data_root=data_root))
     budget = method_config(probe, handle)  # the toy budget (benchmark.budgets), without a previous choice
     base_steps, recipe_lr = int(budget["steps"]), float(budget["lr"])
     ladder = rung_steps(base_steps, rungs)
-    grid = tuple(lrs) if lrs is not None else LR_GRIDS.get(method, (recipe_lr,))
+    grid = tuple(lrs) if lrs is not None else lr_grid(handle, recipe_lr)
     every = math.gcd(*ladder)
     cells: list[dict[str, Any]] = []
     table: dict[float, dict[int, float]] = {}
 
     def run_rate(lr: float) -> None:
         overrides = dict(base_settings.method_overrides)
-        overrides[method] = {**overrides.get(method, {}), "lr": lr, "checkpoint_every": every}
-        ctx = job_context(_spec(base_settings.replace(method_overrides=overrides), cache, progress))
+        overrides[name] = {**overrides.get(name, {}), "lr": lr, "checkpoint_every": every}
+        spec = _spec(base_settings.replace(method_overrides=overrides), cache, progress, suite, data_root)
+        ctx = job_context(spec)
         ctx.keep_fit_work = True  # each rung resumes from the previous rung's last checkpoint
         readouts: dict[int, list[dict[str, float]]] = {s: [] for s in ladder}
         for concept in ctx.suite.concepts:
@@ -191,11 +218,22 @@ def _without_choice(settings: Any, method: str) -> Any:
     return settings.replace(method_overrides=overrides)
 
 
-def _spec(settings: EvalSettings, cache: Path, progress: bool = False) -> JobSpec:
+def _spec(
+    settings: EvalSettings,
+    cache: Path,
+    progress: bool = False,
+    suite: str = TUNING_SUITE,
+    data_root: str | None = None,
+) -> JobSpec:
     from benchmark.jobspec import JobSpec
 
     return JobSpec(
-        suite=TUNING_SUITE, settings=settings, cache=cache, run_dir=cache / "tuning-runs", progress=progress
+        suite=suite,
+        settings=settings,
+        cache=cache,
+        run_dir=cache / "tuning-runs",
+        data_root=data_root,
+        progress=progress,
     )
 
 
