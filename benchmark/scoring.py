@@ -379,8 +379,8 @@ def score_job(
     ctx: RunContext, method: MethodHandle, concept: Any, rung: float | None = None
 ) -> list[dict[str, Any]]:
     """All metric rows of (method, concept), from cached stages where possible; rows carry ``rung`` and,
-    for a method with a training budget, ``extra["budget"]`` (:func:`benchmark.tuned.row_budget`)."""
-    from benchmark.tuned import row_budget
+    for a method with a training budget, ``extra["budget"]`` (:func:`benchmark.budget_report.row_budget`)."""
+    from benchmark.budget_report import row_budget
 
     values = evaluate(ctx, JobInputs(ctx, method, concept))
     ident = stages.method_identity(ctx, method)

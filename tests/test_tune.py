@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import baselines
+from benchmark.budget_report import budget_line, budget_source, row_budget
 from benchmark.cache import StageCache
 from benchmark.cli import main
 from benchmark.commands.tune import store_choice
@@ -19,10 +20,7 @@ from benchmark.settings import settings_for
 from benchmark.stages import method_config, method_identity
 from benchmark.toy.tuning import LR_GRIDS, lr_grid
 from benchmark.tuned import (
-    budget_line,
-    budget_source,
     code_hash,
-    row_budget,
     tuned_budget,
     tuned_file,
     tuned_key,

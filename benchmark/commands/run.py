@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     if args.executor == "local":  # with Ray the cluster's machines, not this one, run the jobs
         check_device(args.device)
     cache = checked_cache_dir(args.cache)
-    from benchmark.tuned import budget_lines
+    from benchmark.budget_report import budget_lines
 
     for line in budget_lines(suite, methods, settings, cache):  # which budget each method trains with
         print(line, flush=True)

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     check_device(args.device)
     cache = checked_cache_dir(args.cache)
     if args.method:
-        from benchmark.tuned import budget_lines
+        from benchmark.budget_report import budget_lines
 
         for line in budget_lines(suite_ref, [args.method], settings, cache):  # which budget, from where
             print(line, flush=True)
