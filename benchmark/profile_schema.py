@@ -13,7 +13,6 @@ Errors come back as one :class:`ProfileError` line naming the profile and the fi
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -220,23 +219,9 @@ def schema_text() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m benchmark.profile_schema [--write | --check]``: print, write or check the JSON Schema."""
-    parser = argparse.ArgumentParser(prog="python -m benchmark.profile_schema", description=main.__doc__)
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--write", action="store_true", help=f"write {SCHEMA_FILE.name}")
-    group.add_argument("--check", action="store_true", help="exit 1 when the committed file is stale")
-    args = parser.parse_args(argv)
-    text = schema_text()
-    if args.write:
-        SCHEMA_FILE.write_text(text, encoding="utf-8")
-        print(f"wrote {SCHEMA_FILE}")
-    elif args.check:
-        current = SCHEMA_FILE.read_text(encoding="utf-8") if SCHEMA_FILE.is_file() else ""
-        if current != text:
-            print(f"{SCHEMA_FILE} is stale: run python -m benchmark.profile_schema --write", file=sys.stderr)
-            return 1
-    else:
-        sys.stdout.write(text)
-    return 0
+    from benchmark.data.schema import schema_command
+
+    return schema_command(argv, "benchmark.profile_schema", SCHEMA_FILE, schema_text())
 
 
 if __name__ == "__main__":

@@ -536,26 +536,33 @@ def schema_text() -> str:
     return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m benchmark.data.schema [--write | --check]``: print, write or check the JSON Schema."""
-    parser = argparse.ArgumentParser(prog="python -m benchmark.data.schema", description=main.__doc__)
+def schema_command(argv: Sequence[str] | None, module: str, path: Path, text: str) -> int:
+    """``python -m <module> [--write | --check]``: print, write or check a generated JSON Schema file
+    (``path``, whose exact content is ``text``); exit 1 when ``--check`` finds it stale."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {module}", description="Print, write or check the generated JSON Schema."
+    )
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--write", action="store_true", help=f"write {SCHEMA_FILE.name}")
+    group.add_argument("--write", action="store_true", help=f"write {path.name}")
     group.add_argument("--check", action="store_true", help="exit 1 when the committed file is stale")
     args = parser.parse_args(argv)
-    text = schema_text()
     if args.write:
-        SCHEMA_FILE.parent.mkdir(parents=True, exist_ok=True)
-        SCHEMA_FILE.write_text(text, encoding="utf-8")
-        print(f"wrote {SCHEMA_FILE}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
     elif args.check:
-        current = SCHEMA_FILE.read_text(encoding="utf-8") if SCHEMA_FILE.is_file() else ""
+        current = path.read_text(encoding="utf-8") if path.is_file() else ""
         if current != text:
-            print(f"{SCHEMA_FILE} is stale: run python -m benchmark.data.schema --write", file=sys.stderr)
+            print(f"{path} is stale: run python -m {module} --write", file=sys.stderr)
             return 1
     else:
         sys.stdout.write(text)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m benchmark.data.schema [--write | --check]``: print, write or check the JSON Schema."""
+    return schema_command(argv, "benchmark.data.schema", SCHEMA_FILE, schema_text())
 
 
 if __name__ == "__main__":
