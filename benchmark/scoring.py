@@ -98,10 +98,7 @@ class ImageInputs:
         """The value of input ``ref``."""
         if ref in self._named:
             return self._named[ref][1](spec)
-        source, _ = ref.split(":")
-        if source == "prompt":
-            return stages.load_tensor(self._stage(ref)[0] / "features.safetensors")
-        if source == "prompt_truncations":
+        if ref.startswith("prompt_truncations:"):
             return int(json.loads((self._stage(ref)[0] / "truncated.json").read_text()))
         return stages.load_tensor(self._stage(ref)[0] / "features.safetensors")
 

@@ -22,7 +22,7 @@ import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 # Where features come from: each source × any extractor of the suite is an input ("generated:dino").
 SOURCES: Mapping[str, str] = MappingProxyType(
@@ -199,8 +199,7 @@ class MetricSpec:
     @property
     def bindings(self) -> Mapping[str, str]:
         """Keyword -> input reference, in declaration order (``inputs`` as stored)."""
-        assert isinstance(self.inputs, Mapping)
-        return self.inputs
+        return cast(Mapping[str, str], self.inputs)  # __post_init__ stores every form as a mapping
 
     @property
     def refs(self) -> tuple[str, ...]:
