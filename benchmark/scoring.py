@@ -119,6 +119,8 @@ class ImageInputs:
         if source in ("base", "base_alt"):
             files, key = self._base_images(stages.ALT_SEED_OFFSET if source == "base_alt" else 0)
             return stages.image_features_stage(self.ctx, files, spec, key)
+        if source.startswith("subject_"):
+            return self._subject(source.removeprefix("subject_"), spec)
         return self._masked(source.removeprefix("masked_"), spec)
 
     def _base_images(self, seed_offset: int = 0) -> tuple[list[Path], str]:
@@ -139,6 +141,21 @@ class ImageInputs:
         if which == "base":
             return stages.masked_features_stage(self.ctx, base_files, masks, spec, base_key)
         return stages.masked_features_stage(self.ctx, self.files, masks, spec, self.source)
+
+    def _subject(self, which: str, spec: Any) -> tuple[Path, str]:
+        """Features of the subject alone in the generated images, the base images or the reference photos,
+        each image with its own mask (:data:`benchmark.stages.OWN_MASK_METHOD`)."""
+        if which == "reference":
+            files = [Path(p) for p in self.concept.images]
+            key = f"{self.ctx.suite.name}@{self.ctx.suite.version}/{self.concept.id}/reference"
+        elif which == "base":
+            files, key = self._base_images()
+        else:
+            files, key = self.files, self.source
+        masks = stages.subject_mask_stage(
+            self.ctx, files, self.concept.class_noun, key, stages.OWN_MASK_METHOD
+        )
+        return stages.subject_features_stage(self.ctx, files, masks, spec, key)
 
     def _identity(self) -> tuple[Path, str]:
         return stages.identity_stage(self.ctx, self.files, self.concept, self.source)
@@ -246,7 +263,7 @@ def servable(ctx: RunContext, inputs: ImageInputs) -> tuple[list[tuple[MetricSpe
             does not name, no identity scorer); a metric the profile does not list (it lists none: every
             registered metric) is skipped with a note instead.
     """
-    from metrics.spec import MODEL_INPUTS, parse_input
+    from metrics.spec import MODEL_INPUTS, REFERENCE_SOURCES, parse_input
 
     listed = ctx.settings.metrics is not None
     out: list[tuple[MetricSpec, str]] = []
@@ -255,7 +272,7 @@ def servable(ctx: RunContext, inputs: ImageInputs) -> tuple[list[tuple[MetricSpe
         if inputs.leave_one_out:
             if not spec.leave_one_out:
                 continue
-            refs = [r for r in spec.refs if parse_input(r)[0] == "reference"]
+            refs = [r for r in spec.refs if parse_input(r)[0] in REFERENCE_SOURCES]
             if len(refs) != 1 or not inputs.provides(refs[0]) or len(inputs.files) < 2:
                 continue
             out.append((spec, "leave_one_out"))
@@ -287,7 +304,7 @@ def evaluate(ctx: RunContext, inputs: ImageInputs) -> list[tuple[MetricSpec, Met
     Raises:
         InputUnavailable: the profile lists a metric the suite cannot serve.
     """
-    from metrics.spec import MetricValue, parse_input
+    from metrics.spec import REFERENCE_SOURCES, MetricValue, parse_input
 
     chosen, notes = servable(ctx, inputs)
     for note in notes:
@@ -295,7 +312,7 @@ def evaluate(ctx: RunContext, inputs: ImageInputs) -> list[tuple[MetricSpec, Met
     out: list[tuple[MetricSpec, MetricValue]] = []
     for spec, which in chosen:
         if which == "leave_one_out":
-            ref = next(r for r in spec.refs if parse_input(r)[0] == "reference")
+            ref = next(r for r in spec.refs if parse_input(r)[0] in REFERENCE_SOURCES)
             wanted: dict[str, str] = {"reference": ref}
             options: dict[str, Any] = {}
         else:

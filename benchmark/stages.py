@@ -283,31 +283,77 @@ def class_text_features(ctx: RunContext, concept: Any, spec: BackboneSpec) -> tu
 
 
 def subject_mask_stage(
-    ctx: RunContext, images: list[Path], class_noun: str, source_key: str
+    ctx: RunContext, images: list[Path], class_noun: str, source_key: str, method: str | None = None
 ) -> tuple[Path, str]:
     """Subject masks of ``images`` (``<dir>/masks.npy``, bool [N, R, R] at the suite's resolution), read off
-    the base model's cross-attention to the class word (:mod:`benchmark.masks`)."""
+    the base model (:mod:`benchmark.masks`) by ``method``, one of :data:`MASK_METHODS` (default
+    :data:`MASK_METHOD`, the class word's cross-attention)."""
+    method = method or MASK_METHOD
+    if method not in MASK_METHODS:
+        raise ValueError(f"unknown subject-mask method {method!r}; known: {', '.join(MASK_METHODS)}")
     inputs = {
         "source": source_key,
         "files": [p.name for p in images],
         "class_noun": class_noun,
         "model": ctx.model_key,
         "resolution": ctx.settings.resolution,
-        "method": MASK_METHOD,
+        "method": method,
     }
 
     def compute(out: Path) -> None:
-        from benchmark.masks import masks_from_maps, subject_maps
+        from benchmark import masks
 
         pil = [open_rgb(path) for path in images]
-        maps = subject_maps(ctx.base_pipeline(), pil, class_noun, size=ctx.settings.resolution)
-        np.save(out / "masks.npy", masks_from_maps(maps))
+        size = ctx.settings.resolution
+        if method == OWN_MASK_METHOD:
+            table = masks.own_masks(
+                masks.noise_difference_maps(ctx.base_pipeline(), pil, class_noun, size=size)
+            )
+        else:
+            table = masks.masks_from_maps(masks.subject_maps(ctx.base_pipeline(), pil, class_noun, size=size))
+        np.save(out / "masks.npy", table)
 
     return ctx.cache.get_or_compute("masks", inputs, compute)
 
 
-# version of the masking recipe in benchmark.masks (timesteps, threshold, dilation)
+# versions of the masking recipes in benchmark.masks (timesteps, threshold, dilation): the class word's
+# cross-attention (the masked_* sources) and the noise difference (the subject_* sources, own masks)
 MASK_METHOD = "cross-attention@1"
+OWN_MASK_METHOD = "noise-difference@1"
+MASK_METHODS = (MASK_METHOD, OWN_MASK_METHOD)
+
+
+def subject_features_stage(
+    ctx: RunContext, images: list[Path], masks: tuple[Path, str], spec: BackboneSpec, source_key: str
+) -> tuple[Path, str]:
+    """Features of the subject alone in ``images``: each image's own mask (a :func:`subject_mask_stage`),
+    outside it grey, cropped around it and resized (:func:`benchmark.masks.subject_crop`)."""
+    from metrics.backbones import extract_image_features
+
+    inputs = {
+        "source": source_key,
+        "files": [p.name for p in images],
+        "masks": masks[1],
+        "backbone": ctx.backbone_identity(spec),
+        "crop": SUBJECT_CROP,
+    }
+
+    def compute(out: Path) -> None:
+        from benchmark.masks import subject_crop
+
+        table = np.load(masks[0] / "masks.npy")
+        if len(table) != len(images):
+            raise ValueError(f"{len(images)} images but {len(table)} masks")
+        size = ctx.settings.resolution
+        pil = [subject_crop(open_rgb(path), mask, size) for path, mask in zip(images, table, strict=True)]
+        feats = extract_image_features(ctx.backbone(spec), pil, device=ctx.device)
+        _save_tensor(out / "features.safetensors", feats)
+
+    return ctx.cache.get_or_compute("subject_features", inputs, compute)
+
+
+# version of benchmark.masks.subject_crop (grey outside the mask, square crop around it, resized)
+SUBJECT_CROP = "square-crop@1"
 
 
 def masked_features_stage(

@@ -163,6 +163,18 @@ def dino_metric(generated_dino: Any, reference_dino: Any) -> MetricValue:
     return MetricValue(all_pairs_cosine_mean(generated_dino, reference_dino), _count(generated_dino))
 
 
+def subject_similarity_metric(generated: Any, reference: Any) -> MetricValue:
+    """``subject_dino@1`` / ``subject_clip_i@1``: the mean over generated images of each one's mean cosine
+    to the reference photos (features of the subject alone), with ``se``, the standard error of that mean
+    over the generated images (0 for a single image)."""
+    fa = _features(generated, "generated")
+    fb = _features(reference, "reference")
+    per_image = fa @ fb.mean(axis=0)
+    n = int(per_image.size)
+    se = float(per_image.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+    return MetricValue(float(per_image.mean()), n, {"se": se})
+
+
 def _count(features: Any) -> int:
     return int(features.shape[0]) if hasattr(features, "shape") else len(features)
 

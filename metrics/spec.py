@@ -35,6 +35,11 @@ SOURCES: Mapping[str, str] = MappingProxyType(
         "(each with the subject mask of the base model's image for its prompt and seed)",
         "masked_base": "image features [N, d] of the base model's images, subject painted grey",
         "masked_reference": "image features [R, d] of the reference photos, subject painted grey",
+        "subject_generated": "image features [N, d] of the subject alone in each generated image: its own "
+        "subject mask (the base model's noise difference for the class noun), outside it grey, cropped "
+        "around it and resized",
+        "subject_reference": "image features [R, d] of the subject alone in each reference photo (the same)",
+        "subject_base": "image features [N, d] of the subject alone in the base model's images (the same)",
         "prompt": "text features [N, d] of each generated image's prompt, slot = class noun (an image-text "
         "extractor only)",
         "prompt_truncations": "how many of those prompts were truncated to the text encoder's context (int; "
@@ -43,6 +48,8 @@ SOURCES: Mapping[str, str] = MappingProxyType(
 )
 # Sources that need an image-text extractor (one whose backbone has a text encoder).
 TEXT_SOURCES = frozenset({"prompt", "prompt_truncations"})
+# Sources of the reference photos' own features: a leave-one-out function reads the one its metric uses.
+REFERENCE_SOURCES = frozenset({"reference", "subject_reference"})
 
 # Inputs that are not features of an extractor.
 NAMED_INPUTS: Mapping[str, str] = MappingProxyType(
@@ -276,10 +283,42 @@ _SPECS = (
         inputs=("generated:dino", "reference:dino"),
         compute="metrics.similarity:dino_metric",
         role="fidelity",
-        headline=1,
+        leave_one_out="metrics.similarity:leave_one_out_metric",
+        definition="mean cosine over all (generated, reference) pairs of DINO ViT-S/16 CLS embeddings. Full "
+        "images: a copied training background raises it as much as the subject does (docs/VALIDITY.md).",
+    ),
+    MetricSpec(
+        key="subject_dino",
+        version=1,
+        name="Subject DINO (subject only, own masks)",
+        higher_is_better=True,
+        inputs=MappingProxyType(
+            {"generated": "subject_generated:dino", "reference": "subject_reference:dino"}
+        ),
+        compute="metrics.similarity:subject_similarity_metric",
+        role="fidelity",
+        headline=0,
         plots=MappingProxyType({"fidelity": "x"}),
         leave_one_out="metrics.similarity:leave_one_out_metric",
-        definition="mean cosine over all (generated, reference) pairs of DINO ViT-S/16 CLS embeddings.",
+        definition="mean over generated images of the mean cosine to every reference photo, of DINO embeddings "
+        "of the subject alone: each image (generated and reference) masked with its own subject mask (where "
+        "the class noun changes the base model's noise prediction; benchmark.masks, noise-difference@1), "
+        "outside the mask painted grey, cropped to a square around the mask and resized. Backgrounds and "
+        "layout are gone, so copying the training photos' context cannot raise it. Rows carry se, the "
+        "standard error over generated images.",
+    ),
+    MetricSpec(
+        key="subject_clip_i",
+        version=1,
+        name="Subject CLIP-I (subject only, own masks)",
+        higher_is_better=True,
+        inputs=MappingProxyType(
+            {"generated": "subject_generated:clip", "reference": "subject_reference:clip"}
+        ),
+        compute="metrics.similarity:subject_similarity_metric",
+        role="fidelity",
+        leave_one_out="metrics.similarity:leave_one_out_metric",
+        definition="subject_dino@1 with CLIP image embeddings.",
     ),
     MetricSpec(
         key="lfd",
@@ -334,10 +373,10 @@ _SPECS = (
         inputs=("generated_identity",),
         compute="metrics.similarity:identity_metric",
         role="fidelity",
-        headline=0,
         share=True,
         definition="share of generated images the suite's identity scorer reads as the concept (on a synthetic "
-        "suite with an oracle: it reads the concept's shape and pattern). Exists only for suites with ground truth.",
+        "suite with an oracle: it reads the concept's shape and pattern). Exists only for suites with ground truth; "
+        "it grades the measured metrics (docs/VALIDITY.md) and is never a headline axis.",
     ),
     MetricSpec(
         key="w2_floor",

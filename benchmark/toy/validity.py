@@ -407,37 +407,67 @@ def _f(x: float, digits: int = 3) -> str:
 
 AGREEMENT: tuple[tuple[str, str, str, str], ...] = (
     # metric, oracle measure, expected sign, what it checks
+    ("subject_dino", "identity", "+", "subject DINO vs oracle concept identity (shape and pattern)"),
+    ("subject_clip_i", "identity", "+", "subject CLIP-I vs oracle concept identity"),
+    ("clip_i", "identity", "+", "CLIP-I (full image) vs oracle concept identity"),
+    ("dino", "identity", "+", "DINO (full image) vs oracle concept identity"),
+    ("clip_t", "fidelity", "+", "CLIP-T vs oracle prompt fidelity"),
     ("w2", "train_background", "+", "W2 vs share of images stuck on a training background"),
     ("w2", "background_acc", "-", "W2 vs oracle accuracy of the asked new background"),
     ("collapse", "train_background", "+", "collapse vs share of images stuck on a training background"),
     ("collapse", "background_acc", "-", "collapse vs oracle accuracy of the asked new background"),
     ("lfd", "nonconcept_drop", "+", "LFD vs drop of oracle accuracy on non-concept prompts (base − method)"),
-    ("clip_t", "fidelity", "+", "CLIP-T vs oracle prompt fidelity"),
-    ("clip_i", "identity", "+", "CLIP-I vs oracle concept identity (shape and pattern)"),
-    ("dino", "identity", "+", "DINO vs oracle concept identity (shape and pattern)"),
 )
+# fidelity metrics whose independence from the training background is read (partial ρ given identity)
+CONTEXT_FREE = ("subject_dino", "subject_clip_i", "clip_i", "dino")
+
+
+def _oracle_reader(runs: Sequence[Mapping[str, Any]], measure: str) -> Any:
+    if measure != "nonconcept_drop":
+        return lambda r: float(r["oracle"][measure])
+    base_nc = {r["concept"]: r["oracle"]["nonconcept_acc"] for r in runs if r["label"] == "base"}
+    return lambda r: float(base_nc.get(r["concept"], float("nan"))) - float(r["oracle"]["nonconcept_acc"])
 
 
 def agreement(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Spearman correlation of each metric with its oracle counterpart over every (run, concept)."""
-    base_nc = {r["concept"]: r["oracle"]["nonconcept_acc"] for r in runs if r["label"] == "base"}
+    """Spearman ρ of each metric with its oracle counterpart, read every way
+    (:func:`benchmark.toy.agreement.agreement_row`); ``rho`` and ``n`` are the pooled ρ over every run."""
+    from benchmark.toy.agreement import agreement_row
+
     out = []
     for metric, measure, sign, what in AGREEMENT:
-        xs, ys = [], []
-        for r in runs:
-            x = r["metrics"].get(metric)
-            if measure == "nonconcept_drop":
-                nc = r["oracle"]["nonconcept_acc"]
-                y = base_nc.get(r["concept"], float("nan")) - nc
-            else:
-                y = r["oracle"][measure]
-            if x is None or math.isnan(float(x)) or math.isnan(float(y)):
-                continue
-            xs.append(float(x))
-            ys.append(float(y))
-        rho = spearman(xs, ys) if len(xs) >= 3 else float("nan")
+        row = agreement_row(runs, metric, _oracle_reader(runs, measure))
         out.append(
-            {"metric": metric, "oracle": measure, "expected": sign, "rho": rho, "n": len(xs), "what": what}
+            {
+                "metric": metric,
+                "oracle": measure,
+                "expected": sign,
+                "rho": row["all"]["pooled"],
+                "n": row["all"]["n"],
+                "what": what,
+                "ways": row,
+            }
+        )
+    return out
+
+
+def context_independence(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Partial Spearman ρ of each fidelity metric with the training-background share given the oracle's
+    identity, over the runs that are not endpoints (a fidelity that copying cannot raise: near 0)."""
+    from benchmark.toy.agreement import is_endpoint, partial_spearman
+
+    out = []
+    for metric in CONTEXT_FREE:
+        kept = [r for r in runs if metric in r["metrics"] and not is_endpoint(str(r["label"]))]
+        x = [float(r["metrics"][metric]) for r in kept]
+        y = [float(r["oracle"]["train_background"]) for r in kept]
+        z = [float(r["oracle"]["identity"]) for r in kept]
+        out.append(
+            {
+                "metric": metric,
+                "partial_rho": partial_spearman(x, y, z) if kept else float("nan"),
+                "n": len(kept),
+            }
         )
     return out
 
@@ -572,28 +602,95 @@ def render_report(study: Mapping[str, Any], command: str) -> str:
         ],
     )
     lines += ["", "### 4. Rank agreement (Spearman ρ over every run × rung × concept)", ""]
-    rank = [
-        [a["metric"], a["what"], a["expected"], _f(a["rho"], 2), str(a["n"])]
-        for a in agreement(study["runs"])
+    lines += [
+        "Pooled over (run, concept) pairs and the mean of the per-concept ρ; *all* includes the endpoints "
+        "(base, copy and the rendered controls), *runs* leaves them out, *runs, no zeros* also leaves out "
+        "the runs whose value is exactly 0 by construction (counted in *zeros*, never ranked).",
+        "",
     ]
-    indep = learning_independence(study["runs"])
-    rank.append(
+    rank = []
+    for a in agreement(study["runs"]):
+        w = a["ways"]
+        cells = []
+        for part in ("all", "no_endpoints", "no_endpoints_no_zeros"):
+            cells += [_f(w[part]["pooled"], 2), _f(w[part]["within"], 2), str(w[part]["n"])]
+        rank.append([a["metric"], a["what"], a["expected"], *cells, str(w["zeros"])])
+    lines += table_lines(
         [
-            "collapse",
-            "collapse vs oracle identity, among runs that do not collapse (learning alone must not move it: "
-            "|ρ| small)",
-            "0",
-            _f(indep["rho"], 2),
-            str(indep["n"]),
-        ]
+            "metric",
+            "oracle counterpart",
+            "sign",
+            "all: pooled",
+            "all: within",
+            "n",
+            "runs: pooled",
+            "runs: within",
+            "n",
+            "runs, no zeros: pooled",
+            "runs, no zeros: within",
+            "n",
+            "zeros",
+        ],
+        rank,
     )
-    lines += table_lines(["metric", "oracle counterpart", "expected sign", "ρ", "pairs"], rank)
+    indep = learning_independence(study["runs"])
+    lines += [
+        "",
+        f"collapse vs oracle identity among runs that do not collapse (learning alone must not move it): "
+        f"ρ {_f(indep['rho'], 2)} over {indep['n']} runs.",
+        "",
+        "Partial ρ with the training-background share given the oracle's identity, runs only (a fidelity "
+        "that copying cannot raise: near 0): "
+        + "; ".join(
+            f"{c['metric']} {_f(c['partial_rho'], 2)} (n {c['n']})"
+            for c in context_independence(study["runs"])
+        )
+        + ".",
+    ]
+    lines += _control_section(study["runs"])
     lines += [
         "",
         "Per-run numbers: `docs/validity/validity.json`. Figure: `docs/validity/w2_vs_oracle.svg`.",
         "",
     ]
     return "\n".join(lines)
+
+
+CONTROL_METRICS = ("subject_dino", "subject_clip_i", "clip_i", "dino", "clip_t", "w2", "collapse")
+
+
+def _control_section(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Every metric on the rendered 2 × 2 controls, mean over concepts, and the fidelity targets."""
+    from benchmark.toy.agreement import CONTROLS, control_table, fidelity_targets
+    from leaderboard.markdown import table_lines
+
+    table = control_table(runs, CONTROL_METRICS)
+    if not table:
+        return []
+    lines = [
+        "",
+        "### 5. The rendered controls (learned × collapsed), mean over concepts",
+        "",
+        "*ideal*: the concept as each prompt asks (learned, not collapsed); *copy*: the training images "
+        "(learned, collapsed); *context-only*: the class noun's plain object on the training images' "
+        "backgrounds and positions (collapsed, not learned); *base*: the base model (neither).",
+        "",
+    ]
+    rows = []
+    for metric, per in table.items():
+        means = [_mean([v[c] for v in per.values() if c in v]) for c in CONTROLS]
+        cells = [_f(m) for m in means]
+        if metric in CONTEXT_FREE:
+            t = fidelity_targets(per)
+            verdict = (
+                f"ideal ≥ 0.8 × copy on {len(t['ideal_ok'])}/{t['concepts']}; "
+                f"context-only ≤ base + 0.1 × (copy − base) on {len(t['context_ok'])}/{t['concepts']}"
+            )
+        else:
+            verdict = ""
+        rows.append([metric, *cells, verdict])
+    lines += table_lines(["metric", *CONTROLS, "fidelity targets (per concept)"], rows)
+    return lines
 
 
 def w2_figure(study: Mapping[str, Any]) -> str:
@@ -630,7 +727,7 @@ def w2_figure(study: Mapping[str, Any]) -> str:
         ax,
         [(xmax * t / 5, f"{xmax * t / 5:.2f}") for t in range(6)],
         [(t / 5, f"{t / 5:.1f}") for t in range(6)],
-        "W2 (toy-clip features, vs base)",
+        "W2 (clip-slot features, vs base)",
         "oracle: share on a training background",
         title_y=h - 12,
         style=AxesStyle(frame=None, spines='stroke="black"', grid=None, tick="", title=""),
