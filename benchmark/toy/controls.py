@@ -37,6 +37,7 @@ import logging
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -258,7 +259,7 @@ def write_control(ctx: Any, control: str, concepts: Sequence[Any], root: Path) -
 
             path, _ = stages.generate(ctx, load_method("base"), concept)
             for src, dst in zip(stages.image_files(path, plan), targets, strict=True):
-                atomic_write(dst, lambda tmp, src=src: shutil.copyfile(src, tmp))
+                atomic_write(dst, partial(shutil.copyfile, src))
             continue
         scenes = control_scenes(ctx.suite, concept.id, plan)[control]
         for scene, dst in zip(scenes, targets, strict=True):
@@ -340,7 +341,7 @@ def _table(
     every metric row's value."""
     metrics = sorted({str(r["metric"]) for r in rows})
     values = {(r["method"], r["concept"], r["metric"]): float(r["value"]) for r in rows}
-    head = ["concept", "control", "identity", "train_bg", *metrics]
+    head = ["concept", "control", "oracle identity", "oracle train_bg", *metrics]
     lines = [" | ".join(head), " | ".join("---" for _ in head)]
     concepts = list(dict.fromkeys(cid for per in readouts.values() for cid in per))
     for cid in concepts:
