@@ -240,6 +240,47 @@ def _copy_rows(ctx: Any, concept: Any) -> dict[str, float]:
     return {r["metric"]: r["value"] for r in score_images(ctx, concept, files, COPY)}
 
 
+CONTROL_PREFIX = "control:"  # the method name of a ground-truth control's rows (benchmark.toy.controls)
+
+
+def control_runs(folder: Path, suite: Any) -> list[dict[str, Any]]:
+    """The ground-truth controls (``python -m benchmark.toy.controls --out FOLDER``: ideal, copy,
+    context-only, base) as entries shaped like :func:`run_study`'s ``runs`` items, one per control ×
+    concept: ``label`` ``control:<name>``, ``rung`` None, ``concept``, ``tier``, ``metrics``
+    ``{metric: value}`` (the image-folder rows of ``controls.jsonl``) and ``oracle`` (the readout of
+    ``controls_oracle.json``; ``nonconcept_acc`` NaN: a control has no model to prompt).
+
+    Raises:
+        FileNotFoundError: ``folder`` lacks ``controls.jsonl`` or ``controls_oracle.json``.
+    """
+    from benchmark.toy.suite import concept_config
+
+    rows_path, oracle_path = folder / "controls.jsonl", folder / "controls_oracle.json"
+    for p in (rows_path, oracle_path):
+        if not p.is_file():
+            raise FileNotFoundError(
+                f"{p}: no controls there; run `python -m benchmark.toy.controls --out {folder}`"
+            )
+    metrics: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    for line in rows_path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            metrics[(row["method"], row["concept"])][row["metric"]] = float(row["value"])
+    readouts = json.loads(oracle_path.read_text(encoding="utf-8"))
+    return [
+        {
+            "label": f"{CONTROL_PREFIX}{control}",
+            "rung": None,
+            "concept": cid,
+            "tier": concept_config(suite, cid)["tier"],
+            "metrics": dict(metrics.get((f"{CONTROL_PREFIX}{control}", cid), {})),
+            "oracle": {**readout, "nonconcept_acc": float("nan")},
+        }
+        for control, per_concept in readouts.items()
+        for cid, readout in per_concept.items()
+    ]
+
+
 def run_study(
     run_dir: Path, cache_root: Path, *, methods: Sequence[str], progress: bool = False
 ) -> dict[str, Any]:
