@@ -322,7 +322,7 @@ def test_html_is_self_contained_with_table_and_plots() -> None:
     assert "@import" not in html and "url(" not in html and "<link" not in html
     assert html.count('<svg class="plot"') == 2
     assert 'data-plot="overfitting-map" data-x="lfd@2" data-y="w2@1"' in html
-    assert 'data-plot="fidelity" data-x="dino@1" data-y="clip_t@1"' in html
+    assert 'data-plot="fidelity" data-x="subject_dino@1" data-y="clip_t@1"' in html
     assert html.count("<tr data-method=") == 5 and html.count('<tr class="reference" data-method=') == 2
     assert "latest row created_at 2026-11-27T16:00:00+00:00" in html
 
@@ -348,7 +348,7 @@ def test_cli_regenerates_byte_identical(tmp_path: Path, capsys: pytest.CaptureFi
         assert (
             main(["leaderboard", str(results), "--out", str(tmp_path / out), "--resamples", str(FAST)]) == 0
         )
-    assert "303 rows" in capsys.readouterr().out
+    assert "359 rows" in capsys.readouterr().out
     for name in ("LEADERBOARD.md", "leaderboard.csv", "index.html"):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
     assert not list((tmp_path / "one").glob("*.tmp"))
@@ -406,18 +406,18 @@ def test_headline_reads_each_trajectory_at_the_matched_level(tmp_path: Path) -> 
     assert interpolate_at([0.0, 0.1], [0.0, 1.0], 0.5) is None
     assert default_level({"a": 0.8, "b": 0.3, "c": 0.02}, 0.0) == 0.3  # c got < 25% of the way: left out
     assert pareto_front([(0.1, 0.5), (0.2, 0.4), (0.15, 0.6), (0.2, 0.4)]) == [1, 3]
-    curves = {  # method: [(rung, identity, collapse)]
+    curves = {  # method: [(rung, subject fidelity, collapse)]
         "a": [(0.5, 0.2, 0.1), (1.0, 0.4, 0.2), (2.0, 0.8, 0.6)],
         "b": [(0.5, 0.1, 0.05), (1.0, 0.2, 0.1), (2.0, 0.3, 0.2)],
         "c": [(0.5, 0.01, 0.0), (1.0, 0.02, 0.01), (2.0, 0.02, 0.02)],
     }
     rows = []
     for concept in ("x", "y"):
-        for metric, value in (("identity", 0.0), ("collapse", 0.0), ("w2", 0.0), ("w2_floor", 0.6)):
+        for metric, value in (("subject_dino", 0.0), ("collapse", 0.0), ("w2", 0.0), ("w2_floor", 0.6)):
             rows.append(row(method="base", concept=concept, metric=metric, value=value, rung=None))
         for method, points in curves.items():
             for rung, ident, coll in points:
-                rows.append(row(method=method, concept=concept, metric="identity", value=ident, rung=rung))
+                rows.append(row(method=method, concept=concept, metric="subject_dino", value=ident, rung=rung))
                 rows.append(row(method=method, concept=concept, metric="collapse", value=coll, rung=rung))
             p_value = 0.5 if method == "c" else 0.001
             rows.append(
@@ -432,7 +432,7 @@ def test_headline_reads_each_trajectory_at_the_matched_level(tmp_path: Path) -> 
             )
     board = build_leaderboard(parsed(rows), resamples=FAST)
     (headline,) = board.headlines
-    assert headline is not None and headline.fidelity == "identity" and headline.level == pytest.approx(0.3)
+    assert headline is not None and headline.fidelity == "subject_dino" and headline.level == pytest.approx(0.3)
     assert headline.matched["a"]["collapse"].value == pytest.approx(0.15)
     assert headline.matched["b"]["collapse"].value == pytest.approx(0.2)
     assert headline.matched["c"]["collapse"].value is None
@@ -442,7 +442,7 @@ def test_headline_reads_each_trajectory_at_the_matched_level(tmp_path: Path) -> 
     assert "floor 0.600" in md  # the base row of the W2 column shows the floor, not 0
     assert "no rows for w2_floor" not in md  # a base-model metric: no other method is missing it
     html = render_html(board)
-    assert html.count('data-plot="trajectory"') == 2 and "Headline: overfitting at matched identity" in html
+    assert html.count('data-plot="trajectory"') == 2 and "Headline: overfitting at matched subject_dino" in html
     write_leaderboard(board, tmp_path / "out")
     figure = tmp_path / "out" / "figures" / "toy-1-collapse.svg"
     assert figure.is_file() and "<polyline" in figure.read_text()
@@ -454,9 +454,9 @@ def test_headline_reads_each_trajectory_at_the_matched_level(tmp_path: Path) -> 
 
 # --- did the method learn? -----------------------------------------------------------------------
 def _learning_rows(folder: bool = False) -> list[dict[str, Any]]:
-    """Base, a do-nothing method (its identity rows equal the base model's, its W2 the lowest on the board)
+    """Base, a do-nothing method (its subject-fidelity rows equal the base model's, its W2 the lowest on the board)
     and one that learned, on three concepts; ``folder``: an image folder's rows too (no LFD)."""
-    v = {m: METRICS[m].version for m in ("identity", "w2", "w2_floor", "lfd")}
+    v = {m: METRICS[m].version for m in ("subject_dino", "w2", "w2_floor", "lfd")}
     base_identity = {"x": 0.10, "y": 0.20, "z": 0.15}
     learned = {"x": 0.80, "y": 0.60, "z": 0.90}
     rows = []
@@ -464,7 +464,7 @@ def _learning_rows(folder: bool = False) -> list[dict[str, Any]]:
     def add(
         method: str, concept: str, metric: str, value: float, rung: float | None, version: Any = 1
     ) -> None:
-        backbone = {"identity": "oracle", "lfd": "latent"}.get(metric, "tiny-clip")
+        backbone = {"subject_dino": "tiny-dino", "lfd": "latent"}.get(metric, "tiny-clip")
         rows.append(
             row(
                 method=method,
@@ -476,20 +476,21 @@ def _learning_rows(folder: bool = False) -> list[dict[str, Any]]:
                 n=40,
                 backbone=backbone,
                 rung=rung,
+                extra={"se": 0.02} if metric == "subject_dino" else {},
             )
         )
 
     for c in ("x", "y", "z"):
-        for metric, value in (("identity", base_identity[c]), ("w2", 0.0), ("w2_floor", 0.5), ("lfd", 0.0)):
+        for metric, value in (("subject_dino", base_identity[c]), ("w2", 0.0), ("w2_floor", 0.5), ("lfd", 0.0)):
             add("base", c, metric, value, None)
         for method, ident, w2, lfd in (
             ("noop", base_identity[c], 0.05, 0.0),
             ("good", learned[c], 0.9, 0.02),
         ):
-            for metric, value in (("identity", ident), ("w2", w2), ("lfd", lfd)):
+            for metric, value in (("subject_dino", ident), ("w2", w2), ("lfd", lfd)):
                 add(method, c, metric, value, 1.0)
         if folder:
-            add("folder", c, "identity", base_identity[c], None, "images")
+            add("folder", c, "subject_dino", base_identity[c], None, "images")
             add("folder", c, "w2", 0.05, None, "images")
     return rows
 
@@ -506,7 +507,7 @@ def _md_cells(md: str, method: str) -> dict[str, str]:
 def test_a_method_that_does_not_learn_is_flagged_and_its_overfitting_not_ranked() -> None:
     board = build_leaderboard(parsed(_learning_rows()), resamples=FAST)
     (section,) = board.sections
-    assert section.learning is not None and section.learning.fidelity == "identity"
+    assert section.learning is not None and section.learning.fidelity == "subject_dino"
     noop, good = section.learning.methods[("noop", 1)], section.learning.methods[("good", 1)]
     assert noop.flagged and noop.not_learned == ("x", "y", "z") and noop.p_value is None  # every diff <= 0
     assert noop.count_text == "did not learn on 3 of 3 concepts"
@@ -514,11 +515,11 @@ def test_a_method_that_does_not_learn_is_flagged_and_its_overfitting_not_ranked(
     md = render_markdown(board)
     noop_cells, good_cells = _md_cells(md, "noop"), _md_cells(md, "good")
     for column, cell in noop_cells.items():
-        unranked = column.startswith(("w2@1", "lfd@2"))  # the overfitting columns, not identity
+        unranked = column.startswith(("w2@1", "lfd@2"))  # the overfitting columns, not the fidelity
         assert cell.endswith("(not ranked: did not learn)") == unranked, column
     assert noop_cells["w2@1 ↓ (raw)"].startswith("0.05")  # the value is still shown
     assert not any("not ranked" in c for c in good_cells.values())
-    assert "- noop@1: did not learn (identity 0.150 against the base model's 0.150" in md
+    assert "- noop@1: did not learn (subject_dino 0.150 against the base model's 0.150" in md
     assert (
         "did not learn on 3 of 3 concepts" in md
         and "good@1" not in md.split("### Headline")[0].split("Did each")[1]

@@ -16,7 +16,8 @@ plus Spearman rank agreement between each metric and its oracle counterpart over
 
 Command line::
 
-    python -m benchmark.toy.validity [--run runs/toy] [--doc docs/VALIDITY.md]
+    python -m benchmark.toy.controls --out runs/toy/controls   # the rendered 2 × 2 controls
+    python -m benchmark.toy.validity [--run runs/toy] [--doc docs/VALIDITY.md] [--controls DIR]
 """
 
 from __future__ import annotations
@@ -282,7 +283,12 @@ def control_runs(folder: Path, suite: Any) -> list[dict[str, Any]]:
 
 
 def run_study(
-    run_dir: Path, cache_root: Path, *, methods: Sequence[str], progress: bool = False
+    run_dir: Path,
+    cache_root: Path,
+    *,
+    methods: Sequence[str],
+    progress: bool = False,
+    controls: Path | None = None,
 ) -> dict[str, Any]:
     """Every number of docs/VALIDITY.md, from the toy run in ``run_dir`` and the shared cache.
 
@@ -370,6 +376,8 @@ def run_study(
                     "oracle": {**readout, "nonconcept_acc": nonconcept},
                 }
             )
+    if controls is not None:
+        runs += control_runs(controls, ctx.suite)
     quality = base_quality(ctx, oracle)
     quality["text_reachability"] = text_reachability(ctx, oracle)
     return {
@@ -823,13 +831,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--cache", type=Path, default=None, help="cache folder (default as `overfit-bench run`)"
     )
     parser.add_argument("--methods", default=None, help="comma-separated methods (default: all built-in)")
+    parser.add_argument(
+        "--controls",
+        type=Path,
+        default=None,
+        help="the rendered controls (`python -m benchmark.toy.controls --out DIR`; default RUN/controls)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from baselines import list_methods
 
     methods = args.methods.split(",") if args.methods else list(list_methods())
     try:
-        study = run_study(args.run, cache_dir(args.cache), methods=methods)
+        controls = args.controls or args.run / "controls"
+        if not (controls / "controls.jsonl").is_file():
+            raise FileNotFoundError(
+                f"{controls}: no controls there; run `python -m benchmark.toy.controls --out {controls}` first"
+            )
+        study = run_study(args.run, cache_dir(args.cache), methods=methods, controls=controls)
     except (FileNotFoundError, KeyError, ValueError) as err:
         print(f"validity: error: {err}", file=sys.stderr)
         return 2
