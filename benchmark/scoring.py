@@ -121,6 +121,8 @@ class ImageInputs:
             return stages.image_features_stage(self.ctx, files, spec, key)
         if source.startswith("subject_"):
             return self._subject(source.removeprefix("subject_"), spec)
+        if source.startswith("context_"):
+            return self._context(source.removeprefix("context_"), spec)
         return self._masked(source.removeprefix("masked_"), spec)
 
     def _base_images(self, seed_offset: int = 0) -> tuple[list[Path], str]:

@@ -40,6 +40,11 @@ SOURCES: Mapping[str, str] = MappingProxyType(
         "around it and resized",
         "subject_reference": "image features [R, d] of the subject alone in each reference photo (the same)",
         "subject_base": "image features [N, d] of the subject alone in the base model's images (the same)",
+        "context_generated": "image features [N, d] of the generated images with the subject painted grey, "
+        "each with its own subject mask (noise difference): the context alone",
+        "context_reference": "image features [R, d] of the reference photos' contexts (their own masks)",
+        "context_base_alt": "image features [N, d] of the contexts of the base model's images on the disjoint "
+        "seed set (seed + 10000), their own masks: the null of leakage",
         "prompt": "text features [N, d] of each generated image's prompt, slot = class noun (an image-text "
         "extractor only)",
         "prompt_truncations": "how many of those prompts were truncated to the text encoder's context (int; "
@@ -364,6 +369,26 @@ _SPECS = (
         "model's generations for the same prompts and seeds with the slot rendered as the class noun. Each "
         "row also carries p_value, a paired permutation test (199 random swaps of (method, base) pairs) of "
         "whether the method differs from the base model at all.",
+    ),
+    MetricSpec(
+        key="leakage",
+        version=1,
+        name="Context leakage (own masks, calibrated on the base model)",
+        higher_is_better=False,
+        inputs=MappingProxyType(
+            {
+                "generated": "context_generated:clip",
+                "reference": "context_reference:clip",
+                "base": "context_base_alt:clip",
+            }
+        ),
+        compute="metrics.leakage:leakage_metric",
+        role="overfitting",
+        definition="2·AUROC − 1 of s(g) against s(b): s(x) is the highest cosine of an image's context (its own "
+        "subject mask painted grey, CLIP-slot features) to any training image's context; g the generated "
+        "images, b the base model's images for the same prompts on disjoint seeds (+10000). 0: contexts as "
+        "close to the training contexts as the base model's; 1: every generated context closer than every "
+        "base one (a copy). Rows carry auroc and se (Hanley–McNeil).",
     ),
     MetricSpec(
         key="identity",

@@ -463,6 +463,8 @@ AGREEMENT: tuple[tuple[str, str, str, str], ...] = (
     ("clip_t", "fidelity", "+", "CLIP-T vs oracle prompt fidelity"),
     ("w2", "train_background", "+", "W2 vs share of images stuck on a training background"),
     ("w2", "background_acc", "-", "W2 vs oracle accuracy of the asked new background"),
+    ("leakage", "train_background", "+", "leakage vs share of images stuck on a training background"),
+    ("leakage", "background_acc", "-", "leakage vs oracle accuracy of the asked new background"),
     ("collapse", "train_background", "+", "collapse vs share of images stuck on a training background"),
     ("collapse", "background_acc", "-", "collapse vs oracle accuracy of the asked new background"),
     ("lfd", "nonconcept_drop", "+", "LFD vs drop of oracle accuracy on non-concept prompts (base − method)"),
@@ -705,7 +707,7 @@ def render_report(study: Mapping[str, Any], command: str) -> str:
     return "\n".join(lines)
 
 
-CONTROL_METRICS = ("subject_dino", "subject_clip_i", "clip_i", "dino", "clip_t", "w2", "collapse")
+CONTROL_METRICS = ("subject_dino", "subject_clip_i", "clip_i", "dino", "clip_t", "w2", "leakage", "collapse")
 
 
 def _control_section(runs: Sequence[Mapping[str, Any]]) -> list[str]:
