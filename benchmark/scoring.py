@@ -144,20 +144,28 @@ class ImageInputs:
             return stages.masked_features_stage(self.ctx, base_files, masks, spec, base_key)
         return stages.masked_features_stage(self.ctx, self.files, masks, spec, self.source)
 
-    def _subject(self, which: str, spec: Any) -> tuple[Path, str]:
-        """Features of the subject alone in the generated images, the base images or the reference photos,
-        each image with its own mask (:data:`benchmark.stages.OWN_MASK_METHOD`)."""
+    def _own_masked(self, which: str) -> tuple[list[Path], str, tuple[Path, str]]:
+        """The images of ``which`` (generated, reference, base, base_alt), their key and their own masks
+        (:data:`benchmark.stages.OWN_MASK_METHOD`)."""
         if which == "reference":
             files = [Path(p) for p in self.concept.images]
             key = f"{self.ctx.suite.name}@{self.ctx.suite.version}/{self.concept.id}/reference"
-        elif which == "base":
-            files, key = self._base_images()
+        elif which in ("base", "base_alt"):
+            files, key = self._base_images(stages.ALT_SEED_OFFSET if which == "base_alt" else 0)
         else:
             files, key = self.files, self.source
-        masks = stages.subject_mask_stage(
-            self.ctx, files, self.concept.class_noun, key, stages.OWN_MASK_METHOD
-        )
+        noun = self.concept.class_noun
+        return files, key, stages.subject_mask_stage(self.ctx, files, noun, key, stages.OWN_MASK_METHOD)
+
+    def _subject(self, which: str, spec: Any) -> tuple[Path, str]:
+        """Features of the subject alone (own masks): generated images, base images or reference photos."""
+        files, key, masks = self._own_masked(which)
         return stages.subject_features_stage(self.ctx, files, masks, spec, key)
+
+    def _context(self, which: str, spec: Any) -> tuple[Path, str]:
+        """Features of the context alone (own masks, subject grey): generated, reference or base_alt."""
+        files, key, masks = self._own_masked(which)
+        return stages.masked_features_stage(self.ctx, files, masks, spec, key)
 
     def _identity(self) -> tuple[Path, str]:
         return stages.identity_stage(self.ctx, self.files, self.concept, self.source)

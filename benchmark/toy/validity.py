@@ -23,6 +23,7 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import math
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 STUDY_METHOD = "dreambooth"
 OVERTRAIN_FACTOR = 3
+# rungs of the over-trained run: ×1, ×2 and ×3 the tuned steps, from one training run (the ladder)
+LADDER = (1 / 3, 2 / 3, 1.0)
 COPY = "copy"
 BASE_QUALITY_N = 200
 BEGIN = "<!-- validity:begin -->"
@@ -320,7 +323,7 @@ def run_study(
     steps = int(method_config(ctx, study)["steps"])
     over_overrides = dict(settings.method_overrides)
     over_overrides[STUDY_METHOD] = {**over_overrides.get(STUDY_METHOD, {}), "steps": OVERTRAIN_FACTOR * steps}
-    over_settings = settings.replace(method_overrides=over_overrides, rungs=(1.0,))
+    over_settings = settings.replace(method_overrides=over_overrides, rungs=LADDER)
     over_dir = run_dir / "validity-overtrained"
     run_suite(
         suite="toy",
@@ -333,6 +336,7 @@ def run_study(
     )
     over_ctx = job_context(spec.replace(settings=over_settings, run_dir=over_dir))
     over_label = f"{STUDY_METHOD} ×{OVERTRAIN_FACTOR}"
+    ladder_steps = rung_steps(over_ctx, study, LADDER)
 
     rows = _rows_by(results_path)
     over_rows = _rows_by(over_dir / "results.jsonl")
@@ -356,10 +360,13 @@ def run_study(
         for label, rung, folder, handle in entries_of:
             files = [run_dir / "images" / folder / concept.id / f"{i}_{s}.png" for i, _, s in plan]
             entries.append((label, rung, files, rows[(handle.name, rung, concept.id)], ctx, handle))
-        over_files = [over_dir / "images" / STUDY_METHOD / concept.id / f"{i}_{s}.png" for i, _, s in plan]
-        entries.append(
-            (over_label, None, over_files, over_rows[(STUDY_METHOD, 1.0, concept.id)], over_ctx, study)
-        )
+        for rung, n_steps in ladder_steps.items():
+            folder = STUDY_METHOD if rung == 1.0 else f"{STUDY_METHOD}@{n_steps}"
+            over_files = [over_dir / "images" / folder / concept.id / f"{i}_{s}.png" for i, _, s in plan]
+            label = over_label if rung == 1.0 else f"{STUDY_METHOD} ladder ×{OVERTRAIN_FACTOR * rung:g}"
+            handle = study if rung == 1.0 else study.with_steps(n_steps)
+            rows_of = over_rows[(STUDY_METHOD, rung, concept.id)]
+            entries.append((label, None, over_files, rows_of, over_ctx, handle))
         train = concept.images
         copy_files = [train[k % len(train)] for k in range(len(plan))]
         entries.append((COPY, None, copy_files, _copy_rows(ctx, concept), None, None))
@@ -699,12 +706,51 @@ def render_report(study: Mapping[str, Any], command: str) -> str:
         + ".",
     ]
     lines += _control_section(study["runs"])
+    ladder = ladder_labels(study)
+    lines += [
+        "",
+        f"### 6. The over-training ladder ({', '.join(ladder)}: one training run, its rungs)",
+        "",
+    ]
+    lad_rows = []
+    for key, part in (
+        ("train_background", "oracle"),
+        ("identity", "oracle"),
+        ("leakage", "metrics"),
+        ("w2", "metrics"),
+        ("collapse", "metrics"),
+        ("subject_dino", "metrics"),
+    ):
+        mono = ladder_monotone(study["runs"], ladder, key, part)
+        means = [_f(_avg(_by_label(study["runs"]).get(lab, []), part, key)) for lab in ladder]
+        name = f"oracle: {key}" if part == "oracle" else key
+        lad_rows.append([name, *means, f"{len(mono['non_decreasing'])}/{mono['concepts']}"])
+    lines += table_lines(["measure", *ladder, "non-decreasing on"], lad_rows)
     lines += [
         "",
         "Per-run numbers: `docs/validity/validity.json`. Figure: `docs/validity/w2_vs_oracle.svg`.",
         "",
     ]
     return "\n".join(lines)
+
+
+def ladder_labels(study: Mapping[str, Any]) -> list[str]:
+    """The over-training ladder's labels, ×1 to ×factor."""
+    method, factor = study["study_method"], study["factor"]
+    return [f"{method} ladder ×{factor * r:g}" for r in LADDER[:-1]] + [f"{method} ×{factor}"]
+
+
+def ladder_monotone(
+    runs: Sequence[Mapping[str, Any]], labels: Sequence[str], key: str, part: str = "metrics"
+) -> dict[str, Any]:
+    """Concepts on which ``key`` never decreases along the ladder ``labels`` (every rung present)."""
+    by: dict[str, dict[str, float]] = defaultdict(dict)
+    for r in runs:
+        if r["label"] in labels and key in r[part]:
+            by[r["concept"]][r["label"]] = float(r[part][key])
+    complete = {c: [v[lab] for lab in labels] for c, v in by.items() if all(lab in v for lab in labels)}
+    ok = sorted(c for c, vals in complete.items() if all(b >= a for a, b in itertools.pairwise(vals)))
+    return {"concepts": len(complete), "non_decreasing": ok}
 
 
 CONTROL_METRICS = ("subject_dino", "subject_clip_i", "clip_i", "dino", "clip_t", "w2", "leakage", "collapse")
