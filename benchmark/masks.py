@@ -111,11 +111,16 @@ def subject_maps(
 
 def masks_from_maps(maps: np.ndarray, *, dilation: float = DEFAULT_DILATION) -> np.ndarray:
     """Boolean masks [N, H, W]: the map above half its range, dilated by ``dilation`` × the side."""
-    mask = torch.from_numpy(maps >= 0.5).float().unsqueeze(1)
-    pad = round(dilation * maps.shape[-1])
+    return dilate(maps >= 0.5, dilation)
+
+
+def dilate(masks: np.ndarray, dilation: float) -> np.ndarray:
+    """Boolean masks [N, H, W] grown by ``dilation`` × the side on every side (a square structuring element)."""
+    mask = torch.from_numpy(np.asarray(masks, dtype=bool)).float().unsqueeze(1)
+    pad = round(dilation * masks.shape[-1])
     if pad > 0:
         mask = F.max_pool2d(mask, kernel_size=2 * pad + 1, stride=1, padding=pad)
-    return mask[:, 0].numpy().astype(bool)
+    return np.asarray(mask[:, 0].numpy().astype(bool))
 
 
 def blank(image: Any, mask: np.ndarray) -> Any:

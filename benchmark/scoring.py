@@ -163,9 +163,12 @@ class ImageInputs:
         return stages.subject_features_stage(self.ctx, files, masks, spec, key)
 
     def _context(self, which: str, spec: Any) -> tuple[Path, str]:
-        """Features of the context alone (own masks, subject grey): generated, reference or base_alt."""
+        """Features of the context alone (own masks grown by 1/16 of the side, subject grey): generated,
+        reference or base_alt."""
+        from benchmark.masks import DEFAULT_DILATION
+
         files, key, masks = self._own_masked(which)
-        return stages.masked_features_stage(self.ctx, files, masks, spec, key)
+        return stages.masked_features_stage(self.ctx, files, masks, spec, key, dilation=DEFAULT_DILATION)
 
     def _identity(self) -> tuple[Path, str]:
         return stages.identity_stage(self.ctx, self.files, self.concept, self.source)

@@ -357,22 +357,32 @@ SUBJECT_CROP = "square-crop@1"
 
 
 def masked_features_stage(
-    ctx: RunContext, images: list[Path], masks: tuple[Path, str], spec: BackboneSpec, source_key: str
+    ctx: RunContext,
+    images: list[Path],
+    masks: tuple[Path, str],
+    spec: BackboneSpec,
+    source_key: str,
+    dilation: float = 0.0,
 ) -> tuple[Path, str]:
-    """Features of ``images`` with ``masks`` (a :func:`subject_mask_stage`, one mask per image) painted grey."""
+    """Features of ``images`` with ``masks`` (a :func:`subject_mask_stage`, one mask per image) painted grey,
+    each mask first grown by ``dilation`` × the side on every side (0: as stored)."""
     from metrics.backbones import extract_image_features
 
-    inputs = {
+    inputs: dict[str, Any] = {
         "source": source_key,
         "files": [p.name for p in images],
         "masks": masks[1],
         "backbone": ctx.backbone_identity(spec),
     }
+    if dilation:
+        inputs["dilation"] = dilation
 
     def compute(out: Path) -> None:
-        from benchmark.masks import blank
+        from benchmark.masks import blank, dilate
 
         table = np.load(masks[0] / "masks.npy")
+        if dilation:
+            table = dilate(table, dilation)
         if len(table) != len(images):
             raise ValueError(f"{len(images)} images but {len(table)} masks")
         pil = [blank(open_rgb(path), mask) for path, mask in zip(images, table, strict=True)]

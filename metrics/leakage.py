@@ -1,8 +1,8 @@
 """``leakage@1``: how often a generated image's context is one of the training images' contexts, calibrated
 against the base model.
 
-Every image is masked with *its own* subject mask (``benchmark.masks``, noise-difference@1) and the subject
-painted grey, so its features describe the context: background and layout around the subject. For each
+Every image is masked with *its own* subject mask (``benchmark.masks``, noise-difference@1, grown by 1/16 of
+the side so that no rim of the subject is left) and the subject painted grey, so its features describe the context: background and layout around the subject. For each
 image its *context match* is the highest cosine to any training image's context,
 
     s(x) = max_j cos(c(x), c(r_j)).

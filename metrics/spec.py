@@ -41,7 +41,7 @@ SOURCES: Mapping[str, str] = MappingProxyType(
         "subject_reference": "image features [R, d] of the subject alone in each reference photo (the same)",
         "subject_base": "image features [N, d] of the subject alone in the base model's images (the same)",
         "context_generated": "image features [N, d] of the generated images with the subject painted grey, "
-        "each with its own subject mask (noise difference): the context alone",
+        "each with its own subject mask (noise difference) grown by 1/16 of the side: the context alone",
         "context_reference": "image features [R, d] of the reference photos' contexts (their own masks)",
         "context_base_alt": "image features [N, d] of the contexts of the base model's images on the disjoint "
         "seed set (seed + 10000), their own masks: the null of leakage",
@@ -385,7 +385,7 @@ _SPECS = (
         compute="metrics.leakage:leakage_metric",
         role="overfitting",
         definition="2·AUROC − 1 of s(g) against s(b): s(x) is the highest cosine of an image's context (its own "
-        "subject mask painted grey, CLIP-slot features) to any training image's context; g the generated "
+        "subject mask, grown by 1/16 of the side, painted grey; CLIP-slot features) to any training image's context; g the generated "
         "images, b the base model's images for the same prompts on disjoint seeds (+10000). 0: contexts as "
         "close to the training contexts as the base model's; 1: every generated context closer than every "
         "base one (a copy). Rows carry auroc and se (Hanley–McNeil).",
