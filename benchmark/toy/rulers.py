@@ -213,7 +213,9 @@ class RulerConfig:
 
 def default_config(which: str) -> RulerConfig:
     """The shipped training settings of ``"contrastive"`` or ``"ssl"`` (SSL: bigger augmentations, one
-    more stop of translation, blur half the time).
+    more pixel of translation, blur half the time, NT-Xent temperature 0.1: almost every pair in a batch
+    already differs in colour, background or position, so a low temperature is what makes the rare
+    negatives that differ only in shape or pattern count).
 
     Raises:
         ValueError: an unknown ``which``.
@@ -222,7 +224,13 @@ def default_config(which: str) -> RulerConfig:
         return RulerConfig(which="contrastive")
     if which == "ssl":
         return RulerConfig(
-            which="ssl", max_shift=3, brightness=0.15, contrast=0.15, blur_prob=0.5, noise_max=0.1
+            which="ssl",
+            max_shift=3,
+            brightness=0.15,
+            contrast=0.15,
+            blur_prob=0.5,
+            noise_max=0.1,
+            temperature=0.1,
         )
     raise ValueError(f"unknown ruler {which!r}; expected 'contrastive' or 'ssl'")
 
