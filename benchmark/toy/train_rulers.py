@@ -27,6 +27,7 @@ import argparse
 import dataclasses
 import logging
 import math
+import os
 import sys
 import tempfile
 import time
@@ -395,6 +396,9 @@ def export(out_dir: str | Path, dest: str | Path | None = None) -> Path:
     target = Path(dest) if dest is not None else ASSETS_RULERS / state["name"]
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    mask = os.umask(0)
+    os.umask(mask)
+    tmp.chmod(0o777 & ~mask)  # a shipped folder, not mkdtemp's private 0o700
     atomic_torch_save(tmp / CHECKPOINT, state)
     atomic_write_json(tmp / RECORD, {**record, "world": world_description()})
     write_sha256_manifest(tmp)
