@@ -152,6 +152,7 @@ class RulerConfig:
     context_length: int = 32
     proj_dim: int = 128
     temperature: float = 0.2  # NT-Xent temperature (ssl); the contrastive model learns its own
+    swap_background_prob: float = 0.0  # ssl: the second render's background is another one this often
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -193,7 +194,7 @@ class RulerConfig:
             raise ValueError(f"RulerConfig.image_size: expected a multiple of 8, got {self.image_size}")
         if self.width % 4 or self.text_width % self.text_heads:
             raise ValueError("RulerConfig: width must be a multiple of 4 and text_width of text_heads")
-        for name in ("pattern_prob", "part_prob", "prefix_prob", "blur_prob"):
+        for name in ("pattern_prob", "part_prob", "prefix_prob", "blur_prob", "swap_background_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"RulerConfig.{name}: expected a probability, got {getattr(self, name)!r}")
 
@@ -231,6 +232,7 @@ def default_config(which: str) -> RulerConfig:
             blur_prob=0.5,
             noise_max=0.1,
             temperature=0.1,
+            swap_background_prob=0.5,
         )
     raise ValueError(f"unknown ruler {which!r}; expected 'contrastive' or 'ssl'")
 

@@ -64,14 +64,22 @@ from benchmark.toy.rulers import (
     sample_ruler_scenes,
     to_tensor,
 )
-from benchmark.toy.world import CAPTION_ORDERS, MAX_JITTER, SIZE_RANGE, Scene, caption, world_description
+from benchmark.toy.world import (
+    BACKGROUNDS,
+    CAPTION_ORDERS,
+    MAX_JITTER,
+    SIZE_RANGE,
+    Scene,
+    caption,
+    world_description,
+)
 
 logger = logging.getLogger(__name__)
 
 NAMES = {"contrastive": "toy-contrastive", "ssl": "toy-ssl"}
 TRAIN_CHECKPOINT = "ruler_train.pt"
 RECORD = "training_record.json"
-_BANK = "ruler_bank_{which}_{seed}_{n}_{size}.npy"
+_BANK = "ruler_bank_{which}_{seed}_{n}_{size}_bg{swap}.npy"
 ASSETS_RULERS = Path(__file__).resolve().parent / "assets" / "rulers"
 
 
@@ -118,20 +126,30 @@ def _training_data(cfg: RulerConfig) -> str:
     )
     if cfg.which == "contrastive":
         return seen + "; captions from benchmark.toy.world.caption (random parts, order and prefix)"
-    return seen + "; two renders per scene (fresh texture seed, size, jitter); no captions, no labels"
+    swap = f", another background with probability {cfg.swap_background_prob}"
+    return seen + f"; two renders per scene (fresh texture seed, size, jitter{swap}); no captions, no labels"
 
 
 # ----------------------------------------------------------------------------------------------------
 # Data
 
 
-def _second_photo(scenes: Sequence[Scene], rng: np.random.Generator) -> list[Scene]:
-    """The same objects photographed again: new texture seed, size and jitter (nothing semantic moves)."""
+def _second_photo(
+    scenes: Sequence[Scene], rng: np.random.Generator, swap_background_prob: float
+) -> list[Scene]:
+    """The same objects photographed again: new texture seed, size and jitter, and with probability
+    ``swap_background_prob`` another background (background augmentation: the object, its colour,
+    pattern and place stay; what lies behind it does not)."""
     out = []
     for s in scenes:
         size = float(rng.uniform(*SIZE_RANGE))
         jitter = (float(rng.uniform(-MAX_JITTER, MAX_JITTER)), float(rng.uniform(-MAX_JITTER, MAX_JITTER)))
-        out.append(dataclasses.replace(s, size=size, jitter=jitter, seed=int(rng.integers(2**31 - 1))))
+        background = s.background
+        if rng.random() < swap_background_prob:
+            others = [b for b in BACKGROUNDS if b != s.background]
+            background = others[int(rng.integers(len(others)))]
+        seed = int(rng.integers(2**31 - 1))
+        out.append(dataclasses.replace(s, size=size, jitter=jitter, background=background, seed=seed))
     return out
 
 
@@ -142,7 +160,9 @@ def bank(out_dir: Path, cfg: RulerConfig, seed: int) -> tuple[np.ndarray, list[S
         np.random.default_rng([seed, 11]), cfg.bank_size, pattern_prob=cfg.pattern_prob
     )
     views = 2 if cfg.which == "ssl" else 1
-    path = out_dir / _BANK.format(which=cfg.which, seed=seed, n=cfg.bank_size, size=cfg.image_size)
+    path = out_dir / _BANK.format(
+        which=cfg.which, seed=seed, n=cfg.bank_size, size=cfg.image_size, swap=cfg.swap_background_prob
+    )
     expected = (cfg.bank_size, views, cfg.image_size, cfg.image_size, 3)
     if path.is_file():
         try:
@@ -154,7 +174,8 @@ def bank(out_dir: Path, cfg: RulerConfig, seed: int) -> tuple[np.ndarray, list[S
     t0 = time.perf_counter()
     renders = [render_batch(scenes, cfg.image_size)]
     if views == 2:
-        renders.append(render_batch(_second_photo(scenes, np.random.default_rng([seed, 12])), cfg.image_size))
+        second = _second_photo(scenes, np.random.default_rng([seed, 12]), cfg.swap_background_prob)
+        renders.append(render_batch(second, cfg.image_size))
     images = np.stack(renders, axis=1)
     atomic_numpy_save(path, images)
     logger.info(
