@@ -1,7 +1,8 @@
-"""The shipped toy-world weights: the base model (a diffusers folder) and the oracle checkpoint.
+"""The shipped toy-world weights: the base model (a diffusers folder), the oracle checkpoint and the
+rulers (learned toy CLIP / DINO backbones).
 
-Both are produced by the project's own scripts (``python -m benchmark.toy.train_base`` and
-``python -m benchmark.toy.oracle``) and committed with their training records and sha256 sums;
+All are produced by the project's own scripts (``python -m benchmark.toy.train_base`` and
+``python -m benchmark.toy.oracle``, ``python -m benchmark.toy.train_rulers``) and committed with their training records and sha256 sums;
 :func:`base_model_dir` and :func:`oracle_checkpoint` check those sums before anything loads them.
 """
 
@@ -13,6 +14,7 @@ from pathlib import Path
 ASSETS = Path(__file__).resolve().parent
 BASE_MODEL = ASSETS / "base_model"
 ORACLE = ASSETS / "oracle"
+RULERS = ASSETS / "rulers"
 _TRAIN_HINT = (
     "train it with `python -m benchmark.toy.train_base --out DIR --stage all` (see docs/VALIDITY.md)"
 )
@@ -49,3 +51,18 @@ def oracle_checkpoint() -> Path:
     """
     hint = "train it with `python -m benchmark.toy.oracle --out DIR` and copy the export here"
     return _checked(ORACLE, "oracle", hint) / "oracle_checkpoint.pt"
+
+
+def ruler_checkpoint(name: str) -> Path:
+    """A shipped toy ruler's inference checkpoint (``toy-contrastive`` or ``toy-ssl``, see
+    :mod:`benchmark.toy.rulers`), after checking its folder's sha256 sums.
+
+    Raises:
+        FileNotFoundError: the folder is missing.
+        ValueError: an unknown name, or a file differs from ``SHA256SUMS`` (the message names it).
+    """
+    known = ("toy-contrastive", "toy-ssl")
+    if name not in known:
+        raise ValueError(f"unknown toy ruler {name!r}; known: {', '.join(known)}")
+    hint = f"train it with `python -m benchmark.toy.train_rulers --which ... --out DIR --export` ({name})"
+    return _checked(RULERS / name, f"ruler {name}", hint) / "ruler_checkpoint.pt"
