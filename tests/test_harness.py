@@ -64,8 +64,9 @@ def test_rows_have_pinned_fields_and_no_duplicates(smoke) -> None:
     assert all(set(ROW_FIELDS) <= set(r) for r in rows)
     keys = [(r["method"], r["concept"], r["metric"], r["config_hash"]) for r in rows]
     assert len(keys) == len(set(keys))
-    # 4 methods x 2 concepts x 7 metrics + the W2 floor (base, 2 concepts) + real (2 concepts x clip_i, dino)
-    assert len(rows) == 4 * 2 * 7 + 2 + 2 * 2
+    # 4 methods x 2 concepts x 10 metrics + the W2 floor (base, 2 concepts) + real (2 concepts x clip_i, dino,
+    # subject_dino, subject_clip_i)
+    assert len(rows) == 4 * 2 * 10 + 2 + 2 * 4
     lfd = next(r for r in rows if r["method"] == "dreambooth" and r["metric"] == "lfd")
     assert set(lfd["extra"]["per_timestep"]) == {"200", "400", "599", "799"}
 
@@ -81,7 +82,7 @@ def test_smoke_rows_match_the_committed_rows(smoke) -> None:
     report = compare_rows(
         read_jsonl(result.results), baseline, make_tolerances(committed / "tolerances.json")
     )
-    assert len(baseline) == 4 * 2 * 7 + 2 + 2 * 2
+    assert len(baseline) == 4 * 2 * 10 + 2 + 2 * 4
     assert report.ok, "\n".join([report.summary(), *(f.message for f in report.findings)])
 
 
