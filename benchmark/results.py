@@ -112,10 +112,11 @@ def make_row(
 def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     """Add rows not yet present (by method, concept, metric, config_hash); return how many were added.
 
-    A new row that has the same identity as a stored one (suite, method, concept, metric, their
-    versions, backbone) but another ``config_hash`` *supersedes* it: the results file keeps one row per
-    identity, the latest configuration's (a new base model or recipe would otherwise leave two rows the
-    leaderboard refuses to average). Superseded rows are appended to ``<name>.superseded`` beside the
+    A new row that fills the same slot as a stored one (suite, method, rung, concept, metric and their
+    versions, whatever the backbone) but has another ``config_hash`` *supersedes* it: the results file
+    keeps one row per slot, the latest configuration's (a new base model or recipe would otherwise leave
+    two rows the leaderboard refuses to average, and a profile that names another extractor would leave
+    the old extractor's rows beside the new ones). Superseded rows are appended to ``<name>.superseded`` beside the
     file (JSON lines, not ``*.jsonl``, so leaderboard directory scans skip it), never deleted.
     """
     from filelock import FileLock
@@ -131,11 +132,11 @@ def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> int:
                 seen.add(key)
                 new.append(row)
         if new:
-            incoming = {row_identity(r): r.get("config_hash") for r in new}
+            incoming = {_slot(r): r.get("config_hash") for r in new}
             kept: list[dict[str, Any]] = []
             superseded: list[dict[str, Any]] = []
             for r in existing:
-                other = incoming.get(row_identity(r), r.get("config_hash"))
+                other = incoming.get(_slot(r), r.get("config_hash"))
                 (kept if other == r.get("config_hash") else superseded).append(r)
             if superseded:
                 archive = superseded_path(path)
@@ -152,6 +153,11 @@ def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> int:
                 )
             _write_rows_atomic(path, [*kept, *new])
     return len(new)
+
+
+def _slot(row: dict[str, Any]) -> tuple[str, ...]:
+    """A row's identity without its backbone: the slot a new configuration's row replaces."""
+    return row_identity({**row, "backbone": None})
 
 
 def superseded_path(path: Path) -> Path:

@@ -134,6 +134,11 @@ def test_rows_have_pinned_fields_and_never_duplicate(tmp_path: Path) -> None:
     assert [(r["metric"], r["config_hash"], r["value"]) for r in old] == [("lfd", "abc", 0.5)]
     assert superseded_path(path).suffix != ".jsonl"  # leaderboard directory scans skip it
     assert append_rows(path, [_row(config_hash="other", value=0.1)]) == 0  # already present
+    # a profile that names another extractor: the old extractor's w2 row is superseded too
+    assert append_rows(path, [{**_row("w2", config_hash="new"), "backbone": "toy-ssl/file:0"}]) == 1
+    assert [(r["metric"], r["backbone"]) for r in read_rows(path) if r["metric"] == "w2"] == [
+        ("w2", "toy-ssl/file:0")
+    ]
     assert not list(path.parent.glob(".*tmp*"))
 
 
