@@ -80,7 +80,9 @@ def test_a_suite_is_its_manifest(tmp_path: Path) -> None:
     got = {(r["method"], r["metric"]) for r in rows}
     no_scorer = [k for k in METRICS if k != "identity"]  # this suite has no ground-truth identity scorer
     expected = {("base", k) for k in no_scorer} | {("infusion", k) for k in no_scorer if k != "w2_floor"}
-    assert got == expected | {("real", "clip_i"), ("real", "dino")}  # the W2 floor: in base rows only
+    assert got == expected | {
+        ("real", m) for m in ("clip_i", "dino", "subject_dino", "subject_clip_i")
+    }  # the W2 floor: in base rows only
     assert (tmp_path / "run" / "leaderboard" / "LEADERBOARD.md").is_file()
     lfd = {r["method"]: r["value"] for r in rows if r["metric"] == "lfd"}
     assert lfd == {"base": 0.0, "infusion": 0.0}  # the manifest's tiny profile ran, controls hold
@@ -247,11 +249,11 @@ def test_an_outside_method_that_returns_the_base_model_is_named_as_not_learning(
     terminal (its fidelity equals the base model's, so its overfitting numbers are not ranked)."""
     manifest = _write_suite(tmp_path)
     method = "tests.external_method:BaseModelMethod"
-    flagged = f"mini@1 {method}@0: did not learn (dino "
+    flagged = f"mini@1 {method}@0: did not learn (subject_dino "
     common = ["--manifest", str(manifest), "--data-root", str(tmp_path / "data")]
     common += ["--cache", str(tmp_path / "cache"), "--no-progress"]
     rows = _run(tmp_path, manifest, f"base,{method}")
-    dino = {r["method"]: r["value"] for r in rows if r["metric"] == "dino"}
+    dino = {r["method"]: r["value"] for r in rows if r["metric"] == "subject_dino"}
     assert dino[method] == dino["base"]  # it did not learn: the base model's own images
     out = capsys.readouterr().out
     assert flagged in out and "did not learn on 1 of 1 concept " in out
@@ -265,7 +267,7 @@ def test_an_outside_method_that_returns_the_base_model_is_named_as_not_learning(
     images = tmp_path / "s" / "images" / method
     assert main(["score", *common, "--images", str(images), "--out", str(tmp_path / "f")]) == 0
     out = capsys.readouterr().out
-    assert f"mini@1 {method}@images: did not learn (dino " in out
+    assert f"mini@1 {method}@images: did not learn (subject_dino " in out
     assert (
         "not scored: lfd@2, lfd_class@2 need the customized model (images alone cannot give them); score the "
         "method itself with `overfit-bench score --method package.module:Class` to get them"

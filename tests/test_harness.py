@@ -218,7 +218,7 @@ def test_ray_cluster_of_two_workers_matches_local(smoke, tmp_path: Path) -> None
         subprocess.run([ray_cli, "stop", "--force"], capture_output=True, env=env, timeout=120)
     reference = _values(read_rows(root / "run" / "results.jsonl"))
     got = {k: v for k, v in _values(read_rows(res.results)).items() if k[0] != "real"}
-    assert len(got) == 2 * 2 * 7
+    assert len(got) == 2 * 2 * 10
     for key, value in got.items():
         assert value == reference[key], key  # bit-identical to the local executor's rows
 
@@ -242,7 +242,9 @@ def test_score_image_folder_equals_harness_rows(smoke, tmp_path: Path, capsys) -
     rows = _values(read_rows(root / "run" / "results.jsonl"))
     ref = {(c, m): v for (meth, c, m), v in rows.items() if meth == "infusion"}
     assert set(got) == {
-        (c, m) for c in ("dog", "backpack") for m in ("clip_t", "clip_i", "dino", "w2", "collapse")
+        (c, m)
+        for c in ("dog", "backpack")
+        for m in ("clip_t", "clip_i", "dino", "w2", "collapse", "subject_dino", "subject_clip_i", "leakage")
     }
     for key, value in got.items():
         assert value == ref[key], key
@@ -296,7 +298,18 @@ def test_external_method_by_import_path(smoke, tmp_path: Path) -> None:
         progress=False,
     )
     rows = [r for r in read_rows(res.results) if r["method"] != "real"]
-    assert {r["metric"] for r in rows} == {"clip_t", "clip_i", "dino", "w2", "collapse", "lfd", "lfd_class"}
+    assert {r["metric"] for r in rows} == {
+        "clip_t",
+        "clip_i",
+        "dino",
+        "w2",
+        "collapse",
+        "lfd",
+        "lfd_class",
+        "subject_dino",
+        "subject_clip_i",
+        "leakage",
+    }
     values = {r["metric"]: r["value"] for r in rows}
     assert values["lfd"] == 0.0  # it leaves the base model untouched
     assert rows[0]["method"] == "tests.external_method:PrefixMethod"
@@ -352,4 +365,5 @@ def test_export_round_trip_scores_like_the_run(smoke, tmp_path: Path) -> None:
     for r in scored:
         assert r["value"] == run_rows[(r["method"], r["concept"], r["metric"])], (r["method"], r["metric"])
         compared += 1
-    assert compared == len(METHODS) * 2 * 5  # clip_t, clip_i, dino, w2, collapse per method and concept
+    # clip_t, clip_i, dino, w2, collapse, subject_dino, subject_clip_i, leakage per method and concept
+    assert compared == len(METHODS) * 2 * 8

@@ -417,7 +417,9 @@ def test_headline_reads_each_trajectory_at_the_matched_level(tmp_path: Path) -> 
             rows.append(row(method="base", concept=concept, metric=metric, value=value, rung=None))
         for method, points in curves.items():
             for rung, ident, coll in points:
-                rows.append(row(method=method, concept=concept, metric="subject_dino", value=ident, rung=rung))
+                rows.append(
+                    row(method=method, concept=concept, metric="subject_dino", value=ident, rung=rung)
+                )
                 rows.append(row(method=method, concept=concept, metric="collapse", value=coll, rung=rung))
             p_value = 0.5 if method == "c" else 0.001
             rows.append(
@@ -432,7 +434,9 @@ def test_headline_reads_each_trajectory_at_the_matched_level(tmp_path: Path) -> 
             )
     board = build_leaderboard(parsed(rows), resamples=FAST)
     (headline,) = board.headlines
-    assert headline is not None and headline.fidelity == "subject_dino" and headline.level == pytest.approx(0.3)
+    assert (
+        headline is not None and headline.fidelity == "subject_dino" and headline.level == pytest.approx(0.3)
+    )
     assert headline.matched["a"]["collapse"].value == pytest.approx(0.15)
     assert headline.matched["b"]["collapse"].value == pytest.approx(0.2)
     assert headline.matched["c"]["collapse"].value is None
@@ -442,7 +446,9 @@ def test_headline_reads_each_trajectory_at_the_matched_level(tmp_path: Path) -> 
     assert "floor 0.600" in md  # the base row of the W2 column shows the floor, not 0
     assert "no rows for w2_floor" not in md  # a base-model metric: no other method is missing it
     html = render_html(board)
-    assert html.count('data-plot="trajectory"') == 2 and "Headline: overfitting at matched subject_dino" in html
+    assert (
+        html.count('data-plot="trajectory"') == 2 and "Headline: overfitting at matched subject_dino" in html
+    )
     write_leaderboard(board, tmp_path / "out")
     figure = tmp_path / "out" / "figures" / "toy-1-collapse.svg"
     assert figure.is_file() and "<polyline" in figure.read_text()
@@ -481,7 +487,12 @@ def _learning_rows(folder: bool = False) -> list[dict[str, Any]]:
         )
 
     for c in ("x", "y", "z"):
-        for metric, value in (("subject_dino", base_identity[c]), ("w2", 0.0), ("w2_floor", 0.5), ("lfd", 0.0)):
+        for metric, value in (
+            ("subject_dino", base_identity[c]),
+            ("w2", 0.0),
+            ("w2_floor", 0.5),
+            ("lfd", 0.0),
+        ):
             add("base", c, metric, value, None)
         for method, ident, w2, lfd in (
             ("noop", base_identity[c], 0.05, 0.0),

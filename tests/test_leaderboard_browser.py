@@ -92,15 +92,15 @@ def test_a_method_that_did_not_learn_sorts_last_on_overfitting(tmp_path: Path) -
     from leaderboard.demo import demo_rows as rows_of_demo
 
     rows = list(rows_of_demo())
-    base = {r["concept"]: r for r in rows if r["method"] == "base" and r["metric"] == "dino"}
-    copies = []  # "noop": the base model's dino on every concept, the lowest W2 of any method
+    base = {r["concept"]: r for r in rows if r["method"] == "base" and r["metric"] == "subject_dino"}
+    copies = []  # "noop": the base model's subject_dino on every concept, the lowest W2 of any method
     for r in rows:
-        if r["method"] == "base" and r["metric"] in ("dino", "w2"):
+        if r["method"] == "base" and r["metric"] in ("subject_dino", "w2"):
             copies.append(
                 {
                     **r,
                     "method": "noop",
-                    "value": base[r["concept"]]["value"] if r["metric"] == "dino" else 0.0,
+                    "value": base[r["concept"]]["value"] if r["metric"] == "subject_dino" else 0.0,
                 }
             )
     write_leaderboard(

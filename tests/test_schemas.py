@@ -275,7 +275,7 @@ def test_a_profile_builds_the_settings_it_always_built() -> None:
     assert settings.guidance == 5.0 and isinstance(settings.guidance, float)
     assert settings.rungs == (0.5, 1.0, 2.0) and settings.metrics == ("dino",)
     assert settings.extractors["clip"] == BackboneSpec(
-        kind="clip", name="toy-clip", weights="toy", loader="benchmark.toy.backbones:load_toy_backbone"
+        kind="clip", name="toy-contrastive", weights="toy", loader="benchmark.toy.rulers:load_ruler"
     )
     assert settings.lfd_seed == 0 and settings.model_revision is None  # unset: the dataclass defaults
     assert parse_rungs("full") == FULL_LADDER

@@ -18,11 +18,21 @@ def test_every_metric_describes_itself() -> None:
         "w2_floor",
         "collapse",
         "identity",
+        "subject_dino",
+        "subject_clip_i",
+        "leakage",
     }
     for spec in METRICS.values():
         assert spec.id == f"{spec.key}@{spec.version}"
         assert spec.inputs and spec.definition
-    assert [k for k, s in METRICS.items() if s.higher_is_better] == ["clip_t", "clip_i", "dino", "identity"]
+    assert [k for k, s in METRICS.items() if s.higher_is_better] == [
+        "clip_t",
+        "clip_i",
+        "dino",
+        "subject_dino",
+        "subject_clip_i",
+        "identity",
+    ]
     assert get_metric("lfd@2").arrow == "↓"
 
 

@@ -381,7 +381,10 @@ def test_report_tables_and_markers(tmp_path: Path) -> None:
         in text
     )
     assert "| dreambooth ×5 | 0.500 | 0.500 | 0.500 | 0.500 | 0.200 |" in text
-    assert "| w2 | W2 vs share of images stuck on a training background | + | 1.00 | 8 |" in text
+    assert (
+        "| w2 | W2 vs share of images stuck on a training background | + | 1.00 | 1.00 | 8 | 1.00 | — | 4 |"
+        in text
+    )
     svg = w2_figure(study)
     assert svg.startswith("<svg") and svg.count("<circle") == 8 + 4  # points + legend
     doc = tmp_path / "VALIDITY.md"
