@@ -59,6 +59,7 @@ def build(suite: str, method: str, concept: str | None, cache: Path, out: Path =
     from benchmark.settings import settings_for
     from benchmark.suites import select_concepts
     from metrics.lfd import PredictionCache
+    from metrics.spec import keyword_for
 
     settings = settings_for(suite)
     if settings.torch_threads:
@@ -102,7 +103,10 @@ def build(suite: str, method: str, concept: str | None, cache: Path, out: Path =
             }
         else:
             result = spec.function()(**kwargs, **dict(spec.options))
-            for name, value in kwargs.items():
+            for kw, value in kwargs.items():
+                # stored under the input's own name (``subject_generated_dino``), not the metric's keyword,
+                # which two metrics may use for different inputs
+                name = keyword_for(spec.bindings[kw])
                 if isinstance(value, torch.Tensor):
                     tensors[f"input/{name}"] = value.detach().contiguous()
                 elif hasattr(value, "shape"):  # numpy
@@ -165,7 +169,7 @@ def _recompute(record: dict[str, Any], tensors: dict[str, Any], settings: Any) -
 
     from benchmark.stages import grid_timesteps
     from metrics.lfd import LFDReference
-    from metrics.spec import METRICS
+    from metrics.spec import METRICS, keyword_for
 
     out: dict[str, float | str] = {}
     for key, expected in record["values"].items():
@@ -200,11 +204,12 @@ def _recompute(record: dict[str, Any], tensors: dict[str, Any], settings: Any) -
                     custom_eps=_Stored(stores["custom"], "custom"), lfd_reference=ref, **dict(spec.options)
                 )
             else:
+                names = {kw: keyword_for(ref) for kw, ref in spec.bindings.items()}
                 kwargs = {
-                    name: tensors[f"input/{name}"]
+                    kw: tensors[f"input/{name}"]
                     if f"input/{name}" in tensors
                     else record["plain"][f"input/{name}"]
-                    for name in spec.inputs
+                    for kw, name in names.items()
                 }
                 result = spec.function()(**kwargs, **dict(spec.options))
             out[key] = float(result.value)
