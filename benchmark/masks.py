@@ -229,3 +229,24 @@ def subject_crop(image: Any, mask: np.ndarray, size: int) -> Any:
     x0 = int(np.clip(round(cx - side / 2), 0, w - side))
     crop = Image.fromarray(arr[y0 : y0 + side, x0 : x0 + side], "RGB")
     return crop.resize((size, size), Image.Resampling.BILINEAR)
+
+
+def layout(masks: np.ndarray) -> np.ndarray:
+    """The subject's layout in each image from its mask, float64 [N, 3]: the mask's centroid (x, y) as a
+    share of the width and height, and the square root of the share of the image it covers (so the three
+    are on one scale, a length). An empty mask (no subject found) reads as a centred subject of size 0."""
+    table = np.asarray(masks, dtype=bool)
+    if table.ndim != 3:
+        raise ValueError(f"masks: expected shape (N, H, W), got {table.shape}")
+    n, h, w = table.shape
+    out = np.empty((n, 3), dtype=np.float64)
+    ys, xs = (np.arange(h) + 0.5) / h, (np.arange(w) + 0.5) / w
+    for i, mask in enumerate(table):
+        count = int(mask.sum())
+        if count == 0:
+            out[i] = (0.5, 0.5, 0.0)
+            continue
+        out[i, 0] = float((mask.sum(axis=0) * xs).sum()) / count
+        out[i, 1] = float((mask.sum(axis=1) * ys).sum()) / count
+        out[i, 2] = np.sqrt(count / (h * w))
+    return out

@@ -11,6 +11,7 @@ through it, so a new metric over these inputs is its module in ``metrics/`` plus
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shutil
@@ -63,6 +64,15 @@ class ImageInputs:
         self._named: dict[str, tuple[Callable[[MetricSpec], str], Callable[[MetricSpec], Any]]] = {}
         if ctx.settings.identity_scorer:
             self._named["generated_identity"] = (lambda _: self._identity()[1], lambda _: self._scores())
+        for which in ("generated", "reference", "base_alt"):
+            self._named[f"layout_{which}"] = (
+                functools.partial(self._layout_key, which),
+                functools.partial(self._layout, which),
+            )
+        self._named["plan_prompts"] = (
+            lambda _: f"plan-prompts:{self._plan_prompts().tolist()}",
+            lambda _: self._plan_prompts(),
+        )
 
     # -- the protocol evaluate() uses -------------------------------------------------------------
     def missing(self, ref: str) -> str | None:
@@ -75,14 +85,14 @@ class ImageInputs:
                 return None
             if ref in MODEL_INPUTS:
                 return "it needs the customized model (an image source has none)"
+            if ref.startswith("layout_") or ref == "plan_prompts":
+                return "the reference photos scored against themselves have no generation plan"
             return "the suite's profile names no identity_scorer"
         if extractor not in self.ctx.settings.extractors:
             have = ", ".join(self.ctx.settings.extractors)
             return f"the suite's profile has no extractor {extractor!r} (it has: {have})"
         if source in TEXT_SOURCES and self.ctx.settings.extractors[extractor].kind != "clip":
             return f"extractor {extractor!r} is not an image-text model (kind 'clip')"
-        if source == "base_alt" and not self.reference:
-            return "only the base model's own job has it"
         return None
 
     def provides(self, ref: str) -> bool:
@@ -169,6 +179,22 @@ class ImageInputs:
 
         files, key, masks = self._own_masked(which)
         return stages.masked_features_stage(self.ctx, files, masks, spec, key, dilation=DEFAULT_DILATION)
+
+    def _layout_key(self, which: str, _spec: Any = None) -> str:
+        return f"{self._own_masked(which)[2][1]}:layout"
+
+    def _layout(self, which: str, _spec: Any = None) -> Any:
+        """The subject layouts of ``which`` from their own masks (:func:`benchmark.masks.layout`)."""
+        import numpy as np
+
+        from benchmark.masks import layout
+
+        return layout(np.load(self._own_masked(which)[2][0] / "masks.npy"))
+
+    def _plan_prompts(self) -> Any:
+        import numpy as np
+
+        return np.asarray([i for i, _, _ in stages.generation_plan(self.ctx, self.concept)], dtype=np.int64)
 
     def _identity(self) -> tuple[Path, str]:
         return stages.identity_stage(self.ctx, self.files, self.concept, self.source)
@@ -366,6 +392,8 @@ def _backbone_tag(ctx: RunContext, spec: MetricSpec) -> str:
         return f"latent:{ctx.model_key}"
     if kind == "identity":
         return str(ctx.identity_scorer().tag)
+    if kind == "masks":  # subject masks read off the base model (benchmark.masks)
+        return f"masks:{stages.OWN_MASK_METHOD}:{ctx.model_key}"
     return str(ctx.backbone(ctx.settings.extractor(kind)).tag)
 
 

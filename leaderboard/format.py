@@ -269,7 +269,7 @@ def template(name: str) -> Any:
 # ----------------------------------------------------------------------------------------------------
 # The matched-fidelity headline and the calibrated W2 cells (shared by Markdown and HTML)
 
-INDISTINGUISHABLE = "indistinguishable from base"
+NOT_DETECTED = "no difference from base detected"
 
 
 def headline_table(
@@ -306,8 +306,8 @@ def headline_table(
                     text += f" [{fmt(cell.low, d)}, {fmt(cell.high, d)}]"
                 if cell.reached < 0.995:
                     text += f" (reached in {cell.reached:.0%})"
-                if m == headline.tested and t.method in headline.indistinguishable:
-                    text += f" — {INDISTINGUISHABLE}"
+                if m == headline.tested and t.method in headline.not_detected:
+                    text += f" — {NOT_DETECTED}"
                 row.append(text)
         body.append(row)
     base = ["base (reference)", fmt(headline.base_fidelity, 3)]
@@ -330,28 +330,34 @@ def headline_sentences(headline: Any) -> list[str]:
         f"{fmt(headline.level, 3)} — {headline.level_rule}. Intervals: 95% bootstrap over concepts.",
     ]
     if headline.floor is not None:
+        name = str(headline.floored).upper()
         out.append(
-            f"{str(headline.floored).upper()}'s sampling floor (base vs base on disjoint seeds, mean over "
-            f"concepts) is {fmt(headline.floor, 3)}: a {str(headline.floored).upper()} below it is within the "
-            "base model's own sampling variation."
+            f"{name}'s sampling floor (base vs base on disjoint seeds, mean over concepts) is "
+            f"{fmt(headline.floor, 3)}. It is not a threshold: {name} pairs each image with the base image of "
+            f"the same prompt and seed, so an unchanged model reads 0 and a method below the floor can still "
+            f"differ from the base model. Whether it does is read from {headline.tested or 'a calibrated measure'}."
         )
     if headline.combined_p:
-        same = sorted(headline.indistinguishable)
+        same = sorted(headline.not_detected)
+        differs = sorted(set(headline.combined_p) - set(same))
         out.append(
-            f"{str(headline.tested).upper()} test (paired permutation per concept at the tuned budget, "
-            "Fisher-combined over concepts): "
+            f"{headline.tested} test (label permutation of the pooled images per concept at the tuned budget, "
+            "Bonferroni over concepts, valid when concepts share base images): "
+            + (f"{', '.join(differs)} differ from base" if differs else "no method differs from base")
             + (
-                f"{', '.join(same)} {'is' if len(same) == 1 else 'are'} {INDISTINGUISHABLE}."
+                f"; for {', '.join(same)} no difference was detected — not evidence that "
+                f"{'it is' if len(same) == 1 else 'they are'} the same as base"
                 if same
-                else "every method differs from base."
+                else ""
             )
+            + ". Read the size of each difference from the interval, not the p-value."
         )
     return out
 
 
 def w2_display(section: Section, group: Group, key: MethodKey, headline: Any) -> tuple[str, str] | None:
     """For the summary table's W2 column: the base row's floor cell ``("floor", text)``, or the
-    ``indistinguishable`` note for a method whose W2 does not differ from base; None otherwise."""
+    not-detected note for a method whose calibrated test finds no difference from base; None otherwise."""
     from metrics.spec import floor_of
 
     if headline is None or group.metric not in (headline.floored, headline.tested):
@@ -363,8 +369,8 @@ def w2_display(section: Section, group: Group, key: MethodKey, headline: Any) ->
             return None
         d = group_decimals(group)
         return "floor", f"floor {cell_text(floor, stat, d)}"  # type: ignore[arg-type]
-    if group.metric == headline.tested and key.method in headline.indistinguishable:
-        return "same", f"≈ base ({INDISTINGUISHABLE})"
+    if group.metric == headline.tested and key.method in headline.not_detected:
+        return "same", f"({NOT_DETECTED})"
     return None
 
 

@@ -107,10 +107,12 @@ class Headline:
     matched: Mapping[str, Mapping[str, Matched]]  # method -> metric -> Matched
     peak: Mapping[str, float]
     floor: float | None  # mean over concepts of the floor of metric ``floored`` (its spec's pairing)
-    indistinguishable: frozenset[str]  # methods whose ``tested`` metric does not differ from base
-    combined_p: Mapping[str, float]
+    not_detected: frozenset[
+        str
+    ]  # methods whose ``tested`` metric shows no difference from base (not: "same")
+    combined_p: Mapping[str, float]  # Bonferroni over concepts of the ``tested`` metric's per-row p-values
     floored: str | None = None  # the overfitting metric the floor belongs to (W2)
-    tested: str | None = None  # the overfitting metric whose per-row test gives ``combined_p`` (W2)
+    tested: str | None = None  # the overfitting metric whose per-row test gives ``combined_p`` (mmd_base)
 
 
 def interpolate_at(fidelity: Any, values: Any, level: float) -> float | None:
@@ -164,8 +166,6 @@ def build_headline(
 ) -> Headline | None:
     """The headline of one suite version from its rows (all rungs), or None without trajectory data
     (no method with rungs, or no fidelity metric)."""
-    from scipy.stats import combine_pvalues
-
     fid_metric = _fidelity_metric(rows)
     trained = rows[rows["rung"].notna()]
     if fid_metric is None or trained.empty:
@@ -217,9 +217,7 @@ def build_headline(
         ps = [float(e.get(tested[1], np.nan)) for e in part["extra"]]  # type: ignore[index]
         ps = [p for p in ps if not math.isnan(p)]
         if ps:
-            combined[str(method)] = (
-                float(combine_pvalues(ps, method="fisher").pvalue) if len(ps) > 1 else ps[0]
-            )
+            combined[str(method)] = bonferroni(ps)
     same = frozenset(m for m, p in combined.items() if p >= ALPHA)
     return Headline(
         suite=str(rows["suite"].iloc[0]),
@@ -232,11 +230,18 @@ def build_headline(
         matched=matched,
         peak=peaks,
         floor=floor,
-        indistinguishable=same,
+        not_detected=same,
         combined_p=combined,
         floored=floored[0] if floored else None,
         tested=tested[0] if tested else None,
     )
+
+
+def bonferroni(p_values: Sequence[float]) -> float:
+    """min(1, k · min p) over k tests: a combined p-value valid under any dependence between them (concepts
+    that share a class noun share their base images; every method uses the same permutation draws), which
+    Fisher's method, which assumes independence, is not."""
+    return min(1.0, len(p_values) * min(p_values))
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:

@@ -30,7 +30,7 @@ SOURCES: Mapping[str, str] = MappingProxyType(
         "generated": "image features [N, d] (L2-normalised) of the N generated images",
         "reference": "image features [R, d] of the concept's R reference photos",
         "base": "image features [N, d] of the base model's images, same prompts and seeds, slot = class noun",
-        "base_alt": "the same for the base model's images on a disjoint set of seeds (W2's sampling floor)",
+        "base_alt": "the same for the base model's images on a disjoint set of seeds (seed + 10000): W2's sampling floor and mmd_base's null",
         "masked_generated": "image features [N, d] of the generated images with the subject painted grey "
         "(each with the subject mask of the base model's image for its prompt and seed)",
         "masked_base": "image features [N, d] of the base model's images, subject painted grey",
@@ -62,6 +62,12 @@ NAMED_INPUTS: Mapping[str, str] = MappingProxyType(
         "generated_identity": "per-image scores [N] in [0, 1] that the generated image shows the concept, from the "
         "suite's identity scorer (only suites whose profile names one, e.g. a synthetic world's oracle)",
         "custom_eps": "the customized model's conditional noise predictor (z_t, t, prompts) -> eps",
+        "layout_generated": "float64 [N, 3] the subject's layout in each generated image from its own mask "
+        "(benchmark.masks.layout: centroid x, y and the square root of the area share)",
+        "layout_reference": "float64 [R, 3] the same for the concept's reference photos",
+        "layout_base_alt": "float64 [N, 3] the same for the base model's images on the disjoint seed set",
+        "plan_prompts": "int [N] the prompt index of each image in the generation plan's order (the order of "
+        "the generated images and of the base model's images alike)",
         "lfd_reference": "metrics.lfd.LFDReference: base samples z0, their prompts, the base model's cached "
         "predictions on the grid, the noise schedule, timesteps, seed, batch size and weighting; the "
         "prompt set is the metric's option 'prompt_set' ('lfd' or 'lfd_class')",
@@ -139,7 +145,8 @@ class MetricSpec:
         leave_one_out: ``package.module:function`` that scores the reference photos against themselves
             (leave-one-out; keyword ``reference``): the ``real`` rows, a fidelity's ceiling; "" for none.
         backbone: what its rows' ``backbone`` names; "" derives it from the inputs (the one extractor
-            they use, ``latent`` for a model input, ``identity`` for the identity scores).
+            they use, ``latent`` for a model input, ``identity`` for the identity scores); ``masks`` for a
+            metric of the subject masks alone (the base model's noise difference).
         reference: a property of the concept, not of a method (a W2 floor): computed once per concept,
             in the base model's rows only.
         share: its value is a share of the row's ``n`` images (a proportion), so its standard error is the
@@ -333,7 +340,7 @@ _SPECS = (
         inputs=("custom_eps", "lfd_reference"),
         compute="metrics.lfd:lfd_metric",
         role="overfitting",
-        headline=2,
+        headline=3,
         plots=MappingProxyType({"overfitting-map": "x"}),
         options=MappingProxyType({"prompt_set": "lfd"}),
         definition="mean over timesteps t and base samples z0 of w(t)·||eps_custom(z_t,t,c) - eps_base(z_t,t,c)||^2/D "
@@ -349,7 +356,7 @@ _SPECS = (
         inputs=("custom_eps", "lfd_reference"),
         compute="metrics.lfd:lfd_metric",
         role="overfitting",
-        headline=3,
+        headline=4,
         options=MappingProxyType({"prompt_set": "lfd_class"}),
         definition="lfd@2 evaluated on prompts of the bare class noun (slot not filled with the concept).",
     ),
@@ -361,14 +368,31 @@ _SPECS = (
         inputs=("generated:clip", "base:clip"),
         compute="metrics.wasserstein:w2_metric",
         role="overfitting",
-        significance="p_value",
         headline=1,
         plots=MappingProxyType({"overfitting-map": "y"}),
         definition="exact empirical W2 (squared-Euclidean cost, uniform weights, POT emd2; square root reported) "
         "between L2-normalised CLIP image features of the customized model's generations and the base "
-        "model's generations for the same prompts and seeds with the slot rendered as the class noun. Each "
-        "row also carries p_value, a paired permutation test (199 random swaps of (method, base) pairs) of "
-        "whether the method differs from the base model at all.",
+        "model's generations for the same prompts and seeds with the slot rendered as the class noun. Paired "
+        "seeds: an unchanged model reads 0 by construction, and the value is not comparable with its floor "
+        "(unpaired); mmd_base@1 is its calibrated companion. Rows keep p_value, a paired permutation test "
+        "(199 random swaps), which saturates at 0.005 and is no longer read by the leaderboard.",
+    ),
+    MetricSpec(
+        key="mmd_base",
+        version=1,
+        name="Distance from the base model (unbiased MMD², disjoint seeds)",
+        higher_is_better=False,
+        inputs=MappingProxyType({"generated": "generated:clip", "base": "base_alt:clip"}),
+        compute="metrics.mmd:mmd_base_metric",
+        role="overfitting",
+        significance="p_value",
+        headline=2,
+        definition="unbiased MMD² (KID's kernel (x·y/d + 1)³, L2-normalised CLIP-slot features) between the "
+        "customized model's images and the base model's images for the same prompts on disjoint seeds "
+        "(seed + 10000). Its expectation is 0 when the two come from one distribution, at any n, so it "
+        "needs no floor; an unchanged model reads 0 up to sampling noise (it can be negative). Rows carry "
+        "p_value (label permutation on the pooled sets, 9,999 draws), z (standardised against the "
+        "permutations; it does not saturate) and null_sd.",
     ),
     MetricSpec(
         key="leakage",
@@ -384,11 +408,35 @@ _SPECS = (
         ),
         compute="metrics.leakage:leakage_metric",
         role="overfitting",
+        headline=0,
         definition="2·AUROC − 1 of s(g) against s(b): s(x) is the highest cosine of an image's context (its own "
         "subject mask, grown by 1/16 of the side, painted grey; CLIP-slot features) to any training image's context; g the generated "
         "images, b the base model's images for the same prompts on disjoint seeds (+10000). 0: contexts as "
         "close to the training contexts as the base model's; 1: every generated context closer than every "
         "base one (a copy). Rows carry auroc and se (Hanley–McNeil).",
+    ),
+    MetricSpec(
+        key="layout",
+        version=1,
+        name="Layout leakage (own masks, calibrated on the base model)",
+        higher_is_better=False,
+        inputs=MappingProxyType(
+            {
+                "generated": "layout_generated",
+                "reference": "layout_reference",
+                "base_alt": "layout_base_alt",
+                "prompts": "plan_prompts",
+            }
+        ),
+        compute="metrics.layout:layout_metric",
+        role="overfitting",
+        backbone="masks",
+        definition="2·AUROC − 1 of u(g) against u(b): u(x) = d_asked(x) − d_train(x), the distance of the "
+        "image's subject layout (own mask: centroid and square root of the area share) to the nearest "
+        "base-model image of the same prompt (half of the disjoint-seed images) minus that to the nearest "
+        "training image; g the generated images, b the other half of the base model's disjoint-seed images. "
+        "0: subjects stand where the prompt puts them as often as the base model's; 1: every generated "
+        "subject nearer a training layout than any base one. Leakage's layout companion, reported apart.",
     ),
     MetricSpec(
         key="identity",
@@ -424,9 +472,9 @@ _SPECS = (
         higher_is_better=False,
         inputs=("masked_generated:clip", "masked_base:clip", "masked_reference:clip"),
         compute="metrics.collapse:collapse_metric",
-        role="overfitting",
-        headline=0,
-        definition="mean over generated images of cos(g_i, mu) - cos(b_i, mu): g_i and b_i are CLIP features "
+        role="diagnostic",
+        definition="Retired from the headline (a diagnostic): it follows the class noun more than the training "
+        "contexts (docs/VALIDITY.md); leakage@1 replaces it. mean over generated images of cos(g_i, mu) - cos(b_i, mu): g_i and b_i are CLIP features "
         "of the generated image and of the base model's image for the same prompt and seed, both with the "
         "subject painted grey (mask: the base image's class-word cross-attention in the base model, dilated "
         "by 1/16 of the side), mu the mean direction of the reference photos with their subject masked. "

@@ -83,3 +83,22 @@ def test_control_table_and_fidelity_targets() -> None:
     assert table == {"m": values}
     verdict = fidelity_targets(table["m"])
     assert verdict == {"concepts": 2, "ideal_ok": ["x"], "context_ok": ["x"], "both_ok": ["x"]}
+
+
+def test_collapse_targets_read_each_control_against_the_copy() -> None:
+    from benchmark.toy.agreement import collapse_targets
+
+    table = {
+        "x": {"ideal": 0.05, "copy": 1.0, "context-only": 0.8, "base": 0.0},  # all three met
+        "y": {"ideal": 0.2, "copy": 1.0, "context-only": 0.6, "base": 0.1},  # base only (0.1 ≤ 0.1)
+        "z": {"ideal": 0.0, "copy": -0.1, "context-only": 0.5, "base": 0.0},  # a copy ≤ 0 meets nothing
+        "w": {"ideal": 0.0, "copy": 1.0},  # incomplete: left out
+    }
+    got = collapse_targets(table)
+    assert got == {
+        "concepts": 3,
+        "context_ok": ["x"],
+        "ideal_ok": ["x"],
+        "base_ok": ["x", "y"],
+        "all_ok": ["x"],
+    }

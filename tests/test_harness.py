@@ -64,9 +64,9 @@ def test_rows_have_pinned_fields_and_no_duplicates(smoke) -> None:
     assert all(set(ROW_FIELDS) <= set(r) for r in rows)
     keys = [(r["method"], r["concept"], r["metric"], r["config_hash"]) for r in rows]
     assert len(keys) == len(set(keys))
-    # 4 methods x 2 concepts x 10 metrics + the W2 floor (base, 2 concepts) + real (2 concepts x clip_i, dino,
+    # 4 methods x 2 concepts x 12 metrics + the W2 floor (base, 2 concepts) + real (2 concepts x clip_i, dino,
     # subject_dino, subject_clip_i)
-    assert len(rows) == 4 * 2 * 10 + 2 + 2 * 4
+    assert len(rows) == 4 * 2 * 12 + 2 + 2 * 4
     lfd = next(r for r in rows if r["method"] == "dreambooth" and r["metric"] == "lfd")
     assert set(lfd["extra"]["per_timestep"]) == {"200", "400", "599", "799"}
 
@@ -82,7 +82,7 @@ def test_smoke_rows_match_the_committed_rows(smoke) -> None:
     report = compare_rows(
         read_jsonl(result.results), baseline, make_tolerances(committed / "tolerances.json")
     )
-    assert len(baseline) == 4 * 2 * 10 + 2 + 2 * 4
+    assert len(baseline) == 4 * 2 * 12 + 2 + 2 * 4
     assert report.ok, "\n".join([report.summary(), *(f.message for f in report.findings)])
 
 
@@ -218,7 +218,7 @@ def test_ray_cluster_of_two_workers_matches_local(smoke, tmp_path: Path) -> None
         subprocess.run([ray_cli, "stop", "--force"], capture_output=True, env=env, timeout=120)
     reference = _values(read_rows(root / "run" / "results.jsonl"))
     got = {k: v for k, v in _values(read_rows(res.results)).items() if k[0] != "real"}
-    assert len(got) == 2 * 2 * 10
+    assert len(got) == 2 * 2 * 12
     for key, value in got.items():
         assert value == reference[key], key  # bit-identical to the local executor's rows
 
@@ -244,7 +244,18 @@ def test_score_image_folder_equals_harness_rows(smoke, tmp_path: Path, capsys) -
     assert set(got) == {
         (c, m)
         for c in ("dog", "backpack")
-        for m in ("clip_t", "clip_i", "dino", "w2", "collapse", "subject_dino", "subject_clip_i", "leakage")
+        for m in (
+            "clip_t",
+            "clip_i",
+            "dino",
+            "w2",
+            "mmd_base",
+            "collapse",
+            "subject_dino",
+            "subject_clip_i",
+            "leakage",
+            "layout",
+        )
     }
     for key, value in got.items():
         assert value == ref[key], key
@@ -303,12 +314,14 @@ def test_external_method_by_import_path(smoke, tmp_path: Path) -> None:
         "clip_i",
         "dino",
         "w2",
+        "mmd_base",
         "collapse",
         "lfd",
         "lfd_class",
         "subject_dino",
         "subject_clip_i",
         "leakage",
+        "layout",
     }
     values = {r["metric"]: r["value"] for r in rows}
     assert values["lfd"] == 0.0  # it leaves the base model untouched
@@ -365,5 +378,6 @@ def test_export_round_trip_scores_like_the_run(smoke, tmp_path: Path) -> None:
     for r in scored:
         assert r["value"] == run_rows[(r["method"], r["concept"], r["metric"])], (r["method"], r["metric"])
         compared += 1
-    # clip_t, clip_i, dino, w2, collapse, subject_dino, subject_clip_i, leakage per method and concept
-    assert compared == len(METHODS) * 2 * 8
+    # clip_t, clip_i, dino, w2, mmd_base, collapse, subject_dino, subject_clip_i, leakage, layout per
+    # method and concept
+    assert compared == len(METHODS) * 2 * 10

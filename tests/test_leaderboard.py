@@ -406,28 +406,30 @@ def test_headline_reads_each_trajectory_at_the_matched_level(tmp_path: Path) -> 
     assert interpolate_at([0.0, 0.1], [0.0, 1.0], 0.5) is None
     assert default_level({"a": 0.8, "b": 0.3, "c": 0.02}, 0.0) == 0.3  # c got < 25% of the way: left out
     assert pareto_front([(0.1, 0.5), (0.2, 0.4), (0.15, 0.6), (0.2, 0.4)]) == [1, 3]
-    curves = {  # method: [(rung, subject fidelity, collapse)]
+    curves = {  # method: [(rung, subject fidelity, leakage)]
         "a": [(0.5, 0.2, 0.1), (1.0, 0.4, 0.2), (2.0, 0.8, 0.6)],
         "b": [(0.5, 0.1, 0.05), (1.0, 0.2, 0.1), (2.0, 0.3, 0.2)],
         "c": [(0.5, 0.01, 0.0), (1.0, 0.02, 0.01), (2.0, 0.02, 0.02)],
     }
     rows = []
     for concept in ("x", "y"):
-        for metric, value in (("subject_dino", 0.0), ("collapse", 0.0), ("w2", 0.0), ("w2_floor", 0.6)):
+        for metric, value in (("subject_dino", 0.0), ("leakage", 0.0), ("w2", 0.0), ("w2_floor", 0.6)):
             rows.append(row(method="base", concept=concept, metric=metric, value=value, rung=None))
         for method, points in curves.items():
             for rung, ident, coll in points:
                 rows.append(
                     row(method=method, concept=concept, metric="subject_dino", value=ident, rung=rung)
                 )
-                rows.append(row(method=method, concept=concept, metric="collapse", value=coll, rung=rung))
-            p_value = 0.5 if method == "c" else 0.001
+                rows.append(row(method=method, concept=concept, metric="leakage", value=coll, rung=rung))
+            rows.append(row(method=method, concept=concept, metric="w2", value=0.7, rung=1.0))
+            # b: p 0.02 on each of 2 concepts, Bonferroni 0.04 < 0.05; c: 0.03 twice -> 0.06, not detected
+            p_value = {"a": 0.0001, "b": 0.02, "c": 0.03}[method]
             rows.append(
                 row(
                     method=method,
                     concept=concept,
-                    metric="w2",
-                    value=0.7,
+                    metric="mmd_base",
+                    value=0.01,
                     rung=1.0,
                     extra={"p_value": p_value},
                 )
@@ -437,20 +439,23 @@ def test_headline_reads_each_trajectory_at_the_matched_level(tmp_path: Path) -> 
     assert (
         headline is not None and headline.fidelity == "subject_dino" and headline.level == pytest.approx(0.3)
     )
-    assert headline.matched["a"]["collapse"].value == pytest.approx(0.15)
-    assert headline.matched["b"]["collapse"].value == pytest.approx(0.2)
-    assert headline.matched["c"]["collapse"].value is None
-    assert headline.floor == pytest.approx(0.6) and headline.indistinguishable == {"c"}
+    assert headline.matched["a"]["leakage"].value == pytest.approx(0.15)
+    assert headline.matched["b"]["leakage"].value == pytest.approx(0.2)
+    assert headline.matched["c"]["leakage"].value is None
+    assert headline.floor == pytest.approx(0.6) and headline.not_detected == {"c"}
+    assert headline.combined_p["b"] == pytest.approx(0.04) and headline.combined_p["c"] == pytest.approx(0.06)
     md = render_markdown(board)
-    assert "never reaches" in md and "0.150" in md and "indistinguishable from base" in md
+    assert "never reaches" in md and "0.150" in md and "no difference from base detected" in md
+    assert "indistinguishable" not in md and "within the base model's own sampling variation" not in md
+    assert "not evidence that it is the same as base" in md
     assert "floor 0.600" in md  # the base row of the W2 column shows the floor, not 0
     assert "no rows for w2_floor" not in md  # a base-model metric: no other method is missing it
     html = render_html(board)
     assert (
-        html.count('data-plot="trajectory"') == 2 and "Headline: overfitting at matched subject_dino" in html
+        html.count('data-plot="trajectory"') == 3 and "Headline: overfitting at matched subject_dino" in html
     )
     write_leaderboard(board, tmp_path / "out")
-    figure = tmp_path / "out" / "figures" / "toy-1-collapse.svg"
+    figure = tmp_path / "out" / "figures" / "toy-1-leakage.svg"
     assert figure.is_file() and "<polyline" in figure.read_text()
     umask = os.umask(0)
     os.umask(umask)

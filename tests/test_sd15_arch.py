@@ -23,7 +23,20 @@ def test_every_metric_row_on_the_sd15_architecture(tmp_path: Path) -> None:
     rows = read_rows(tmp_path / "run" / "results.jsonl")
     got = {(r["method"], r["metric"]) for r in rows}
     for method in METHODS:
-        for metric in ("clip_t", "clip_i", "dino", "lfd", "lfd_class", "w2", "collapse"):
+        for metric in (
+            "clip_t",
+            "clip_i",
+            "dino",
+            "subject_dino",
+            "subject_clip_i",
+            "lfd",
+            "lfd_class",
+            "w2",
+            "mmd_base",
+            "leakage",
+            "layout",
+            "collapse",
+        ):
             assert (method, metric) in got, (method, metric)
     assert ("base", "w2_floor") in got and ("real", "dino") in got
     lfd = {r["method"]: r["value"] for r in rows if r["metric"] == "lfd"}

@@ -16,11 +16,13 @@ def test_every_metric_describes_itself() -> None:
         "lfd_class",
         "w2",
         "w2_floor",
+        "mmd_base",
         "collapse",
         "identity",
         "subject_dino",
         "subject_clip_i",
         "leakage",
+        "layout",
     }
     for spec in METRICS.values():
         assert spec.id == f"{spec.key}@{spec.version}"

@@ -158,3 +158,26 @@ def fidelity_targets(per_concept: Mapping[str, Mapping[str, float]]) -> dict[str
         "context_ok": context_ok,
         "both_ok": sorted(set(ideal_ok) & set(context_ok)),
     }
+
+
+def collapse_targets(per_concept: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
+    """Issue 23's control targets for a concept-specific overfitting measure, per concept: context-only ≥
+    0.7 × copy, and ideal and base both ≤ 0.1 × copy (a copy that reads ≤ 0 meets none)."""
+    context_ok, ideal_ok, base_ok = [], [], []
+    for concept, v in sorted(per_concept.items()):
+        if not all(k in v for k in CONTROLS) or v["copy"] <= 0:
+            continue
+        if v["context-only"] >= 0.7 * v["copy"]:
+            context_ok.append(concept)
+        if v["ideal"] <= 0.1 * v["copy"]:
+            ideal_ok.append(concept)
+        if v["base"] <= 0.1 * v["copy"]:
+            base_ok.append(concept)
+    complete = [c for c, v in per_concept.items() if all(k in v for k in CONTROLS)]
+    return {
+        "concepts": len(complete),
+        "context_ok": context_ok,
+        "ideal_ok": ideal_ok,
+        "base_ok": base_ok,
+        "all_ok": sorted(set(context_ok) & set(ideal_ok) & set(base_ok)),
+    }

@@ -97,16 +97,18 @@ def concept_readout(
     """Oracle measures of one (run, concept) from its images and the class-rendered prompts behind them.
 
     ``background_acc``: images showing the background their prompt asks for; ``train_background``:
-    images showing one of the concept's training backgrounds; ``position_acc`` / ``colour_acc``: the
+    images showing one of the concept's training backgrounds; ``train_position``: images whose subject
+    stands at the training images' position; ``position_acc`` / ``colour_acc``: the
     same for prompts that ask for a position / a colour; ``fidelity``: mean over images of the fraction
     of asked attributes shown; ``identity``: images showing the concept's shape and pattern.
     """
-    bg, train_bg, pos, col, fid, ident = [], [], [], [], [], []
+    bg, train_bg, train_pos, pos, col, fid, ident = [], [], [], [], [], [], []
     for r, prompt in zip(readings, prompts, strict=True):
         want = asked(prompt)
         if "background" in want:
             bg.append(float(r["background"] == want["background"]))
         train_bg.append(float(r["background"] in concept["backgrounds"]))
+        train_pos.append(float(r["position"] == concept["position"]))
         if "position" in want:
             pos.append(float(r["position"] == want["position"]))
         if "colour" in want:
@@ -118,6 +120,7 @@ def concept_readout(
     return {
         "background_acc": _mean(bg),
         "train_background": _mean(train_bg),
+        "train_position": _mean(train_pos),
         "position_acc": _mean(pos),
         "colour_acc": _mean(col),
         "fidelity": _mean(fid),
@@ -472,6 +475,9 @@ AGREEMENT: tuple[tuple[str, str, str, str], ...] = (
     ("w2", "background_acc", "-", "W2 vs oracle accuracy of the asked new background"),
     ("leakage", "train_background", "+", "leakage vs share of images stuck on a training background"),
     ("leakage", "background_acc", "-", "leakage vs oracle accuracy of the asked new background"),
+    ("mmd_base", "train_background", "+", "MMD² from base vs share of images stuck on a training background"),
+    ("layout", "train_position", "+", "layout vs share of subjects at the training images' position"),
+    ("layout", "position_acc", "-", "layout vs oracle accuracy of the asked position"),
     ("collapse", "train_background", "+", "collapse vs share of images stuck on a training background"),
     ("collapse", "background_acc", "-", "collapse vs oracle accuracy of the asked new background"),
     ("lfd", "nonconcept_drop", "+", "LFD vs drop of oracle accuracy on non-concept prompts (base − method)"),
@@ -533,20 +539,61 @@ def context_independence(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, An
 NO_COLLAPSE_MARGIN = 1 / 32  # one image of the 32 a concept gets
 
 
-def learning_independence(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Spearman ρ of collapse with the oracle's identity among runs that do not collapse: those whose
-    training-background share is at most the base model's for the concept plus one image in 32 (learning
-    the subject's look should not move a collapse measure)."""
+def learning_independence(runs: Sequence[Mapping[str, Any]], metric: str = "collapse") -> dict[str, Any]:
+    """Spearman ρ of ``metric`` with the oracle's identity among the runs (not endpoints) that do not
+    collapse: ``rho`` over those whose training-background share is 0 (issue 23's reading), ``rho_margin``
+    over those at most the base model's share for the concept plus one image in 32. Learning the
+    subject's look should move neither."""
+    from benchmark.toy.agreement import is_endpoint
+
     base_tb = {r["concept"]: r["oracle"]["train_background"] for r in runs if r["label"] == "base"}
-    xs, ys = [], []
-    for r in runs:
-        if r["label"] in ("base", COPY) or "collapse" not in r["metrics"]:
-            continue
-        if r["oracle"]["train_background"] <= base_tb.get(r["concept"], 0.0) + NO_COLLAPSE_MARGIN:
-            xs.append(float(r["metrics"]["collapse"]))
-            ys.append(float(r["oracle"]["identity"]))
-    rho = spearman(xs, ys) if len(xs) >= 3 else float("nan")
-    return {"rho": rho, "n": len(xs)}
+    kept = [r for r in runs if metric in r["metrics"] and not is_endpoint(str(r["label"]))]
+    zero = [r for r in kept if float(r["oracle"]["train_background"]) == 0.0]
+    margin = [
+        r
+        for r in kept
+        if r["oracle"]["train_background"] <= base_tb.get(r["concept"], 0.0) + NO_COLLAPSE_MARGIN
+    ]
+
+    def rho(part: list[Mapping[str, Any]]) -> float:
+        xs = [float(r["metrics"][metric]) for r in part]
+        ys = [float(r["oracle"]["identity"]) for r in part]
+        return spearman(xs, ys) if len(xs) >= 3 else float("nan")
+
+    return {"rho": rho(zero), "n": len(zero), "rho_margin": rho(margin), "n_margin": len(margin)}
+
+
+# concept-specific measures: the oracle share each should follow, read with identity partialled out
+COLLAPSE_COUNTERPART = {
+    "leakage": "train_background",
+    "w2": "train_background",
+    "mmd_base": "train_background",
+    "collapse": "train_background",
+    "layout": "train_position",
+}
+
+
+def collapse_given_identity(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Partial Spearman ρ of each concept-specific measure with its oracle share given the oracle's
+    identity, over the runs that are not endpoints (a measure learning cannot fake: high)."""
+    from benchmark.toy.agreement import is_endpoint, partial_spearman
+
+    out = []
+    for metric, share in COLLAPSE_COUNTERPART.items():
+        kept = [r for r in runs if metric in r["metrics"] and not is_endpoint(str(r["label"]))]
+        x = [float(r["metrics"][metric]) for r in kept]
+        y = [float(r["oracle"][share]) for r in kept if share in r["oracle"]]
+        z = [float(r["oracle"]["identity"]) for r in kept]
+        ok = kept and len(y) == len(x)
+        out.append(
+            {
+                "metric": metric,
+                "share": share,
+                "partial_rho": partial_spearman(x, y, z) if ok else float("nan"),
+                "n": len(kept),
+            }
+        )
+    return out
 
 
 def render_report(study: Mapping[str, Any], command: str) -> str:
@@ -691,11 +738,25 @@ def render_report(study: Mapping[str, Any], command: str) -> str:
         ],
         rank,
     )
-    indep = learning_independence(study["runs"])
     lines += [
         "",
-        f"collapse vs oracle identity among runs that do not collapse (learning alone must not move it): "
-        f"ρ {_f(indep['rho'], 2)} over {indep['n']} runs.",
+        "Concept-specific measures vs oracle identity among runs (not endpoints) that do not collapse — "
+        "learning alone must not move them: "
+        + "; ".join(
+            f"{m} ρ {_f(i['rho'], 2)} over {i['n']} runs with training-background share 0, "
+            f"{_f(i['rho_margin'], 2)} over {i['n_margin']} within one image of the base model's share"
+            for m in ("leakage", "layout", "mmd_base", "w2", "collapse")
+            for i in [learning_independence(study["runs"], m)]
+        )
+        + ".",
+        "",
+        "Partial ρ of each concept-specific measure with its oracle share given the oracle's identity, runs "
+        "only (learning cannot fake it: high): "
+        + "; ".join(
+            f"{c['metric']} with {c['share']} {_f(c['partial_rho'], 2)} (n {c['n']})"
+            for c in collapse_given_identity(study["runs"])
+        )
+        + ".",
         "",
         "Partial ρ with the training-background share given the oracle's identity, runs only (a fidelity "
         "that copying cannot raise: near 0): "
@@ -717,6 +778,8 @@ def render_report(study: Mapping[str, Any], command: str) -> str:
         ("train_background", "oracle"),
         ("identity", "oracle"),
         ("leakage", "metrics"),
+        ("layout", "metrics"),
+        ("mmd_base", "metrics"),
         ("w2", "metrics"),
         ("collapse", "metrics"),
         ("subject_dino", "metrics"),
@@ -753,12 +816,25 @@ def ladder_monotone(
     return {"concepts": len(complete), "non_decreasing": ok}
 
 
-CONTROL_METRICS = ("subject_dino", "subject_clip_i", "clip_i", "dino", "clip_t", "w2", "leakage", "collapse")
+CONTROL_METRICS = (
+    "subject_dino",
+    "subject_clip_i",
+    "clip_i",
+    "dino",
+    "clip_t",
+    "w2",
+    "mmd_base",
+    "leakage",
+    "layout",
+    "collapse",
+)
+# The concept-specific overfitting measures read against issue 23's control targets.
+COLLAPSE_MEASURES = ("w2", "mmd_base", "leakage", "layout", "collapse")
 
 
 def _control_section(runs: Sequence[Mapping[str, Any]]) -> list[str]:
     """Every metric on the rendered 2 × 2 controls, mean over concepts, and the fidelity targets."""
-    from benchmark.toy.agreement import CONTROLS, control_table, fidelity_targets
+    from benchmark.toy.agreement import CONTROLS, collapse_targets, control_table, fidelity_targets
     from leaderboard.markdown import table_lines
 
     table = control_table(runs, CONTROL_METRICS)
@@ -783,10 +859,17 @@ def _control_section(runs: Sequence[Mapping[str, Any]]) -> list[str]:
                 f"ideal ≥ 0.8 × copy on {len(t['ideal_ok'])}/{t['concepts']}; "
                 f"context-only ≤ base + 0.1 × (copy − base) on {len(t['context_ok'])}/{t['concepts']}"
             )
+        elif metric in COLLAPSE_MEASURES:
+            t = collapse_targets(per)
+            verdict = (
+                f"context-only ≥ 0.7 × copy on {len(t['context_ok'])}/{t['concepts']}; ideal ≤ 0.1 × copy on "
+                f"{len(t['ideal_ok'])}/{t['concepts']}; base ≤ 0.1 × copy on {len(t['base_ok'])}/{t['concepts']}; "
+                f"all three on {len(t['all_ok'])}/{t['concepts']}"
+            )
         else:
             verdict = ""
         rows.append([metric, *cells, verdict])
-    lines += table_lines(["metric", *CONTROLS, "fidelity targets (per concept)"], rows)
+    lines += table_lines(["metric", *CONTROLS, "targets (per concept)"], rows)
     return lines
 
 
