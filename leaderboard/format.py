@@ -312,11 +312,13 @@ def headline_table(
         body.append(row)
     base = ["base (reference)", fmt(headline.base_fidelity, 3)]
     for m in metrics:
-        base.append(
-            f"floor {fmt(headline.floor, d)}"
-            if m == headline.floored and headline.floor is not None
-            else fmt(0.0, d)
-        )
+        if m == headline.floored and headline.floor is not None:
+            base.append(f"floor {fmt(headline.floor, d)}")
+            continue
+        # the base model's own measured mean (rung 0 of every trajectory: the same base rows)
+        row0 = next((t.metrics[m][0] for t in headline.trajectories if m in t.metrics), [])
+        measured = [float(v) for v in row0 if not math.isnan(float(v))]
+        base.append(fmt(sum(measured) / len(measured), d) if measured else "—")
     body.append(base)
     return header, body
 
