@@ -143,6 +143,7 @@ class ProfileModel(_Strict):
     metrics: list[str] | None = Field(default=None, description="metric keys (null: every one served)")
     rungs: Rungs = (1.0,)
     identity_scorer: ImportPath | None = None
+    heldout_views: ImportPath | None = None
     budgets: Overrides = Field(default_factory=dict, description="the overrides of the budget 'budget' names")
     torch_threads: Positive | None = None
 

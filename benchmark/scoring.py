@@ -91,6 +91,8 @@ class ImageInputs:
         if extractor not in self.ctx.settings.extractors:
             have = ", ".join(self.ctx.settings.extractors)
             return f"the suite's profile has no extractor {extractor!r} (it has: {have})"
+        if source == "heldout" and not self.ctx.settings.heldout_views:
+            return "the suite's profile names no heldout_views (held-out views of the concept)"
         if source in TEXT_SOURCES and self.ctx.settings.extractors[extractor].kind != "clip":
             return f"extractor {extractor!r} is not an image-text model (kind 'clip')"
         return None
@@ -124,6 +126,9 @@ class ImageInputs:
             return stages.image_features_stage(self.ctx, self.files, spec, self.source)
         if source == "reference":
             return stages.reference_stage(self.ctx, self.concept, spec)
+        if source == "heldout":
+            path, key = stages.heldout_stage(self.ctx, self.concept)
+            return stages.image_features_stage(self.ctx, sorted(path.glob("*.png")), spec, key)
         if source in ("prompt", "prompt_truncations"):
             return stages.class_text_stage(self.ctx, self.concept, spec)
         if source in ("base", "base_alt"):

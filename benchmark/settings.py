@@ -108,6 +108,10 @@ class EvalSettings:
     # a scorer of whether an image shows its concept (package.module:function returning one), for suites
     # with ground truth (the toy world's oracle); gives the identity metric and the fidelity axis
     identity_scorer: str | None = None
+    # held-out views of a concept in contexts its training images never show (package.module:function
+    # (concept config, size) -> images), for suites that can render them (the toy world); the
+    # heldout_gap metric. Its stage key names it, so it is not part of the settings' identity.
+    heldout_views: str | None = None
     # the overrides of the budget named ``budget``, per method name or "*" for every method (keys a recipe
     # lacks are skipped for "*"); empty: those of the profile named like the budget, if it has some
     budgets: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -119,6 +123,7 @@ class EvalSettings:
         """JSON-able description used in cache keys and row hashes (loaders left out)."""
         data = self.to_dict()
         data.pop("model_loader")
+        data.pop("heldout_views")
         data.pop("rungs")  # each rung is its own fit and its own rows (which carry the rung)
         data.pop("budgets")  # reaches rows only through each method's resolved config (its config_hash)
         # each extractor under its own name (names cannot shadow a field): a profile with the extractors

@@ -392,6 +392,27 @@ def masked_features_stage(
     return ctx.cache.get_or_compute("masked_features", inputs, compute)
 
 
+def heldout_stage(ctx: RunContext, concept: Any) -> tuple[Path, str]:
+    """Held-out views of a concept from the suite's ``heldout_views`` loader (``<dir>/<k>.png``)."""
+    provider = ctx.settings.heldout_views
+    if not provider:
+        raise ValueError("the suite's profile names no heldout_views")
+    inputs = {
+        "provider": provider,
+        "concept": dict(concept.spec.upstream),
+        "resolution": ctx.settings.resolution,
+    }
+
+    def compute(out: Path) -> None:
+        from benchmark.io import resolve
+
+        views = resolve(provider, "held-out views")(dict(concept.spec.upstream), ctx.settings.resolution)
+        for k, image in enumerate(views):
+            image.save(out / f"{k:03d}.png")
+
+    return ctx.cache.get_or_compute("heldout", inputs, compute)
+
+
 def identity_stage(ctx: RunContext, images: list[Path], concept: Any, source_key: str) -> tuple[Path, str]:
     """Per-image identity scores of ``images`` from the suite's identity scorer (``<dir>/scores.npy``)."""
     scorer = ctx.identity_scorer()

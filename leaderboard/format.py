@@ -316,7 +316,7 @@ def headline_table(
             base.append(f"floor {fmt(headline.floor, d)}")
             continue
         # the base model's own measured mean (rung 0 of every trajectory: the same base rows)
-        row0 = next((t.metrics[m][0] for t in headline.trajectories if m in t.metrics), [])
+        row0: Any = next((t.metrics[m][0] for t in headline.trajectories if m in t.metrics), [])
         measured = [float(v) for v in row0 if not math.isnan(float(v))]
         base.append(fmt(sum(measured) / len(measured), d) if measured else "—")
     body.append(base)

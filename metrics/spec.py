@@ -45,6 +45,8 @@ SOURCES: Mapping[str, str] = MappingProxyType(
         "context_reference": "image features [R, d] of the reference photos' contexts (their own masks)",
         "context_base_alt": "image features [N, d] of the contexts of the base model's images on the disjoint "
         "seed set (seed + 10000), their own masks: the null of leakage",
+        "heldout": "image features [H, d] of held-out views of the concept in contexts its training images "
+        "never show (suites whose profile names heldout_views; the toy suite renders them)",
         "prompt": "text features [N, d] of each generated image's prompt, slot = class noun (an image-text "
         "extractor only)",
         "prompt_truncations": "how many of those prompts were truncated to the text encoder's context (int; "
@@ -437,6 +439,27 @@ _SPECS = (
         "training image; g the generated images, b the other half of the base model's disjoint-seed images. "
         "0: subjects stand where the prompt puts them as often as the base model's; 1: every generated "
         "subject nearer a training layout than any base one. Leakage's layout companion, reported apart.",
+    ),
+    MetricSpec(
+        key="heldout_gap",
+        version=1,
+        name="Held-out gap (training images vs the concept in other contexts)",
+        higher_is_better=False,
+        inputs=MappingProxyType(
+            {
+                "generated": "generated:clip",
+                "reference": "reference:clip",
+                "heldout": "heldout:clip",
+                "base": "base_alt:clip",
+            }
+        ),
+        compute="metrics.heldout:heldout_gap_metric",
+        role="overfitting",
+        definition="mean over generated images of [highest cosine to a training image − highest cosine to a "
+        "held-out view of the concept in other contexts] (CLIP-slot features, whole images), minus the same "
+        "mean over the base model's images for the same prompts on disjoint seeds (+10000). 0: no nearer "
+        "the training images than the base model is; positive: pulled towards the training contexts. "
+        "Suites with held-out views only (toy). Rows carry gap_generated, gap_base and se.",
     ),
     MetricSpec(
         key="identity",

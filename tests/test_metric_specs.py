@@ -49,6 +49,12 @@ def _value(ref: str, rng: np.random.Generator) -> Any:
         return lambda z, t, p: 0.5 * z + 0.1
     if source == "lfd_reference":
         return _lfd_reference()
+    if source == "layout_reference":
+        return rng.uniform(size=(R, 3))
+    if source.startswith("layout_"):
+        return rng.uniform(size=(N, 3))
+    if source == "plan_prompts":
+        return np.arange(N) // 2  # two images per prompt
     return _unit(rng, N)
 
 

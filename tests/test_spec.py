@@ -23,6 +23,7 @@ def test_every_metric_describes_itself() -> None:
         "subject_clip_i",
         "leakage",
         "layout",
+        "heldout_gap",
     }
     for spec in METRICS.values():
         assert spec.id == f"{spec.key}@{spec.version}"
