@@ -144,6 +144,10 @@ class ProfileModel(_Strict):
     rungs: Rungs = (1.0,)
     identity_scorer: ImportPath | None = None
     heldout_views: ImportPath | None = None
+    reference_method: str = Field(
+        default="infusion",
+        description="the method the leaderboard's paired differences compare every other with",
+    )
     budgets: Overrides = Field(default_factory=dict, description="the overrides of the budget 'budget' names")
     torch_threads: Positive | None = None
 

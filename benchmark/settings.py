@@ -112,6 +112,9 @@ class EvalSettings:
     # (concept config, size) -> images), for suites that can render them (the toy world); the
     # heldout_gap metric. Its stage key names it, so it is not part of the settings' identity.
     heldout_views: str | None = None
+    # the method every other is compared with in the leaderboard's paired differences (not part of the
+    # settings' identity: it changes no row)
+    reference_method: str = "infusion"
     # the overrides of the budget named ``budget``, per method name or "*" for every method (keys a recipe
     # lacks are skipped for "*"); empty: those of the profile named like the budget, if it has some
     budgets: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -124,6 +127,7 @@ class EvalSettings:
         data = self.to_dict()
         data.pop("model_loader")
         data.pop("heldout_views")
+        data.pop("reference_method")
         data.pop("rungs")  # each rung is its own fit and its own rows (which carry the rung)
         data.pop("budgets")  # reaches rows only through each method's resolved config (its config_hash)
         # each extractor under its own name (names cannot shadow a field): a profile with the extractors

@@ -16,6 +16,7 @@ from metrics.spec import METRICS, MetricSpec
 
 from .frame import rows_frame
 from .learning import Assessment, assess
+from .paired import DEFAULT_REFERENCE, PairedCell, PairedTable, all_pairs, paired_table
 from .rows import ResultRow, RowError, Version, parse_created_at, version_sort_key
 from .scale import RAW, DisplayScale
 from .stats import DEFAULT_LEVEL, DEFAULT_RESAMPLES, DEFAULT_SEED, Interval, bootstrap_mean_ci
@@ -149,12 +150,21 @@ class Leaderboard:
     level: float
     seed: int
     headlines: tuple[Headline | None, ...] = ()
+    paired: tuple[PairedTable | None, ...] = ()
+    pairs: tuple[tuple[PairedCell, ...], ...] = ()
 
     def headline_for(self, section: Section) -> Headline | None:
         """The matched-fidelity headline of ``section`` (None without trajectory data)."""
         for s, h in zip(self.sections, self.headlines, strict=False):
             if s is section:
                 return h
+        return None
+
+    def paired_for(self, section: Section) -> PairedTable | None:
+        """Every method against the reference method on ``section`` (None: the reference has no rows)."""
+        for s, p in zip(self.sections, self.paired, strict=False):
+            if s is section:
+                return p
         return None
 
 
@@ -170,6 +180,7 @@ def build_leaderboard(
     level: float = DEFAULT_LEVEL,
     seed: int = DEFAULT_SEED,
     fidelity_levels: Mapping[str, float] | None = None,
+    references: Mapping[str, str] | None = None,
 ) -> Leaderboard:
     """Group rows and aggregate each method over concepts.
 
@@ -182,6 +193,8 @@ def build_leaderboard(
         resamples, level, seed: bootstrap settings (see :func:`leaderboard.stats.bootstrap_mean_ci`).
         fidelity_levels: per suite name, the fidelity level of the matched-fidelity headline (default:
             :func:`leaderboard.trajectory.default_level`).
+        references: per suite name, the method every other is compared with in paired differences
+            (default :data:`DEFAULT_REFERENCE`; the CLI passes the suite profile's ``reference_method``).
 
     Returns:
         The :class:`Leaderboard`.
@@ -200,7 +213,8 @@ def build_leaderboard(
         everything.groupby(["suite", "suite_version"], sort=False),
         key=lambda item: (item[0][0], version_sort_key(item[0][1])),
     )
-    sections, headlines = [], []
+    sections, headlines, paired, pairs = [], [], [], []
+    refs = dict(references or {})
     for (suite, version), part in parts:
         # the tables show each method at its tuned budget (rung 1) and the untrained references
         tuned = part[part["rung"].isna() | (part["rung"] == 1.0)]
@@ -208,6 +222,8 @@ def build_leaderboard(
         headlines.append(
             build_headline(part, level=levels.get(str(suite)), resamples=min(resamples, 2000), seed=seed)
         )
+        paired.append(paired_table(part, refs.get(str(suite), DEFAULT_REFERENCE)))
+        pairs.append(tuple(all_pairs(part)))
 
     latest = max(rows, key=lambda r: (parse_created_at(r.created_at), r.created_at)).created_at
     return Leaderboard(
@@ -220,6 +236,8 @@ def build_leaderboard(
         level=level,
         seed=seed,
         headlines=tuple(headlines),
+        paired=tuple(paired),
+        pairs=tuple(pairs),
     )
 
 

@@ -9,17 +9,18 @@ from pathlib import Path
 from .aggregate import Leaderboard
 from .format import DEFAULT_DIGITS
 from .plots import method_colors, render_trajectories
-from .render_csv import render_csv
+from .render_csv import render_csv, render_paired_csv
 from .render_html import render_html
 from .render_md import figure_name, render_markdown
 
-OUTPUT_FILES: tuple[str, ...] = ("LEADERBOARD.md", "leaderboard.csv", "index.html")
+OUTPUT_FILES: tuple[str, ...] = ("LEADERBOARD.md", "leaderboard.csv", "index.html", "paired.csv")
 
 
 def write_leaderboard(
     board: Leaderboard, out_dir: str | os.PathLike[str], *, digits: int = DEFAULT_DIGITS
 ) -> list[Path]:
-    """Write ``LEADERBOARD.md``, ``leaderboard.csv`` and ``index.html`` into ``out_dir`` (created), and the
+    """Write ``LEADERBOARD.md``, ``leaderboard.csv``, ``index.html`` and ``paired.csv`` (every pair of
+    methods, :func:`leaderboard.render_csv.render_paired_csv`) into ``out_dir`` (created), and the
     trajectory figures the Markdown page links, ``figures/<suite>-<version>-<metric>.svg``.
 
     Returns:
@@ -32,7 +33,12 @@ def write_leaderboard(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    texts = (render_markdown(board, digits=digits), render_csv(board), render_html(board, digits=digits))
+    texts = (
+        render_markdown(board, digits=digits),
+        render_csv(board),
+        render_html(board, digits=digits),
+        render_paired_csv(board),
+    )
     paths = []
     for name, text in zip(OUTPUT_FILES, texts, strict=True):
         path = out / name

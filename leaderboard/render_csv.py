@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
+from metrics.spec import METRICS
+
 from .aggregate import Leaderboard
 
 CSV_COLUMNS: tuple[str, ...] = (
@@ -68,4 +70,48 @@ def render_csv(board: Leaderboard) -> str:
                         board.seed,
                     ]
                 )
+    return buffer.getvalue()
+
+
+PAIRED_COLUMNS: tuple[str, ...] = (
+    "suite",
+    "suite_version",
+    "metric",
+    "higher_is_better",
+    "method",
+    "reference",
+    "n_concepts",
+    "n_clusters",
+    "mean_difference",
+    "ci_low",
+    "ci_high",
+    "better_on",
+)
+
+
+def render_paired_csv(board: Leaderboard) -> str:
+    """Every ordered pair of methods on every fidelity and overfitting metric: ``method − reference`` on
+    their shared concepts at the tuned budget, with the clustered 95% interval (empty when there are too
+    few concepts; ``leaderboard.paired``)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(PAIRED_COLUMNS)
+    for section, cells in zip(board.sections, board.pairs, strict=False):
+        for c in cells:
+            writer.writerow(
+                [
+                    section.suite,
+                    section.suite_version,
+                    c.metric,
+                    "true" if METRICS[c.metric].higher_is_better else "false",
+                    c.method,
+                    c.reference,
+                    c.diff.n,
+                    c.diff.clusters,
+                    repr(c.diff.mean),
+                    "" if c.diff.low is None else repr(c.diff.low),
+                    "" if c.diff.high is None else repr(c.diff.high),
+                    c.better,
+                ]
+            )
     return buffer.getvalue()

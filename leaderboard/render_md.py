@@ -32,12 +32,20 @@ from .format import (
 )
 from .learning import NOT_RANKED
 from .markdown import table_lines
+from .paired import PairedTable, paired_rows, paired_sentence
 from .trajectory import Headline, overfitting_metrics
 
 
 def figure_name(headline: Headline, metric: str) -> str:
     """The file name of a trajectory figure, under ``figures/`` beside the page."""
     return f"{headline.suite}-{headline.suite_version}-{metric}.svg"
+
+
+def paired_lines(table: PairedTable, unranked: frozenset[str] = frozenset()) -> list[str]:
+    """The paired-difference section: every method against the reference method."""
+    header, body = paired_rows(table, unranked)
+    out = ["", f"### Paired differences against {table.reference}", "", paired_sentence(table, unranked), ""]
+    return out + table_lines(header, body)
 
 
 def _headline(headline: Headline, digits: int, unranked: frozenset[str] = frozenset()) -> list[str]:
@@ -57,7 +65,13 @@ def _headline(headline: Headline, digits: int, unranked: frozenset[str] = frozen
     return out
 
 
-def _section(section: Section, digits: int, level: str, headline: Headline | None = None) -> list[str]:
+def _section(
+    section: Section,
+    digits: int,
+    level: str,
+    headline: Headline | None = None,
+    paired: PairedTable | None = None,
+) -> list[str]:
     out = [f"## Suite `{section.label}`", ""]
     out.append(
         f"{len(section.concepts)} concepts, {len(section.methods)} methods, {section.n_rows} rows. "
@@ -94,6 +108,8 @@ def _section(section: Section, digits: int, level: str, headline: Headline | Non
         out.extend(f"- {note}" for note in folders)
     if headline is not None:
         out.extend(_headline(headline, digits, unranked_methods(section)))
+    if paired is not None:
+        out.extend(paired_lines(paired, unranked_methods(section)))
     decimals = [group_decimals(g, digits) for g in section.groups]
     notes = missing_notes(section)
     absent = absent_notes(section)
@@ -152,7 +168,11 @@ def render_markdown(board: Leaderboard, *, digits: int = DEFAULT_DIGITS) -> str:
     """
     out = ["# overfit-bench leaderboard", "", summary_sentence(board), "", method_sentence(board), ""]
     for section in board.sections:
-        out.extend(_section(section, digits, f"{board.level:.0%}", board.headline_for(section)))
+        out.extend(
+            _section(
+                section, digits, f"{board.level:.0%}", board.headline_for(section), board.paired_for(section)
+            )
+        )
         out.append("")
     out.append(template("definitions.md.j2").render(defs=metric_definitions(board)).rstrip("\n"))
     return "\n".join(out) + "\n"

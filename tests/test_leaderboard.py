@@ -365,7 +365,7 @@ def test_cli_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_write_leaderboard_returns_paths(tmp_path: Path) -> None:
     board = build_leaderboard(parsed([row()]), resamples=FAST)
     paths = write_leaderboard(board, tmp_path / "deep" / "out")
-    assert [p.name for p in paths] == ["LEADERBOARD.md", "leaderboard.csv", "index.html"]
+    assert [p.name for p in paths] == ["LEADERBOARD.md", "leaderboard.csv", "index.html", "paired.csv"]
     assert all(p.stat().st_size > 0 for p in paths)
 
 

@@ -42,6 +42,13 @@ def register(sub: Any) -> None:
         help="the fidelity level of a suite's matched-fidelity headline (default: the lowest peak fidelity "
         "among the methods that learned; see docs/METRICS.md). Repeatable.",
     )
+    p.add_argument(
+        "--reference",
+        default=None,
+        metavar="METHOD",
+        help="the method every other is compared with in the paired differences (default: each suite "
+        "profile's reference_method, infusion)",
+    )
     p.set_defaults(func=run)
 
 
@@ -55,6 +62,26 @@ def _levels(options: list[str]) -> dict[str, float]:
             sep = ""
         if not sep or not suite.strip():
             raise ValueError(f"--level {option!r}: expected SUITE=VALUE, e.g. toy=0.5")
+    return out
+
+
+def _references(option: str | None, rows: list[Any]) -> dict[str, str]:
+    """Per suite in the rows: ``--reference`` or the suite profile's ``reference_method`` (a suite this
+    installation does not know keeps the leaderboard's default)."""
+    out = {}
+    for suite in sorted({r.suite for r in rows}):
+        if option:
+            out[suite] = option
+            continue
+        try:
+            from benchmark.settings import settings_for
+
+            out[suite] = settings_for(suite).reference_method
+        except Exception:  # rows of a suite this installation has no manifest for
+            continue
+    if option and not any(r.method == option for r in rows):
+        methods = ", ".join(sorted({r.method for r in rows}))
+        raise ValueError(f"--reference {option!r}: no row has that method (methods in the rows: {methods})")
     return out
 
 
@@ -79,7 +106,12 @@ def run(args: argparse.Namespace) -> int:
                 f"(suites in the rows: {', '.join(sorted({r.suite for r in rows}))})"
             )
         board = build_leaderboard(
-            rows, scales=scales, resamples=args.resamples, seed=args.seed, fidelity_levels=levels
+            rows,
+            scales=scales,
+            resamples=args.resamples,
+            seed=args.seed,
+            fidelity_levels=levels,
+            references=_references(args.reference, rows),
         )
         paths = write_leaderboard(board, args.out, digits=args.digits)
     except (RowError, ValueError, OSError) as exc:

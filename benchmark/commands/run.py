@@ -180,7 +180,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_leaderboard:
         from leaderboard import build_leaderboard, read_rows, write_leaderboard
 
-        paths = write_leaderboard(build_leaderboard(read_rows([result.results])), out / "leaderboard")
+        board = build_leaderboard(read_rows([result.results]), references={name: settings.reference_method})
+        paths = write_leaderboard(board, out / "leaderboard")
         print("leaderboard: " + ", ".join(str(p) for p in paths))
     print(f"{result.rows_added} new rows in {result.results} ({time.perf_counter() - start:.1f} s)")
     return 0

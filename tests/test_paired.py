@@ -1,0 +1,117 @@
+"""Paired differences against a reference method, with intervals over clusters of concepts."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from leaderboard.clustered import MIN_UNITS, cluster_bca_interval, cluster_t_interval, coverage
+from leaderboard.frame import rows_frame
+from leaderboard.paired import all_pairs, clusters_from_base, paired_table
+from leaderboard.rows import parse_row
+from metrics.spec import METRICS
+
+
+def row(**fields: Any) -> Any:
+    base = {
+        "suite": "toy",
+        "suite_version": 1,
+        "method_version": 1,
+        "metric_version": METRICS[fields["metric"]].version,
+        "n": 10,
+        "backbone": "b",
+        "config_hash": "h",
+        "created_at": "2026-12-06T10:00:00+00:00",
+        "package_version": "0.1.0",
+        "git_rev": "abc",
+        "extra": {},
+    }
+    return parse_row({**base, **fields}, "mem")
+
+
+def test_cluster_t_interval_matches_the_textbook_formula() -> None:
+    # two clusters of equal size: the CR1 standard error of the mean of 4 values is the spread of the two
+    # cluster means / sqrt(2) ... written out: totals (1+3, 5+7) = (4, 12), mean 4, residual totals (-4, 4)
+    values = {"a": 1.0, "b": 3.0, "c": 5.0, "d": 7.0, "e": 4.0, "f": 4.0}
+    clusters = {"a": "x", "b": "x", "c": "y", "d": "y", "e": "z", "f": "z"}
+    got = cluster_t_interval(values, clusters)
+    from scipy.stats import t
+
+    resid = np.array([4 - 2 * 4, 12 - 2 * 4, 8 - 2 * 4], dtype=float)
+    se = math.sqrt(3 / 2 * float((resid**2).sum())) / 6
+    half = t.ppf(0.975, 2) * se
+    assert got.mean == pytest.approx(4.0) and got.clusters == 3 and got.n == 6
+    assert got.low == pytest.approx(4.0 - half) and got.high == pytest.approx(4.0 + half)
+
+
+def test_too_few_concepts_give_no_interval() -> None:
+    values = {f"c{i}": float(i) for i in range(MIN_UNITS - 1)}
+    got = cluster_t_interval(values, {})
+    assert got.low is None and got.high is None and got.mean == pytest.approx(1.5)
+    assert cluster_bca_interval(values, {}).low is None
+
+
+def test_simulated_coverage_of_the_cluster_t_interval_at_eight_concepts_in_four_clusters() -> None:
+    # normal data, half the variance shared within a cluster: close to the nominal 95%
+    assert coverage("t", trials=400, within=0.5) >= 0.92
+    with pytest.raises(ValueError, match="unknown interval method"):
+        coverage("percentile")
+
+
+def _rows() -> list[Any]:
+    out = []
+    floor = {"a": 0.5, "b": 0.5, "c": 0.7, "d": 0.7, "e": 0.9, "f": 0.9}  # 3 class nouns, 2 concepts each
+    for concept, f in floor.items():
+        out.append(row(method="base", concept=concept, metric="w2_floor", value=f, rung=None))
+        out.append(row(method="base", concept=concept, metric="subject_dino", value=0.3, rung=None))
+        out.append(row(method="ref", concept=concept, metric="subject_dino", value=0.5, rung=1.0))
+        out.append(row(method="ref", concept=concept, metric="subject_dino", value=0.9, rung=2.0))
+        out.append(row(method="mine", concept=concept, metric="subject_dino", value=0.6, rung=1.0))
+        out.append(row(method="real", concept=concept, metric="subject_dino", value=1.0, rung=None))
+    return out
+
+
+def test_clusters_are_read_from_identical_base_rows_and_pairs_at_the_tuned_budget() -> None:
+    frame = rows_frame(_rows())
+    clusters = clusters_from_base(frame)
+    assert clusters["a"] == clusters["b"] != clusters["c"] == clusters["d"] != clusters["e"]
+    table = paired_table(frame, "ref")
+    assert table is not None and table.clusters == 3 and table.concepts == 6
+    cell = table.cell("mine", "subject_dino")
+    assert cell is not None and cell.diff.mean == pytest.approx(0.1) and cell.better == 6  # rung 2 not used
+    assert table.cell("base", "subject_dino") is not None and table.cell("real", "subject_dino") is None
+    assert paired_table(frame, "nobody") is None
+    pairs = {(c.method, c.reference) for c in all_pairs(frame)}
+    assert pairs == {
+        ("mine", "ref"),
+        ("ref", "mine"),
+        ("base", "ref"),
+        ("ref", "base"),
+        ("mine", "base"),
+        ("base", "mine"),
+    }
+
+
+def test_leaderboard_command_writes_every_pair_and_names_an_unknown_reference(tmp_path, capsys) -> None:
+    import csv
+    from pathlib import Path
+
+    from benchmark.cli import main
+
+    rows = Path(__file__).resolve().parents[1] / "leaderboard" / "results" / "smoke.jsonl"
+    assert main(["leaderboard", str(rows), "--out", str(tmp_path / "lb"), "--resamples", "200"]) == 0
+    page = (tmp_path / "lb" / "LEADERBOARD.md").read_text()
+    assert "### Paired differences against infusion" in page  # the smoke profile's reference
+    assert "too small: fewer than 5 concepts" in page  # two concepts: no interval
+    with open(tmp_path / "lb" / "paired.csv", newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert {r["reference"] for r in table} >= {"infusion", "dreambooth"} and all(
+        r["ci_low"] == "" for r in table
+    )
+    args = ["leaderboard", str(rows), "--out", str(tmp_path / "x"), "--reference", "dreambooth"]
+    assert main(args) == 0 and "against dreambooth" in (tmp_path / "x" / "LEADERBOARD.md").read_text()
+    assert main([*args[:-1], "nobody"]) == 2
+    assert "--reference 'nobody': no row has that method" in capsys.readouterr().err
