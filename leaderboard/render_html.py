@@ -39,6 +39,7 @@ from .format import (
     w2_display,
 )
 from .learning import NOT_RANKED
+from .paired import PairedTable, paired_rows, paired_sentence
 from .plots import PLOTS, method_colors, render_scatter, render_trajectories
 from .trajectory import Headline, overfitting_metrics
 
@@ -64,7 +65,11 @@ def _headline_view(
 
 
 def _section_view(
-    section: Section, digits: int, level: str, headline: Headline | None = None
+    section: Section,
+    digits: int,
+    level: str,
+    headline: Headline | None = None,
+    paired: PairedTable | None = None,
 ) -> dict[str, Any]:
     summary = summary_groups(section)
     decimals = [group_decimals(g, digits) for g in summary]
@@ -177,6 +182,19 @@ def _section_view(
         "figures": figures,
         "tables": tables,
         "headline": _headline_view(headline, digits, by_name, unranked_methods(section)),
+        "paired": _paired_view(paired, unranked_methods(section)),
+    }
+
+
+def _paired_view(table: PairedTable | None, unranked: frozenset[str]) -> dict[str, Any] | None:
+    if table is None:
+        return None
+    header, rows = paired_rows(table, unranked)
+    return {
+        "reference": table.reference,
+        "sentence": paired_sentence(table, unranked),
+        "header": header,
+        "rows": rows,
     }
 
 
@@ -196,7 +214,10 @@ def render_html(board: Leaderboard, *, digits: int = DEFAULT_DIGITS) -> str:
         method_sentence=method_sentence(board),
         no_mixing=no_mixing_sentence(),
         level=level,
-        sections=[_section_view(s, digits, level, board.headline_for(s)) for s in board.sections],
+        sections=[
+            _section_view(s, digits, level, board.headline_for(s), board.paired_for(s))
+            for s in board.sections
+        ],
         defs=metric_definitions(board),
     )
     return text if text.endswith("\n") else text + "\n"

@@ -106,6 +106,7 @@ def test_leaderboard_command_writes_every_pair_and_names_an_unknown_reference(tm
     page = (tmp_path / "lb" / "LEADERBOARD.md").read_text()
     assert "### Paired differences against infusion" in page  # the smoke profile's reference
     assert "too small: fewer than 5 concepts" in page  # two concepts: no interval
+    assert "Paired differences against infusion" in (tmp_path / "lb" / "index.html").read_text()
     with open(tmp_path / "lb" / "paired.csv", newline="") as fh:
         table = list(csv.DictReader(fh))
     assert {r["reference"] for r in table} >= {"infusion", "dreambooth"} and all(
