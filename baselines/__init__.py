@@ -91,12 +91,23 @@ def get_method(name_or_path: str) -> Any:
             f"{name!r} is not a method: it lacks {', '.join(missing)} (a method needs fit(concept, pipeline, "
             "config, *, seed, progress), load(artifact, pipeline) and render(template, concept))"
         )
-    if not getattr(method, "name", None):
+    own = getattr(method, "name", None)
+    if not own or (name not in METHODS and _borrowed(method, str(own))):
+        # an outside class with no name of its own (``class MyLoRA(DreamBoothLoRA)``) would otherwise
+        # write its rows under the built-in's name, beside and against the built-in's own rows
         try:
             method.name = name
         except AttributeError:
             pass
     return method
+
+
+def _borrowed(method: Any, own: str) -> bool:
+    """Whether ``method`` carries a registered built-in's name without being that built-in."""
+    if own not in METHODS:
+        return False
+    builtin = _import(METHODS[own])
+    return type(method) is not builtin and method is not builtin
 
 
 def load_method(name_or_path: str) -> MethodHandle:

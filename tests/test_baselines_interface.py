@@ -432,3 +432,12 @@ def test_methods_command_on_the_sd15_architecture(capsys) -> None:
     assert rows["infusion"]["trainable_params"] == rows["infusion-single"]["trainable_params"] == 12_480
     assert rows["infusion-kv"]["trainable_params"] == 24_960
     assert rows["infusion"]["artifact_bytes_fp32"] == 49_920
+
+
+def test_an_outside_subclass_without_a_name_of_its_own_is_named_by_its_path() -> None:
+    from baselines import load_method
+
+    assert load_method("tests.tuned_method:UnnamedLoRA").name == "tests.tuned_method:UnnamedLoRA"
+    assert load_method("tests.tuned_method:RankEightLoRA").name == "rank8-lora"  # it named itself
+    assert load_method("dreambooth-lora").name == "dreambooth-lora"
+    assert load_method("baselines.lora:DreamBoothLoRA").name == "dreambooth-lora"  # the built-in, by path

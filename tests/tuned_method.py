@@ -17,3 +17,7 @@ class RankEightLoRA(DreamBoothLoRA):
         cfg = super().resolve_config(config)
         cfg.update(rank=8, lora_alpha=8)
         return cfg
+
+
+class UnnamedLoRA(DreamBoothLoRA):
+    """A subclass that does not name itself: it must not write rows as ``dreambooth-lora``."""
