@@ -476,6 +476,12 @@ AGREEMENT: tuple[tuple[str, str, str, str], ...] = (
     ("leakage", "train_background", "+", "leakage vs share of images stuck on a training background"),
     ("leakage", "background_acc", "-", "leakage vs oracle accuracy of the asked new background"),
     ("mmd_base", "train_background", "+", "MMD² from base vs share of images stuck on a training background"),
+    (
+        "heldout_gap",
+        "train_background",
+        "+",
+        "held-out gap vs share of images stuck on a training background",
+    ),
     ("layout", "train_position", "+", "layout vs share of subjects at the training images' position"),
     ("layout", "position_acc", "-", "layout vs oracle accuracy of the asked position"),
     ("collapse", "train_background", "+", "collapse vs share of images stuck on a training background"),
@@ -568,6 +574,7 @@ COLLAPSE_COUNTERPART = {
     "leakage": "train_background",
     "w2": "train_background",
     "mmd_base": "train_background",
+    "heldout_gap": "train_background",
     "collapse": "train_background",
     "layout": "train_position",
 }
@@ -745,7 +752,7 @@ def render_report(study: Mapping[str, Any], command: str) -> str:
         + "; ".join(
             f"{m} ρ {_f(i['rho'], 2)} over {i['n']} runs with training-background share 0, "
             f"{_f(i['rho_margin'], 2)} over {i['n_margin']} within one image of the base model's share"
-            for m in ("leakage", "layout", "mmd_base", "w2", "collapse")
+            for m in ("leakage", "heldout_gap", "layout", "mmd_base", "w2", "collapse")
             for i in [learning_independence(study["runs"], m)]
         )
         + ".",
@@ -778,6 +785,7 @@ def render_report(study: Mapping[str, Any], command: str) -> str:
         ("train_background", "oracle"),
         ("identity", "oracle"),
         ("leakage", "metrics"),
+        ("heldout_gap", "metrics"),
         ("layout", "metrics"),
         ("mmd_base", "metrics"),
         ("w2", "metrics"),
@@ -825,11 +833,12 @@ CONTROL_METRICS = (
     "w2",
     "mmd_base",
     "leakage",
+    "heldout_gap",
     "layout",
     "collapse",
 )
 # The concept-specific overfitting measures read against issue 23's control targets.
-COLLAPSE_MEASURES = ("w2", "mmd_base", "leakage", "layout", "collapse")
+COLLAPSE_MEASURES = ("w2", "mmd_base", "leakage", "heldout_gap", "layout", "collapse")
 
 
 def _control_section(runs: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -968,8 +977,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="the rendered controls (`python -m benchmark.toy.controls --out DIR`; default RUN/controls)",
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="re-render the document's tables from its saved study (docs/validity/validity.json) without "
+        "running anything",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.report_only:
+        saved = args.doc.parent / "validity" / "validity.json"
+        if not saved.is_file():
+            print(
+                f"validity: error: {saved}: no saved study; run without --report-only first", file=sys.stderr
+            )
+            return 2
+        write_outputs(
+            json.loads(saved.read_text(encoding="utf-8")), args.doc, "python -m benchmark.toy.validity"
+        )
+        return 0
     from baselines import list_methods
 
     methods = args.methods.split(",") if args.methods else list(list_methods())
