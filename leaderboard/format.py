@@ -60,8 +60,21 @@ def displayed(group: Group, stat: MethodStat) -> tuple[float, float, float]:
     )
 
 
+STRUCTURAL = "0 (structural)"
+STRUCTURAL_NOTE = "zero by construction: not ranked"
+
+
+def structural(group: Group, stat: MethodStat) -> bool:
+    """Whether the method's value is 0 on every concept of a metric whose exact zeros are structural
+    (``MetricSpec.structural_zero``): not a measurement, so never ranked."""
+    i = stat.interval
+    return bool(group.spec.structural_zero) and i.mean == 0.0 and i.low == 0.0 and i.high == 0.0
+
+
 def cell_text(group: Group, stat: MethodStat, decimals: int) -> str:
-    """``mean [low, high]`` on the group's display scale."""
+    """``mean [low, high]`` on the group's display scale; ``0 (structural)`` for a structural zero."""
+    if structural(group, stat):
+        return STRUCTURAL
     mean, low, high = displayed(group, stat)
     return f"{fmt(mean, decimals)} [{fmt(low, decimals)}, {fmt(high, decimals)}]"
 
@@ -300,6 +313,8 @@ def headline_table(
                 row.append("—")
             elif cell.value is None:
                 row.append("never reaches")
+            elif METRICS[m].structural_zero and _all_zero(t.metrics[m][1:]):
+                row.append(STRUCTURAL)  # every measured rung exactly 0: nothing to read off the curve
             else:
                 text = fmt(cell.value, d)
                 if cell.low is not None and cell.high is not None:
@@ -321,6 +336,11 @@ def headline_table(
         base.append(fmt(sum(measured) / len(measured), d) if measured else "—")
     body.append(base)
     return header, body
+
+
+def _all_zero(values: Any) -> bool:
+    finite = [float(v) for row in values for v in row if not math.isnan(float(v))]
+    return bool(finite) and all(v == 0.0 for v in finite)
 
 
 def headline_sentences(headline: Any) -> list[str]:

@@ -55,6 +55,11 @@ class PairedTable:
     def cell(self, method: str, metric: str) -> PairedCell | None:
         return next((c for c in self.cells if c.method == method and c.metric == metric), None)
 
+    reference_zero: frozenset[str] = frozenset()  # metrics on which the reference is a structural 0
+
+    def structural_reference(self, metric: str) -> bool:
+        return metric in self.reference_zero
+
     def methods(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(c.method for c in self.cells))
 
@@ -102,6 +107,8 @@ def _compare(
     shared = sorted(set(mine) & set(theirs))
     if not shared:
         return None
+    if METRICS[metric].structural_zero and all(mine[c] == 0.0 for c in shared):
+        return None  # a structural zero is not a measurement: nothing to compare
     diffs = {c: mine[c] - theirs[c] for c in shared}
     if not all(math.isfinite(d) for d in diffs.values()):
         return None
@@ -125,7 +132,16 @@ def paired_table(rows: pd.DataFrame, reference: str) -> PairedTable | None:
             if cell is not None:
                 cells.append(cell)
     concepts = sorted(set(main["concept"]))
-    return PairedTable(reference, tuple(cells), len({clusters.get(c, c) for c in concepts}), len(concepts))
+    zero = frozenset(
+        m
+        for (method, m), values in table.items()
+        if method == reference
+        and METRICS[m].structural_zero
+        and values
+        and all(v == 0.0 for v in values.values())
+    )
+    n_clusters = len({clusters.get(c, c) for c in concepts})
+    return PairedTable(reference, tuple(cells), n_clusters, len(concepts), zero)
 
 
 def all_pairs(rows: pd.DataFrame) -> list[PairedCell]:
@@ -172,13 +188,16 @@ def paired_rows(
 
     metrics = page_metrics(table)
     header = ["method"] + [f"Δ {m} {METRICS[m].arrow} (better on)" for m in metrics]
+    zero_ref = {m for m in metrics if METRICS[m].structural_zero and table.structural_reference(m)}
     body = []
     for method in table.methods():
         row = [method]
         for m in metrics:
             cell = table.cell(method, m)
             if cell is None:
-                row.append("—")
+                row.append("— (structural 0)" if METRICS[m].structural_zero else "—")
+            elif m in zero_ref:
+                row.append(f"— (reference: structural 0; own {cell.diff.mean:.3g})")
             elif method in unranked and METRICS[m].role == "overfitting":
                 row.append(NOT_RANKED)
             elif cell.diff.mean == 0.0 and cell.diff.low == cell.diff.high == 0.0:

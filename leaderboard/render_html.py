@@ -15,6 +15,8 @@ from .aggregate import Leaderboard, Section
 from .format import (
     DEFAULT_DIGITS,
     MISSING_MARK,
+    STRUCTURAL,
+    STRUCTURAL_NOTE,
     absent_notes,
     column_title,
     concept_count,
@@ -32,6 +34,7 @@ from .format import (
     missing_notes,
     no_mixing_sentence,
     not_ranked,
+    structural,
     summary_groups,
     summary_sentence,
     template,
@@ -94,6 +97,20 @@ def _section_view(
                 continue
             mean, low, high = displayed(group, stat)
             special = w2_display(section, group, key, headline)
+            if structural(group, stat):
+                cells.append(
+                    {
+                        "value": repr(mean),
+                        "mean": STRUCTURAL,
+                        "low": "",
+                        "high": "",
+                        "flag": MISSING_MARK if stat.missing else "",
+                        "note": "",
+                        "ci": False,
+                        "unranked": STRUCTURAL_NOTE,
+                    }
+                )
+                continue
             cells.append(
                 {
                     "value": repr(mean),

@@ -151,6 +151,9 @@ class MetricSpec:
             metric of the subject masks alone (the base model's noise difference).
         reference: a property of the concept, not of a method (a W2 floor): computed once per concept,
             in the base model's rows only.
+        structural_zero: an exact 0 is zero by construction, not measured (LFD for a method that cannot
+            change a prompt without its concept): the leaderboard prints it "0 (structural)" with no
+            interval and keeps it out of rankings, matched-fidelity readings and paired differences.
         share: its value is a share of the row's ``n`` images (a proportion), so its standard error is the
             binomial sqrt(p(1-p)/n); otherwise a row's spread is its ``extra["se"]`` when recorded. Read
             where the leaderboard asks whether a method's fidelity is above the base model's by more than
@@ -176,6 +179,7 @@ class MetricSpec:
     backbone: str = ""
     reference: bool = False
     share: bool = False
+    structural_zero: bool = False
 
     def __post_init__(self) -> None:
         pairs = self.inputs.items() if isinstance(self.inputs, Mapping) else ((None, r) for r in self.inputs)
@@ -345,6 +349,7 @@ _SPECS = (
         headline=3,
         plots=MappingProxyType({"overfitting-map": "x"}),
         options=MappingProxyType({"prompt_set": "lfd"}),
+        structural_zero=True,
         definition="mean over timesteps t and base samples z0 of w(t)·||eps_custom(z_t,t,c) - eps_base(z_t,t,c)||^2/D "
         "with paired noise, conditional predictions, over prompts that do not contain the concept. v2: the "
         "paired noise of a base sample is seeded by its (prompt, generation seed), not by its float bytes, "
@@ -360,6 +365,7 @@ _SPECS = (
         role="overfitting",
         headline=4,
         options=MappingProxyType({"prompt_set": "lfd_class"}),
+        structural_zero=True,
         definition="lfd@2 evaluated on prompts of the bare class noun (slot not filled with the concept).",
     ),
     MetricSpec(

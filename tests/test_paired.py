@@ -116,3 +116,26 @@ def test_leaderboard_command_writes_every_pair_and_names_an_unknown_reference(tm
     assert main(args) == 0 and "against dreambooth" in (tmp_path / "x" / "LEADERBOARD.md").read_text()
     assert main([*args[:-1], "nobody"]) == 2
     assert "--reference 'nobody': no row has that method" in capsys.readouterr().err
+
+
+def test_structural_zeros_are_shown_as_such_and_never_compared() -> None:
+    from leaderboard.aggregate import build_leaderboard
+    from leaderboard.render_html import render_html
+    from leaderboard.render_md import render_markdown
+
+    rows = _rows()
+    for concept in "abcdef":
+        rows.append(row(method="ref", concept=concept, metric="lfd", value=0.0, rung=1.0))  # cannot touch
+        rows.append(row(method="mine", concept=concept, metric="lfd", value=0.01, rung=1.0))
+        rows.append(row(method="zero", concept=concept, metric="lfd", value=0.0, rung=1.0))
+        rows.append(row(method="zero", concept=concept, metric="subject_dino", value=0.55, rung=1.0))
+    table = paired_table(rows_frame(rows), "ref")
+    assert table is not None and table.structural_reference("lfd")
+    assert table.cell("zero", "lfd") is None  # two structural zeros: nothing to compare
+    assert table.cell("mine", "lfd") is not None
+    board = build_leaderboard(rows, resamples=200, references={"toy": "ref"})
+    md = render_markdown(board)
+    assert "0 (structural)" in md and "reference: structural 0; own 0.01" in md
+    assert "0.000 [0.000, 0.000]" not in md
+    html = render_html(board)
+    assert "zero by construction: not ranked" in html
