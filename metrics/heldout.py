@@ -6,7 +6,7 @@ For an image x, its *training pull* is
     gap(x) = max_j cos(f(x), f(r_j)) − max_k cos(f(x), f(h_k)),
 
 r the training images, h held-out views of the same concept in contexts the training images never show
-(suites whose profile names ``heldout_views``; the toy suite renders them), f the CLIP-slot features of the
+(suites whose profile names ``heldout_views``; a rendered world can draw them), f the CLIP-slot features of the
 whole image. ``heldout_gap@1`` is the mean gap over the generated images minus the mean gap over the base
 model's images for the same prompts on disjoint seeds (seed + 10000): 0 in expectation for a model that
 changed nothing (two different draws), positive when the generated images sit nearer the training

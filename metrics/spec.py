@@ -46,7 +46,7 @@ SOURCES: Mapping[str, str] = MappingProxyType(
         "context_base_alt": "image features [N, d] of the contexts of the base model's images on the disjoint "
         "seed set (seed + 10000), their own masks: the null of leakage",
         "heldout": "image features [H, d] of held-out views of the concept in contexts its training images "
-        "never show (suites whose profile names heldout_views; the toy suite renders them)",
+        "never show (suites whose profile names heldout_views; a rendered world can draw them)",
         "prompt": "text features [N, d] of each generated image's prompt, slot = class noun (an image-text "
         "extractor only)",
         "prompt_truncations": "how many of those prompts were truncated to the text encoder's context (int; "
@@ -465,7 +465,7 @@ _SPECS = (
         "held-out view of the concept in other contexts] (CLIP-slot features, whole images), minus the same "
         "mean over the base model's images for the same prompts on disjoint seeds (+10000). 0: no nearer "
         "the training images than the base model is; positive: pulled towards the training contexts. "
-        "Suites with held-out views only (toy). Rows carry gap_generated, gap_base and se.",
+        "Suites with held-out views only (a rendered world). Rows carry gap_generated, gap_base and se.",
     ),
     MetricSpec(
         key="identity",

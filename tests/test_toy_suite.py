@@ -169,7 +169,13 @@ def test_spearman_matches_scipy_and_closed_forms() -> None:
 
 
 def test_concept_readout_counts_what_the_prompts_ask() -> None:
-    concept = {"shape": "star", "colour": "red", "pattern": "stripes", "backgrounds": ["grass"]}
+    concept = {
+        "shape": "star",
+        "colour": "red",
+        "pattern": "stripes",
+        "backgrounds": ["grass"],
+        "position": "center",
+    }
     prompts = ["a star on a snow background", "top left, a star on a snow background", "a green star"]
     readings = [
         {"shape": "star", "colour": "red", "background": "snow", "position": "center", "pattern": "stripes"},
@@ -185,6 +191,7 @@ def test_concept_readout_counts_what_the_prompts_ask() -> None:
     r = concept_readout(readings, prompts, concept)
     assert r["background_acc"] == pytest.approx(0.5)  # two prompts ask a background, one shows it
     assert r["train_background"] == pytest.approx(2 / 3)
+    assert r["train_position"] == pytest.approx(2 / 3)  # centre, top left, centre
     assert r["position_acc"] == pytest.approx(1.0)
     assert r["colour_acc"] == pytest.approx(1.0)
     assert r["identity"] == pytest.approx(1 / 3)
