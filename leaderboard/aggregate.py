@@ -222,8 +222,9 @@ def build_leaderboard(
         headlines.append(
             build_headline(part, level=levels.get(str(suite)), resamples=min(resamples, 2000), seed=seed)
         )
-        paired.append(paired_table(part, refs.get(str(suite), DEFAULT_REFERENCE)))
-        pairs.append(tuple(all_pairs(part)))
+        every_pair = tuple(all_pairs(part))
+        paired.append(paired_table(part, refs.get(str(suite), DEFAULT_REFERENCE), every_pair))
+        pairs.append(every_pair)
 
     latest = max(rows, key=lambda r: (parse_created_at(r.created_at), r.created_at)).created_at
     return Leaderboard(

@@ -85,12 +85,10 @@ def cluster_bca_interval(
     sums, counts = _totals(values, clusters)
     n, g = int(counts.sum()), len(sums)
     mean = float(sums.sum() / counts.sum())
-    if n < MIN_UNITS or g < 2 or np.ptp(sums / counts) == 0:
-        return (
-            ClusteredMean(mean, None, None, n, g)
-            if n < MIN_UNITS or g < 2
-            else ClusteredMean(mean, mean, mean, n, g)
-        )
+    if n < MIN_UNITS or g < 2:
+        return ClusteredMean(mean, None, None, n, g)
+    if np.ptp(sums / counts) == 0:  # every cluster alike: the bootstrap has no spread to read
+        return ClusteredMean(mean, mean, mean, n, g)
 
     def ratio(s: np.ndarray, c: np.ndarray, axis: int = -1) -> np.ndarray:
         return np.asarray(s.sum(axis=axis) / c.sum(axis=axis))

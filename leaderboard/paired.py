@@ -17,7 +17,7 @@ ordered pair, for the CSV.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -117,20 +117,18 @@ def _compare(
     return PairedCell(method, reference, metric, cluster_t_interval(diffs, clusters), better)
 
 
-def paired_table(rows: pd.DataFrame, reference: str) -> PairedTable | None:
+def paired_table(
+    rows: pd.DataFrame, reference: str, pairs: Sequence[PairedCell] | None = None
+) -> PairedTable | None:
     """Every other method (and the base model) against ``reference`` on one suite version's rows, or None
-    when the reference has no rows there."""
+    when the reference has no rows there. ``pairs``: :func:`all_pairs` of the same rows, when already
+    computed."""
     main = main_rows(rows)
     if reference not in set(main["method"]):
         return None
     clusters = clusters_from_base(rows)
     table = _values(main)
-    cells = []
-    for method in sorted(set(main["method"]) - {reference}):
-        for metric in compared_metrics():
-            cell = _compare(table, method, reference, metric, clusters)
-            if cell is not None:
-                cells.append(cell)
+    cells = [c for c in (all_pairs(rows) if pairs is None else pairs) if c.reference == reference]
     concepts = sorted(set(main["concept"]))
     zero = frozenset(
         m

@@ -88,14 +88,17 @@ def layout_metric(generated: Any, reference: Any, base_alt: Any, prompts: Any) -
     groups, asked_from = _groups(prompts, len(g))
     asked = split_asked(groups)
 
-    def pull(points: np.ndarray, point_groups: np.ndarray) -> np.ndarray:
+    def asked_distance(points: np.ndarray, point_groups: np.ndarray) -> np.ndarray:
         d_asked = np.empty(len(points))
         for p in np.unique(point_groups):
             rows = point_groups == p
             d_asked[rows] = _nearest(points[rows], b[asked & (groups == p)])
-        return np.asarray(d_asked - _nearest(points, r))
+        return d_asked
 
-    u_gen, u_null = pull(g, groups), pull(b[~asked], groups[~asked])
+    null = b[~asked]
+    train_gen, train_null = _nearest(g, r), _nearest(null, r)
+    u_gen = asked_distance(g, groups) - train_gen
+    u_null = asked_distance(null, groups[~asked]) - train_null
     a = auroc(u_gen, u_null)
     return MetricValue(
         2 * a - 1,
@@ -104,7 +107,7 @@ def layout_metric(generated: Any, reference: Any, base_alt: Any, prompts: Any) -
             "auroc": a,
             "asked": asked_from,
             "se": 2 * hanley_mcneil_se(a, len(u_gen), len(u_null)),
-            "d_train_generated": float(_nearest(g, r).mean()),
-            "d_train_base": float(_nearest(b[~asked], r).mean()),
+            "d_train_generated": float(train_gen.mean()),
+            "d_train_base": float(train_null.mean()),
         },
     )

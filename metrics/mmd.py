@@ -69,19 +69,24 @@ def _statistics(gram: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
     return np.asarray(within_x + within_y - 2.0 * across)
 
 
-def mmd2_unbiased(x: Any, y: Any) -> float:
-    """Unbiased MMD² with KID's kernel between two point clouds (rows L2-normalised first).
-
-    Raises:
-        ValueError: fewer than 2 points in a set, different dimensions, NaN/inf or zero-norm rows.
-    """
+def _observed(x: Any, y: Any) -> tuple[np.ndarray, int, float]:
+    """The pooled Gram matrix (diagonal zeroed), the size of the first set and the observed MMD²_u."""
     xa, ya = _sets(x, y)
     pooled = np.vstack([xa, ya])
     gram = kid_kernel(pooled, pooled)
     np.fill_diagonal(gram, 0.0)
     labels = np.zeros((1, len(pooled)), dtype=bool)
     labels[0, : len(xa)] = True
-    return float(_statistics(gram, labels, len(xa))[0])
+    return gram, len(xa), float(_statistics(gram, labels, len(xa))[0])
+
+
+def mmd2_unbiased(x: Any, y: Any) -> float:
+    """Unbiased MMD² with KID's kernel between two point clouds (rows L2-normalised first).
+
+    Raises:
+        ValueError: fewer than 2 points in a set, different dimensions, NaN/inf or zero-norm rows.
+    """
+    return _observed(x, y)[2]
 
 
 def mmd_permutation(
@@ -94,16 +99,9 @@ def mmd_permutation(
         permuted mean) / permuted standard deviation (0 when that is 0); null_sd the permuted standard
         deviation.
     """
-    xa, ya = _sets(x, y)
-    n = len(xa)
-    pooled = np.vstack([xa, ya])
-    gram = kid_kernel(pooled, pooled)
-    np.fill_diagonal(gram, 0.0)
-    observed_labels = np.zeros((1, len(pooled)), dtype=bool)
-    observed_labels[0, :n] = True
-    observed = float(_statistics(gram, observed_labels, n)[0])
+    gram, n, observed = _observed(x, y)
     rng = np.random.Generator(np.random.PCG64(seed))
-    keys = rng.random((n_permutations, len(pooled)))
+    keys = rng.random((n_permutations, len(gram)))
     labels = np.argsort(keys, axis=1) < n  # each row: a uniformly random set of n of the pooled points
     null = _statistics(gram, labels, n)
     hits = int(np.sum(null >= observed - 1e-15))

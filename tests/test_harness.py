@@ -26,6 +26,19 @@ pytestmark = pytest.mark.skipif(
     reason="OVERFIT_BENCH_DATA is not set to a folder with dreambench/ (CI sets it to ../shared/datasets)",
 )
 METHODS = ["base", "infusion", "textual-inversion", "dreambooth"]
+# the metrics an image source gives on the smoke suite (every metric but those that need the model)
+IMAGE_METRICS = (
+    "clip_t",
+    "clip_i",
+    "dino",
+    "w2",
+    "mmd_base",
+    "collapse",
+    "subject_dino",
+    "subject_clip_i",
+    "leakage",
+    "layout",
+)
 
 
 def _values(rows: list[dict]) -> dict[tuple[str, str, str], float]:
@@ -241,22 +254,7 @@ def test_score_image_folder_equals_harness_rows(smoke, tmp_path: Path, capsys) -
     got = {(r["concept"], r["metric"]): r["value"] for r in read_rows(tmp_path / "s" / "results.jsonl")}
     rows = _values(read_rows(root / "run" / "results.jsonl"))
     ref = {(c, m): v for (meth, c, m), v in rows.items() if meth == "infusion"}
-    assert set(got) == {
-        (c, m)
-        for c in ("dog", "backpack")
-        for m in (
-            "clip_t",
-            "clip_i",
-            "dino",
-            "w2",
-            "mmd_base",
-            "collapse",
-            "subject_dino",
-            "subject_clip_i",
-            "leakage",
-            "layout",
-        )
-    }
+    assert set(got) == {(c, m) for c in ("dog", "backpack") for m in IMAGE_METRICS}
     for key, value in got.items():
         assert value == ref[key], key
 
@@ -309,20 +307,7 @@ def test_external_method_by_import_path(smoke, tmp_path: Path) -> None:
         progress=False,
     )
     rows = [r for r in read_rows(res.results) if r["method"] != "real"]
-    assert {r["metric"] for r in rows} == {
-        "clip_t",
-        "clip_i",
-        "dino",
-        "w2",
-        "mmd_base",
-        "collapse",
-        "lfd",
-        "lfd_class",
-        "subject_dino",
-        "subject_clip_i",
-        "leakage",
-        "layout",
-    }
+    assert {r["metric"] for r in rows} == {*IMAGE_METRICS, "lfd", "lfd_class"}
     values = {r["metric"]: r["value"] for r in rows}
     assert values["lfd"] == 0.0  # it leaves the base model untouched
     assert rows[0]["method"] == "tests.external_method:PrefixMethod"

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.toy.world import COLOURS, MAX_JITTER, POSITIONS, SIZE_RANGE, Scene
+from benchmark.toy.world import COLOURS, POSITIONS, Scene, draw_details
 
 log = logging.getLogger(__name__)
 
@@ -134,13 +134,8 @@ def ideal_scenes(suite: Any, concept_id: str, plan: Sequence[tuple[int, str, int
                 colour=want.get("colour", cfg["colour"]),
                 background=want.get("background", background),
                 position=want.get("position", position),
-                size=float(rng.uniform(*SIZE_RANGE)),
-                jitter=(
-                    float(rng.uniform(-MAX_JITTER, MAX_JITTER)),
-                    float(rng.uniform(-MAX_JITTER, MAX_JITTER)),
-                ),
                 pattern=cfg["pattern"],
-                seed=int(rng.integers(2**31 - 1)),
+                **draw_details(rng),
             )
         )
     return scenes

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.toy.render import render
-from benchmark.toy.world import BACKGROUNDS, MAX_JITTER, POSITIONS, SIZE_RANGE, Scene
+from benchmark.toy.world import BACKGROUNDS, POSITIONS, Scene, draw_details
 
 RECIPE = "toy-heldout@1"
 VIEWS = 8
@@ -43,13 +43,8 @@ def heldout_scenes(concept: Mapping[str, Any], n: int = VIEWS) -> list[Scene]:
                 colour=concept["colour"],
                 background=backgrounds[k % len(backgrounds)],
                 position=positions[int(rng.integers(len(positions)))],
-                size=float(rng.uniform(*SIZE_RANGE)),
-                jitter=(
-                    float(rng.uniform(-MAX_JITTER, MAX_JITTER)),
-                    float(rng.uniform(-MAX_JITTER, MAX_JITTER)),
-                ),
                 pattern=concept["pattern"],
-                seed=int(rng.integers(2**31 - 1)),
+                **draw_details(rng),
             )
         )
     return scenes

@@ -275,6 +275,16 @@ def caption(
 # Sampling
 
 
+def draw_details(rng: np.random.Generator) -> dict[str, Any]:
+    """A scene's size, centre jitter and texture seed, drawn from ``rng`` in that order (the fields a
+    scene sampler leaves to chance once shape, colour, pattern, background and position are set)."""
+    return {
+        "size": float(rng.uniform(*SIZE_RANGE)),
+        "jitter": (float(rng.uniform(-MAX_JITTER, MAX_JITTER)), float(rng.uniform(-MAX_JITTER, MAX_JITTER))),
+        "seed": int(rng.integers(2**31 - 1)),
+    }
+
+
 def sample_scenes(
     rng: np.random.Generator,
     n: int,
