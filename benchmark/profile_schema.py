@@ -14,6 +14,7 @@ Errors come back as one :class:`ProfileError` line naming the profile and the fi
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,6 +74,20 @@ def _rungs(value: Any) -> tuple[float, ...]:
         raise expected(RUNGS_EXPECTED, value) from None
 
 
+LEVELS_EXPECTED = "a list of strictly increasing finite numbers"
+
+
+def _levels(value: Any) -> tuple[float, ...]:
+    """Headline fidelity levels: strictly increasing finite numbers (empty: none)."""
+    try:
+        levels = tuple(float(v) for v in value) if isinstance(value, (list, tuple)) else None
+    except (TypeError, ValueError):
+        levels = None
+    if levels is None or any(not math.isfinite(v) for v in levels) or list(levels) != sorted(set(levels)):
+        raise expected(LEVELS_EXPECTED, value) from None
+    return levels
+
+
 def _extractor_name(name: str) -> str:
     if not name.isidentifier() or name in ProfileModel.model_fields:
         raise PydanticCustomError(
@@ -100,6 +115,19 @@ Rungs = Annotated[
                 {"type": "string", "description": "comma-separated numbers, or 'full'"},
             ],
             "description": "training budgets scored, as multiples of the tuned steps (1 is always added)",
+        }
+    ),
+]
+
+
+Levels = Annotated[
+    tuple[float, ...],
+    BeforeValidator(_levels),
+    WithJsonSchema(
+        {
+            "type": "array",
+            "items": {"type": "number"},
+            "description": "fidelity levels the headline reads at (ascending), fixed before any method's rows",
         }
     ),
 ]
@@ -147,6 +175,10 @@ class ProfileModel(_Strict):
     reference_method: str = Field(
         default="infusion",
         description="the method the leaderboard's paired differences compare every other with",
+    )
+    headline_levels: Levels = ()
+    headline_levels_rule: str = Field(
+        default="", description="how the headline levels were fixed, before any method's rows existed"
     )
     budgets: Overrides = Field(default_factory=dict, description="the overrides of the budget 'budget' names")
     torch_threads: Positive | None = None

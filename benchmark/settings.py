@@ -23,7 +23,10 @@ fields refused; JSON Schema in ``data_manifests/schema/profile.schema.json``)::
      "budget": null, "fit_seed": 0, "method_overrides": {"*": {...}, "<method>": {...}},
      "budgets": {"*": {...}, "<method>": {...}},     # the overrides of the budget `budget` names
      "metrics": null,                                 # optional list of metric keys (default: all)
-     "rungs": [0.5, 1, 2]}                            # training budgets scored, × tuned steps (default [1])
+     "rungs": [0.5, 1, 2],                            # training budgets scored, × tuned steps (default [1])
+     "reference_method": "infusion",                  # the leaderboard's paired differences compare with it
+     "headline_levels": [0.49, 0.60],                 # fidelity levels the headline reads at, fixed in
+     "headline_levels_rule": "..."}                   # advance by the rule stated here
 """
 
 from __future__ import annotations
@@ -115,6 +118,11 @@ class EvalSettings:
     # the method every other is compared with in the leaderboard's paired differences (not part of the
     # settings' identity: it changes no row)
     reference_method: str = "infusion"
+    # the fidelity levels the leaderboard's headline reads every overfitting measure at (ascending), fixed
+    # before any method's rows by the rule ``headline_levels_rule`` states (not part of the settings'
+    # identity: they change no row); empty: the headline has no matched-fidelity reading
+    headline_levels: tuple[float, ...] = ()
+    headline_levels_rule: str = ""
     # the overrides of the budget named ``budget``, per method name or "*" for every method (keys a recipe
     # lacks are skipped for "*"); empty: those of the profile named like the budget, if it has some
     budgets: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -128,6 +136,8 @@ class EvalSettings:
         data.pop("model_loader")
         data.pop("heldout_views")
         data.pop("reference_method")
+        data.pop("headline_levels")
+        data.pop("headline_levels_rule")
         data.pop("rungs")  # each rung is its own fit and its own rows (which carry the rung)
         data.pop("budgets")  # reaches rows only through each method's resolved config (its config_hash)
         # each extractor under its own name (names cannot shadow a field): a profile with the extractors
@@ -152,6 +162,7 @@ class EvalSettings:
         data["method_overrides"] = {k: dict(v) for k, v in self.method_overrides.items()}
         data["metrics"] = list(self.metrics) if self.metrics is not None else None
         data["rungs"] = list(self.rungs)
+        data["headline_levels"] = list(self.headline_levels)
         return data
 
     def replace(self, **changes: Any) -> EvalSettings:
@@ -177,6 +188,8 @@ class EvalSettings:
             data["metrics"] = tuple(data["metrics"])
         if "rungs" in data:
             data["rungs"] = tuple(float(r) for r in data["rungs"])
+        if "headline_levels" in data:
+            data["headline_levels"] = tuple(float(v) for v in data["headline_levels"])
         return cls(**data)
 
     def extractor(self, name: str) -> BackboneSpec:
