@@ -7,7 +7,7 @@ groups are never averaged together: each (suite, suite_version) is its own secti
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -179,7 +179,8 @@ def build_leaderboard(
     resamples: int = DEFAULT_RESAMPLES,
     level: float = DEFAULT_LEVEL,
     seed: int = DEFAULT_SEED,
-    fidelity_levels: Mapping[str, float] | None = None,
+    fidelity_levels: Mapping[str, Sequence[float]] | None = None,
+    level_rules: Mapping[str, str] | None = None,
     references: Mapping[str, str] | None = None,
 ) -> Leaderboard:
     """Group rows and aggregate each method over concepts.
@@ -191,8 +192,9 @@ def build_leaderboard(
         rows: validated rows (see :func:`leaderboard.rows.read_rows`).
         scales: display scale per metric key; unnamed metrics are shown raw.
         resamples, level, seed: bootstrap settings (see :func:`leaderboard.stats.bootstrap_mean_ci`).
-        fidelity_levels: per suite name, the fidelity level of the matched-fidelity headline (default:
-            :func:`leaderboard.trajectory.default_level`).
+        fidelity_levels: per suite name, the fidelity levels of the matched-fidelity headline (the CLI
+            passes the suite profile's ``headline_levels``; none: no matched-fidelity reading).
+        level_rules: per suite name, how those levels were fixed (shown on the page).
         references: per suite name, the method every other is compared with in paired differences
             (default :data:`DEFAULT_REFERENCE`; the CLI passes the suite profile's ``reference_method``).
 
@@ -220,7 +222,11 @@ def build_leaderboard(
         tuned = part[part["rung"].isna() | (part["rung"] == 1.0)]
         sections.append(_build_section(str(suite), version, tuned, scales, resamples, level, seed))
         headlines.append(
-            build_headline(part, level=levels.get(str(suite)), resamples=min(resamples, 2000), seed=seed)
+            build_headline(
+                part,
+                levels=levels.get(str(suite), ()),
+                level_rule=dict(level_rules or {}).get(str(suite), ""),
+            )
         )
         every_pair = tuple(all_pairs(part))
         paired.append(paired_table(part, refs.get(str(suite), DEFAULT_REFERENCE), every_pair))

@@ -285,57 +285,114 @@ def template(name: str) -> Any:
 NOT_DETECTED = "no difference from base detected"
 
 
-def headline_table(
+def _matched_text(cell: Any, d: int) -> str:
+    from .trajectory import BEFORE_FIRST, NOT_REACHED
+
+    if cell.status == NOT_REACHED:
+        return "not reached"
+    if cell.status == BEFORE_FIRST:
+        return "passed before the first rung"
+    text = fmt(cell.value, d)
+    if cell.low is not None and cell.high is not None:
+        return f"{text} [{fmt(cell.low, d)}, {fmt(cell.high, d)}]"
+    return f"{text} ({cell.why})" if cell.why else text
+
+
+def headline_tables(
     headline: Any, digits: int = DEFAULT_DIGITS, unranked: Iterable[str] = ()
-) -> tuple[list[str], list[list[str]]]:
-    """Header and rows (text) of the headline table: per method, its peak fidelity and each overfitting
-    metric read off its trajectory at the level (with the bootstrap interval and, below 100%, the share
-    of resamples that reach the level); ``never reaches`` for a curve below the level. The base row
-    shows the W2 floor. A method in ``unranked`` (it did not learn) shows the not-ranked note instead of
-    its overfitting numbers."""
+) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(caption, header, rows) of the headline's tables: one per fidelity level (per method, each overfitting
+    metric read off its measured curve there, with its cluster-jackknife interval, or why not), then the
+    areas over the common fidelity range with the Pareto counts. A method in ``unranked`` (it did not
+    learn) shows the not-ranked note instead of its overfitting numbers; a metric that is 0 at every
+    measured rung by construction shows the structural zero."""
     unranked = set(unranked)
     from .trajectory import overfitting_metrics
 
     metrics = [m for m in overfitting_metrics() if any(m in t.metrics for t in headline.trajectories)]
-    header = ["method", f"peak {headline.fidelity} ↑"] + [
-        f"{m} at {headline.fidelity} = {fmt(headline.level, 3)} ↓" for m in metrics
+    values = [
+        c.value
+        for per in headline.matched.values()
+        for cells in per.values()
+        for c in cells
+        if c.value is not None
     ]
-    values = [c.value for per in headline.matched.values() for c in per.values() if c.value is not None]
     d = decimals_for(values or [0.0], digits)
+    ordered = sorted(headline.trajectories, key=lambda t: t.method)
+    tables = []
+    for k, level in enumerate(headline.levels):
+        header = ["method", f"measured {headline.fidelity} range ↑"] + [f"{m} ↓" for m in metrics]
+        body = []
+        for t in ordered:
+            fid = [float(v) for v in _row_means(t.fidelity[1:])]
+            row = [t.method, f"{fmt(min(fid), 3)}–{fmt(max(fid), 3)}" if fid else "—"]
+            for m in metrics:
+                cells = headline.matched[t.method].get(m)
+                if t.method in unranked:
+                    row.append(NOT_RANKED)
+                elif cells is None:
+                    row.append("—")
+                elif METRICS[m].structural_zero and _all_zero(t.metrics[m][1:]):
+                    row.append(STRUCTURAL)  # every measured rung exactly 0: nothing to read off the curve
+                else:
+                    text = _matched_text(cells[k], d)
+                    if m == headline.tested and t.method in headline.not_detected:
+                        text += f" — {NOT_DETECTED}"
+                    row.append(text)
+            body.append(row)
+        body.append(_base_row(headline, metrics, d))
+        tables.append((f"at {headline.fidelity} = {fmt(level, 3)}", header, body))
+    header = ["method"] + [f"{m}: mean over the common range ↓ · rungs on front / dominated" for m in metrics]
     body = []
-    for t in sorted(headline.trajectories, key=lambda t: t.method):
-        row = [t.method, fmt(headline.peak[t.method], 3)]
+    for t in ordered:
+        row = [t.method]
         for m in metrics:
-            cell = headline.matched[t.method].get(m)
+            area, counts = headline.areas.get(m), headline.pareto.get(m, {}).get(t.method)
             if t.method in unranked:
                 row.append(NOT_RANKED)
-            elif cell is None:
-                row.append("—")
-            elif cell.value is None:
-                row.append("never reaches")
-            elif METRICS[m].structural_zero and _all_zero(t.metrics[m][1:]):
-                row.append(STRUCTURAL)  # every measured rung exactly 0: nothing to read off the curve
-            else:
-                text = fmt(cell.value, d)
-                if cell.low is not None and cell.high is not None:
-                    text += f" [{fmt(cell.low, d)}, {fmt(cell.high, d)}]"
-                if cell.reached < 0.995:
-                    text += f" (reached in {cell.reached:.0%})"
-                if m == headline.tested and t.method in headline.not_detected:
-                    text += f" — {NOT_DETECTED}"
-                row.append(text)
+                continue
+            if METRICS[m].structural_zero and m in t.metrics and _all_zero(t.metrics[m][1:]):
+                row.append(STRUCTURAL)
+                continue
+            text = (
+                fmt(area.values[t.method], d)
+                if area is not None and t.method in area.values
+                else "not compared"
+            )
+            if counts is not None:
+                text += f" · {counts[1]}/{counts[0]} on front, {counts[2]} dominated"
+            row.append(text)
         body.append(row)
-    base = ["base (reference)", fmt(headline.base_fidelity, 3)]
+    ranges = "; ".join(
+        f"{m} {fmt(a.lo, 3)}–{fmt(a.hi, 3)}" if a.lo is not None else f"{m}: no common range"
+        for m, a in headline.areas.items()
+    )
+    tables.append(
+        (f"area over the common {headline.fidelity} range ({ranges}) and Pareto counts", header, body)
+    )
+    return tables
+
+
+def _row_means(table: Any) -> list[float]:
+    out = []
+    for row in table:
+        finite = [float(v) for v in row if not math.isnan(float(v))]
+        if finite:
+            out.append(sum(finite) / len(finite))
+    return out
+
+
+def _base_row(headline: Any, metrics: list[str], d: int) -> list[str]:
+    base = ["base (reference, not a rung)", fmt(headline.base_fidelity, 3)]
     for m in metrics:
         if m == headline.floored and headline.floor is not None:
             base.append(f"floor {fmt(headline.floor, d)}")
             continue
-        # the base model's own measured mean (rung 0 of every trajectory: the same base rows)
+        # the base model's own measured mean (row 0 of every trajectory: the same base rows)
         row0: Any = next((t.metrics[m][0] for t in headline.trajectories if m in t.metrics), [])
         measured = [float(v) for v in row0 if not math.isnan(float(v))]
         base.append(fmt(sum(measured) / len(measured), d) if measured else "—")
-    body.append(base)
-    return header, body
+    return base
 
 
 def _all_zero(values: Any) -> bool:
@@ -344,12 +401,24 @@ def _all_zero(values: Any) -> bool:
 
 
 def headline_sentences(headline: Any) -> list[str]:
-    """What the headline table shows and how the level was chosen."""
+    """What the headline tables show and how the levels were fixed."""
+    rungs = ", ".join(f"×{r:g}" for r in sorted({r for t in headline.trajectories for r in t.rungs if r}))
+    levels = ", ".join(fmt(v, 3) for v in headline.levels)
     out = [
-        f"Overfitting at matched subject fidelity: each method's metrics read off its training trajectory "
-        f"(rungs {', '.join(sorted({f'×{r:g}' for t in headline.trajectories for r in t.rungs if r}))}, from one "
-        f"training run; the base model is the start) where its mean {headline.fidelity} first reaches "
-        f"{fmt(headline.level, 3)} — {headline.level_rule}. Intervals: 95% bootstrap over concepts.",
+        f"Overfitting at matched subject fidelity, measured: each method's measures read off its measured "
+        f"training trajectory (rungs {rungs}, one training run per method and concept) where its mean "
+        f"{headline.fidelity} first reaches each level, by linear interpolation between the two measured "
+        'rungs around it — never from the base model, never extrapolated. "passed before the first rung": '
+        'the first measured rung is already above the level; "not reached": no rung reaches it.',
+        f"Levels {levels or '(none)'}: {headline.level_rule}."
+        if headline.levels
+        else f"{headline.level_rule}.",
+        f"Intervals: 95% Student-t with the delete-one-cluster jackknife over {headline.clusters} clusters of "
+        "concepts that share base images (G − 1 degrees of freedom); none from fewer than 5 concepts.",
+        f"Areas: the mean of each measure over the {headline.fidelity} range that every compared method covers "
+        "between its measured rungs (compared: the methods whose range holds the middle level). Pareto counts: "
+        "of a method's measured rungs, how many lie on the front of every method's rungs and how many another "
+        "method's rung beats on both axes.",
     ]
     if headline.floor is not None:
         name = str(headline.floored).upper()

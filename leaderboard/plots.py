@@ -267,9 +267,10 @@ def method_colors(section: Section) -> dict[MethodKey, str]:
 
 
 def render_trajectories(headline: Any, metric: str, colors: dict[str, str]) -> str:
-    """One SVG: every method's trajectory (mean over concepts per rung, the base model first) with the
-    suite's fidelity on x and ``metric`` on y, the matched-fidelity level as a dashed line, and the
-    Pareto frontier over all points (higher fidelity, lower overfitting) as a grey band."""
+    """One SVG: every method's measured trajectory (mean over concepts per measured rung, a dot each) with the
+    suite's fidelity on x and ``metric`` on y, the headline levels as dashed lines, the base model as a
+    hollow square joined to no curve, and the Pareto front over every method's rungs (higher fidelity,
+    lower overfitting) as a grey band."""
     from .trajectory import pareto_front
 
     curves = []
@@ -278,11 +279,18 @@ def render_trajectories(headline: Any, metric: str, colors: dict[str, str]) -> s
             continue
         fid, val = t.mean_curve(metric)
         pts = [
-            (float(f), float(v), r) for f, v, r in zip(fid, val, t.rungs, strict=True) if f == f and v == v
+            (float(f), float(v), r)
+            for f, v, r in zip(fid[1:], val[1:], t.rungs[1:], strict=True)
+            if f == f and v == v  # measured rungs only: row 0 is the base model
         ]
         curves.append((t.method, pts))
-    xs = [p[0] for _, pts in curves for p in pts] + [headline.level]
-    ys = [p[1] for _, pts in curves for p in pts] or [0.0]
+    base = next(
+        ((float(f[0]), float(v[0])) for t in headline.trajectories if metric in t.metrics
+         for f, v in [t.mean_curve(metric)] if f[0] == f[0] and v[0] == v[0]),
+        None,
+    )  # fmt: skip
+    xs = [p[0] for _, pts in curves for p in pts] + list(headline.levels) + ([base[0]] if base else [])
+    ys = [p[1] for _, pts in curves for p in pts] + ([base[1]] if base else []) or [0.0]
     x0, x1 = _extent(xs)
     y0, y1 = _extent(ys)
     ax = Axes(LEFT, TOP, WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM, x0, x1, y0, y1)
@@ -314,13 +322,22 @@ def render_trajectories(headline: Any, metric: str, colors: dict[str, str]) -> s
             f'<polyline class="pareto" points="{path}" fill="none" stroke="#bbb" stroke-width="9" '
             'stroke-linejoin="round" stroke-linecap="round" opacity="0.6"/>'
         )
-    lx = _n(px(headline.level))
-    out.append(
-        f'<line class="level" x1="{lx}" y1="{TOP}" x2="{lx}" y2="{TOP + ph}" stroke="#333" stroke-dasharray="4 3"/>'
-    )
-    out.append(
-        f'<text x="{lx}" y="{TOP + 12}" dx="4" font-size="11" fill="#333">level {fmt(headline.level, 3)}</text>'
-    )
+    for k, level in enumerate(headline.levels):
+        lx = _n(px(level))
+        out.append(
+            f'<line class="level" x1="{lx}" y1="{TOP}" x2="{lx}" y2="{TOP + ph}" stroke="#333" stroke-dasharray="4 3"/>'
+        )
+        out.append(
+            f'<text x="{lx}" y="{TOP + 12 + 12 * k}" dx="4" font-size="11" fill="#333">level {fmt(level, 3)}</text>'
+        )
+    if base is not None:
+        bx, by = _n(px(base[0])), _n(py(base[1]))
+        out.append(
+            f'<rect class="base" x="{_n(px(base[0]) - 4)}" y="{_n(py(base[1]) - 4)}" width="8" height="8" '
+            f'fill="none" stroke="#333" stroke-width="1.5"><title>base model (not a rung): {headline.fidelity} '
+            f"{base[0]:.3g}, {escape(metric)} {base[1]:.3g}</title></rect>"
+        )
+        out.append(f'<text x="{bx}" y="{by}" dx="7" dy="12" font-size="11" fill="#333">base</text>')
     for method, pts in curves:
         color = colors.get(method, "#333")
         path = " ".join(f"{_n(px(x))},{_n(py(y))}" for x, y, _ in pts)

@@ -24,7 +24,7 @@ from .format import (
     fmt,
     group_decimals,
     headline_sentences,
-    headline_table,
+    headline_tables,
     image_folder_notes,
     learning_notes,
     learning_sentence,
@@ -56,13 +56,14 @@ def _headline_view(
 ) -> dict[str, Any] | None:
     if headline is None:
         return None
-    header, body = headline_table(headline, digits, unranked)
     metrics = sorted({m for t in headline.trajectories for m in t.metrics}, key=overfitting_metrics().index)
     return {
         "fidelity": headline.fidelity,
         "sentences": headline_sentences(headline),
-        "header": header,
-        "rows": body,
+        "tables": [
+            {"caption": caption, "header": header, "rows": body}
+            for caption, header, body in headline_tables(headline, digits, unranked)
+        ],
         "figures": [Markup(render_trajectories(headline, m, colors)) for m in metrics],
     }
 

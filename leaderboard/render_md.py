@@ -14,7 +14,7 @@ from .format import (
     fmt,
     group_decimals,
     headline_sentences,
-    headline_table,
+    headline_tables,
     image_folder_notes,
     learning_notes,
     learning_sentence,
@@ -52,13 +52,15 @@ def _headline(headline: Headline, digits: int, unranked: frozenset[str] = frozen
     out = ["", f"### Headline: overfitting at matched {headline.fidelity}", ""]
     out.extend(headline_sentences(headline))
     out.append("")
-    header, body = headline_table(headline, digits, unranked)
-    out.extend(table_lines(header, body))
-    out.append("")
+    for caption, header, body in headline_tables(headline, digits, unranked):
+        out.extend([f"**{caption[0].upper()}{caption[1:]}**", ""])
+        out.extend(table_lines(header, body))
+        out.append("")
     metrics = sorted({m for t in headline.trajectories for m in t.metrics}, key=overfitting_metrics().index)
     out.append(
-        "Trajectories (fidelity against each overfitting metric; dashed: the level; grey band: the Pareto "
-        "frontier over every method and rung):"
+        "Measured trajectories (fidelity against each overfitting metric; a dot per measured rung; dashed: "
+        "the levels; hollow square: the base model, not joined to any curve; grey band: the Pareto front "
+        "over every method's rungs):"
     )
     out.append("")
     out.extend(f"![{m} along training](figures/{figure_name(headline, m)})" for m in metrics)

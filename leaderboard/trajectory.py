@@ -1,17 +1,35 @@
-"""The headline: each method's overfitting at a matched subject fidelity, read along its training trajectory.
+"""The headline: each method's overfitting at fixed levels of subject fidelity, read along its measured
+training trajectory.
 
-A method's *trajectory* is its rows at several rungs (training budgets, ``rung`` × its tuned steps), with
-the base model as the start (rung 0: the untrained model, overfitting 0 by construction). Along it, the
-mean over concepts of the suite's *fidelity* metric (the first present of the fidelity metrics in their
-specs' headline order: ``identity`` where the suite has a ground-truth scorer, else ``dino``) and of each
-overfitting metric give a curve. Roles, floors and tests come from the metric specs (``metrics.spec``). At a fidelity *level* L every method's
-overfitting is read off its curve by linear interpolation at the first point where its fidelity reaches
-L; a method whose curve never reaches L is reported as such.
+A method's *trajectory* is its rows at several rungs (training budgets, ``rung`` × its tuned steps, from one
+training run). Along it, the mean over concepts of the suite's *fidelity* metric (the first present of the
+fidelity metrics in their specs' headline order: ``subject_dino``) and of each overfitting metric give a
+curve of measured points. Roles, floors and tests come from the metric specs (``metrics.spec``).
 
-The level, unless given: the lowest peak fidelity among the methods that got at least a quarter of the
-way from the base model's fidelity to the best method's peak (so every such method reaches it).
-Intervals: 95% percentile bootstrap over concepts (the same resampled concept sets for every method, the
-level held fixed); a resample whose curve does not reach L is left out and the share reaching is shown.
+Reading (:func:`read_at`): at a fidelity *level* L a measure is read where the curve's fidelity first
+reaches L, by linear interpolation between the two measured rungs around it — never from the base model
+(an untrained model is not a point of any method's training), never extrapolated. A curve whose first
+measured rung is already above L is "before the first rung" there; one that never reaches L is "not
+reached". The base model is shown beside the curves, not joined to them.
+
+Levels: the suite profile's ``headline_levels``, fixed before the rows by the rule the profile states
+(``headline_levels_rule``; the toy suite's: :mod:`benchmark.toy.levels`). A suite whose profile fixes none
+gets curves, areas and Pareto counts but no matched-fidelity reading. Levels given on the command line are
+labelled as such.
+
+Intervals (:func:`jackknife_t_interval`): concepts that share a class noun share the base model's images, so
+the unit is the cluster (:func:`leaderboard.paired.clusters_from_base`). The reading's standard error is the
+delete-one-cluster jackknife, the interval Student's t with G − 1 degrees of freedom; for a plain mean over
+equal clusters this is exactly :func:`leaderboard.clustered.cluster_t_interval` (coverage in
+docs/METRICS.md). No interval from fewer than :data:`leaderboard.clustered.MIN_UNITS` concepts ("n too
+small") or when a jackknife replicate's curve does not reach the level between measured rungs.
+
+Area (:func:`areas`): the mean of each measure over the fidelity range every compared method covers between
+its measured rungs (the integral over the range divided by its width). Compared: the methods whose covered
+range contains the middle headline level (the fidelity range of all methods at once is often empty: a
+method that barely learns and one whose first rung is already far along share no fidelity). Pareto counts
+(:func:`pareto_counts`): per method, how many of its measured rungs lie on the front of all methods' rungs
+(higher fidelity, lower overfitting) and how many another method's rung dominates.
 """
 
 from __future__ import annotations
@@ -19,6 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -55,8 +74,9 @@ def tested_metric() -> tuple[str, str] | None:
     )
 
 
-LEVEL_SHARE = 0.25
 ALPHA = 0.05
+READ, BEFORE_FIRST, NOT_REACHED = "read", "before the first rung", "not reached"
+AREA_GRID = 201  # points of the fidelity grid an area is averaged over
 
 
 @dataclass(frozen=True)
@@ -85,27 +105,44 @@ def _nanmean(table: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Matched:
-    """A metric read off a curve at the level: value and interval (None: never reaches), share reaching."""
+    """A measure read off a curve at one level: value (None unless ``status`` is READ) and its interval
+    (None with ``why`` saying why not)."""
 
     value: float | None
     low: float | None
     high: float | None
-    reached: float
+    status: str
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Area:
+    """The mean of a measure over the common fidelity range [lo, hi] of the compared methods (None: no
+    common range), per compared method."""
+
+    lo: float | None
+    hi: float | None
+    values: Mapping[str, float]
+    not_compared: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Headline:
-    """Everything the headline table and the trajectory figures show for one suite version."""
+    """Everything the headline tables and the trajectory figures show for one suite version."""
 
     suite: str
     suite_version: str
     fidelity: str
-    level: float
+    levels: tuple[float, ...]
     level_rule: str
     base_fidelity: float
     trajectories: tuple[Trajectory, ...]
-    matched: Mapping[str, Mapping[str, Matched]]  # method -> metric -> Matched
+    matched: Mapping[str, Mapping[str, tuple[Matched, ...]]]  # method -> metric -> one per level
     peak: Mapping[str, float]
+    areas: Mapping[str, Area]  # metric -> its area over the common range
+    pareto: Mapping[
+        str, Mapping[str, tuple[int, int, int]]
+    ]  # metric -> method -> (rungs, on front, dominated)
     floor: float | None  # mean over concepts of the floor of metric ``floored`` (its spec's pairing)
     not_detected: frozenset[
         str
@@ -113,33 +150,131 @@ class Headline:
     combined_p: Mapping[str, float]  # Bonferroni over concepts of the ``tested`` metric's per-row p-values
     floored: str | None = None  # the overfitting metric the floor belongs to (W2)
     tested: str | None = None  # the overfitting metric whose per-row test gives ``combined_p`` (mmd_base)
+    clusters: int = 0  # independent units of the intervals
 
 
-def interpolate_at(fidelity: Any, values: Any, level: float) -> float | None:
-    """The value where the curve's fidelity first reaches ``level`` (linear between consecutive points),
-    or None when it never does. NaN points are skipped."""
-    pts = [
+def _points(fidelity: Any, values: Any) -> list[tuple[float, float]]:
+    return [
         (float(f), float(v))
         for f, v in zip(fidelity, values, strict=True)
-        if not (math.isnan(f) or math.isnan(v))
+        if not (math.isnan(float(f)) or math.isnan(float(v)))
     ]
-    for i, (f, v) in enumerate(pts):
-        if f >= level:
-            if i == 0:
-                return v
-            f0, v0 = pts[i - 1]
-            return v0 + (v - v0) * (level - f0) / (f - f0) if f > f0 else v
-    return None
 
 
-def default_level(peaks: Mapping[str, float], base: float) -> float:
-    """The lowest peak among methods that got :data:`LEVEL_SHARE` of the way from ``base`` to the best peak."""
-    finite = [p for p in peaks.values() if math.isfinite(p)]
-    if not finite:
-        return base
-    best = max(finite)
-    bar = base + LEVEL_SHARE * (best - base) if math.isfinite(base) else -math.inf  # no base rows: every peak
-    return min(p for p in finite if p >= bar)
+def read_at(fidelity: Any, values: Any, level: float) -> tuple[float | None, str]:
+    """``(value, READ)`` where the measured curve's fidelity first reaches ``level`` (linear between the two
+    measured points around it); ``(None, BEFORE_FIRST)`` when the first measured point is already past it;
+    ``(None, NOT_REACHED)`` when no point reaches it. Points in rung order, measured rungs only (NaN
+    skipped)."""
+    pts = _points(fidelity, values)
+    if not pts:
+        return None, NOT_REACHED
+    if pts[0][0] >= level:
+        return (pts[0][1], READ) if pts[0][0] == level else (None, BEFORE_FIRST)
+    for (f0, v0), (f1, v1) in pairwise(pts):
+        if f1 >= level:
+            return v0 + (v1 - v0) * (level - f0) / (f1 - f0), READ
+    return None, NOT_REACHED
+
+
+def covered_range(fidelity: Any, values: Any) -> tuple[float, float] | None:
+    """The fidelity levels :func:`read_at` reads a value at: from the first measured point's fidelity to
+    the highest one (None without two points)."""
+    pts = _points(fidelity, values)
+    if len(pts) < 2:
+        return None
+    return pts[0][0], max(f for f, _ in pts)
+
+
+def jackknife_t_interval(
+    statistic: Any, concepts: Sequence[str], clusters: Mapping[str, str], level: float = 0.95
+) -> tuple[float | None, float | None, str]:
+    """A Student-t interval (G − 1 df) around ``statistic(all concepts)`` with the delete-one-cluster jackknife
+    standard error; ``statistic(indices)`` returns a float or None (undefined on that subset).
+
+    Returns:
+        (low, high, why): low/high None with a reason when there is no interval.
+    """
+    from scipy.stats import t as student_t
+
+    from .clustered import MIN_UNITS
+
+    if len(concepts) < MIN_UNITS:
+        return None, None, "n too small"
+    keys = [clusters.get(c, c) for c in concepts]
+    groups = sorted(set(keys))
+    if len(groups) < 2:
+        return None, None, "n too small"
+    full = statistic(np.arange(len(concepts)))
+    reps = []
+    for g in groups:
+        rep = statistic(np.array([i for i, k in enumerate(keys) if k != g]))
+        if rep is None:
+            return None, None, "a cluster left out moves the curve off the level"
+        reps.append(rep)
+    arr = np.array(reps, dtype=np.float64)
+    n = len(groups)
+    se = math.sqrt((n - 1) / n * float(((arr - arr.mean()) ** 2).sum()))
+    half = float(student_t.ppf(0.5 + level / 2, n - 1)) * se
+    return full - half, full + half, ""
+
+
+def _read(t: Trajectory, metric: str, level: float, idx: np.ndarray | None) -> tuple[float | None, str]:
+    fid, val = t.mean_curve(metric, idx)
+    return read_at(fid[1:], val[1:], level)  # measured rungs only: row 0 is the base model
+
+
+def matched_at(t: Trajectory, metric: str, level: float, clusters: Mapping[str, str]) -> Matched:
+    """``metric`` of ``t`` read at ``level`` with its cluster-jackknife interval."""
+    value, status = _read(t, metric, level, None)
+    if value is None:
+        return Matched(None, None, None, status)
+    low, high, why = jackknife_t_interval(lambda idx: _read(t, metric, level, idx)[0], t.concepts, clusters)
+    return Matched(value, low, high, status, why)
+
+
+def areas(trajectories: Sequence[Trajectory], metric: str, levels: Sequence[float]) -> Area:
+    """The mean of ``metric`` over the fidelity range common to the compared methods (module docstring)."""
+    covered = {}
+    for t in trajectories:
+        if metric in t.metrics:
+            fid, val = t.mean_curve(metric)
+            rng = covered_range(fid[1:], val[1:])
+            if rng is not None:
+                covered[t.method] = rng
+    middle = levels[len(levels) // 2] if levels else None
+    compared = {m: r for m, r in covered.items() if middle is None or r[0] <= middle <= r[1]}
+    left = tuple(sorted(set(covered) - set(compared)))
+    if not compared:
+        return Area(None, None, {}, left)
+    lo, hi = max(r[0] for r in compared.values()), min(r[1] for r in compared.values())
+    if not hi > lo:
+        return Area(None, None, {}, left)
+    grid = np.linspace(lo, hi, AREA_GRID)
+    values = {}
+    for t in trajectories:
+        if t.method in compared:
+            fid, val = t.mean_curve(metric)
+            read = [read_at(fid[1:], val[1:], float(g))[0] for g in grid]
+            values[t.method] = float(np.mean([r for r in read if r is not None]))
+    return Area(float(lo), float(hi), values, left)
+
+
+def pareto_counts(trajectories: Sequence[Trajectory], metric: str) -> dict[str, tuple[int, int, int]]:
+    """Per method: (measured rungs, rungs on the front of every method's rungs, rungs another method's rung
+    dominates) in (mean fidelity ↑, mean ``metric`` ↓)."""
+    points: list[tuple[str, float, float]] = []
+    for t in trajectories:
+        if metric in t.metrics:
+            fid, val = t.mean_curve(metric)
+            points += [(t.method, f, v) for f, v in _points(fid[1:], val[1:])]
+    front = set(pareto_front([(f, v) for _, f, v in points]))
+    out: dict[str, tuple[int, int, int]] = {}
+    for i, (method, f, v) in enumerate(points):
+        dominated = any(m2 != method and f2 >= f and v2 <= v and (f2 > f or v2 < v) for m2, f2, v2 in points)
+        n, on, dom = out.get(method, (0, 0, 0))
+        out[method] = (n + 1, on + (i in front), dom + dominated)
+    return out
 
 
 def _fidelity_metric(frame: pd.DataFrame) -> str | None:
@@ -162,15 +297,18 @@ def _matrix(
 
 
 def build_headline(
-    rows: pd.DataFrame, *, level: float | None = None, resamples: int = 2000, seed: int = 0
+    rows: pd.DataFrame, *, levels: Sequence[float] = (), level_rule: str = ""
 ) -> Headline | None:
     """The headline of one suite version from its rows (all rungs), or None without trajectory data
-    (no method with rungs, or no fidelity metric)."""
+    (no method with rungs, or no fidelity metric). ``levels``: the profile's ``headline_levels``."""
+    from .paired import clusters_from_base
+
     fid_metric = _fidelity_metric(rows)
     trained = rows[rows["rung"].notna()]
     if fid_metric is None or trained.empty:
         return None
     concepts = tuple(sorted(set(rows["concept"])))
+    clusters = clusters_from_base(rows)
     base_rows = rows[(rows["method"] == "base") & rows["rung"].isna()]
     base_fid = float(base_rows.loc[base_rows["metric"] == fid_metric, "value"].mean())
     trajectories = []
@@ -185,28 +323,14 @@ def build_headline(
             if (part["metric"] == m).any()
         }
         trajectories.append(Trajectory(str(method), str(version), (0.0, *rungs), concepts, fid, metrics))
-    peaks = {t.method: float(np.nanmax(_nanmean(t.fidelity))) for t in trajectories}
-    rule = "given"
-    if level is None:
-        level = default_level(peaks, base_fid)
-        rule = (
-            f"the lowest peak {fid_metric} among methods that got {LEVEL_SHARE:.0%} of the way from the base "
-            f"model's {fid_metric} to the best peak"
-        )
-    rng = np.random.Generator(np.random.PCG64(seed))
-    samples = rng.integers(0, len(concepts), size=(resamples, len(concepts)))
-    matched: dict[str, dict[str, Matched]] = {}
-    for t in trajectories:
-        matched[t.method] = {}
-        for m in t.metrics:
-            fid, val = t.mean_curve(m)
-            point = interpolate_at(fid, val, level)
-            boot = [interpolate_at(*t.mean_curve(m, idx), level) for idx in samples]
-            got = np.array([b for b in boot if b is not None], dtype=np.float64)
-            lo = hi = None
-            if point is not None and got.size:
-                lo, hi = (float(x) for x in np.percentile(got, [2.5, 97.5]))
-            matched[t.method][m] = Matched(point, lo, hi, got.size / resamples)
+    peaks = {t.method: float(np.nanmax(_nanmean(t.fidelity[1:]))) for t in trajectories}
+    levels = tuple(float(x) for x in levels)
+    rule = level_rule or ("" if levels else "the suite's profile fixes no headline levels")
+    matched = {
+        t.method: {m: tuple(matched_at(t, m, lv, clusters) for lv in levels) for m in t.metrics}
+        for t in trajectories
+    }
+    metrics_present = [m for m in overfitting_metrics() if any(m in t.metrics for t in trajectories)]
     floored = floored_metric()
     floor_rows = base_rows[base_rows["metric"] == floored[1]] if floored else base_rows.iloc[:0]
     floor = float(floor_rows["value"].mean()) if len(floor_rows) else None
@@ -223,17 +347,20 @@ def build_headline(
         suite=str(rows["suite"].iloc[0]),
         suite_version=str(rows["suite_version"].iloc[0]),
         fidelity=fid_metric,
-        level=float(level),
+        levels=levels,
         level_rule=rule,
         base_fidelity=base_fid,
         trajectories=tuple(trajectories),
         matched=matched,
         peak=peaks,
+        areas={m: areas(trajectories, m, levels) for m in metrics_present},
+        pareto={m: pareto_counts(trajectories, m) for m in metrics_present},
         floor=floor,
         not_detected=same,
         combined_p=combined,
         floored=floored[0] if floored else None,
         tested=tested[0] if tested else None,
+        clusters=len({clusters.get(c, c) for c in concepts}),
     )
 
 

@@ -399,12 +399,14 @@ def test_no_nonzero_value_prints_as_zero_in_any_output(tmp_path: Path) -> None:
     assert "1.3899999999999999e-05" in csv_text and ",0.0,0.0,0.0," in csv_text  # raw values, shortest repr
 
 
-def test_headline_reads_each_trajectory_at_the_matched_level(tmp_path: Path) -> None:
-    from leaderboard.trajectory import default_level, interpolate_at, pareto_front
+def test_headline_reads_each_measured_trajectory_at_the_fixed_levels(tmp_path: Path) -> None:
+    from leaderboard.trajectory import BEFORE_FIRST, NOT_REACHED, READ, pareto_front, read_at
 
-    assert interpolate_at([0.0, 0.2, 0.4], [0.0, 0.1, 0.2], 0.3) == pytest.approx(0.15)
-    assert interpolate_at([0.0, 0.1], [0.0, 1.0], 0.5) is None
-    assert default_level({"a": 0.8, "b": 0.3, "c": 0.02}, 0.0) == 0.3  # c got < 25% of the way: left out
+    assert read_at([0.2, 0.4], [0.1, 0.2], 0.3) == (pytest.approx(0.15), READ)
+    assert read_at([0.2, 0.4], [0.1, 0.2], 0.1) == (None, BEFORE_FIRST)  # never read from the origin
+    assert read_at([0.2, 0.4], [0.1, 0.2], 0.2) == (0.1, READ)  # exactly at the first rung
+    assert read_at([0.1, 0.2], [0.0, 1.0], 0.5) == (None, NOT_REACHED)  # never extrapolated
+    assert read_at([0.1, 0.5, 0.3], [0.0, 1.0, 2.0], 0.4) == (pytest.approx(0.75), READ)  # first crossing
     assert pareto_front([(0.1, 0.5), (0.2, 0.4), (0.15, 0.6), (0.2, 0.4)]) == [1, 3]
     curves = {  # method: [(rung, subject fidelity, leakage)]
         "a": [(0.5, 0.2, 0.1), (1.0, 0.4, 0.2), (2.0, 0.8, 0.6)],
@@ -434,18 +436,24 @@ def test_headline_reads_each_trajectory_at_the_matched_level(tmp_path: Path) -> 
                     extra={"p_value": p_value},
                 )
             )
-    board = build_leaderboard(parsed(rows), resamples=FAST)
+    board = build_leaderboard(parsed(rows), resamples=FAST, fidelity_levels={"toy": (0.15, 0.3, 0.5)})
     (headline,) = board.headlines
-    assert (
-        headline is not None and headline.fidelity == "subject_dino" and headline.level == pytest.approx(0.3)
-    )
-    assert headline.matched["a"]["leakage"].value == pytest.approx(0.15)
-    assert headline.matched["b"]["leakage"].value == pytest.approx(0.2)
-    assert headline.matched["c"]["leakage"].value is None
+    assert headline is not None and headline.fidelity == "subject_dino" and headline.levels == (0.15, 0.3, 0.5)
+    a, b, c = (headline.matched[m]["leakage"] for m in "abc")
+    assert [x.status for x in a] == [BEFORE_FIRST, READ, READ]  # a's first rung (0.2) is past 0.15
+    assert [x.value for x in a[1:]] == [pytest.approx(0.15), pytest.approx(0.3)]
+    assert b[0].value == pytest.approx(0.075) and b[1].value == pytest.approx(0.2) and b[2].status == NOT_REACHED
+    assert all(x.status == NOT_REACHED for x in c)
+    assert a[1].low is None and a[1].why == "n too small"  # 2 concepts: no interval
+    area = headline.areas["leakage"]  # compared: ranges holding the middle level 0.3 (a, b; not c)
+    assert (area.lo, area.hi) == (pytest.approx(0.2), pytest.approx(0.3)) and area.not_compared == ("c",)
+    assert area.values["a"] == pytest.approx(0.125) and area.values["b"] == pytest.approx(0.15)
+    assert headline.pareto["leakage"] == {"a": (3, 3, 0), "b": (3, 2, 1), "c": (3, 2, 0)}
     assert headline.floor == pytest.approx(0.6) and headline.not_detected == {"c"}
     assert headline.combined_p["b"] == pytest.approx(0.04) and headline.combined_p["c"] == pytest.approx(0.06)
     md = render_markdown(board)
-    assert "never reaches" in md and "0.150" in md and "no difference from base detected" in md
+    assert "not reached" in md and "passed before the first rung" in md and "0.150" in md
+    assert "no difference from base detected" in md and "never from the base model" in md
     assert "indistinguishable" not in md and "within the base model's own sampling variation" not in md
     assert "not evidence that it is the same as base" in md
     assert "floor 0.600" in md  # the base row of the W2 column shows the floor, not 0
@@ -540,8 +548,9 @@ def test_a_method_that_does_not_learn_is_flagged_and_its_overfitting_not_ranked(
         "did not learn on 3 of 3 concepts" in md
         and "good@1" not in md.split("### Headline")[0].split("Did each")[1]
     )
-    headline_row = next(line for line in md.splitlines() if line.startswith("| noop | 0.150 |"))
-    assert headline_row.count("not ranked: did not learn") == 2  # w2 and lfd left out of the headline
+    # the headline's area/Pareto table (no levels given): w2 and lfd left out for the method that did not learn
+    headline_row = next(line for line in md.split("### Headline")[1].splitlines() if line.startswith("| noop |"))
+    assert headline_row.count("not ranked: did not learn") == 2
     html = render_html(board)
     noop_row = re.search(r'<tr data-method="noop@1">.*?</tr>', html, re.S)
     good_row = re.search(r'<tr data-method="good@1">.*?</tr>', html, re.S)

@@ -139,3 +139,21 @@ def test_structural_zeros_are_shown_as_such_and_never_compared() -> None:
     assert "0.000 [0.000, 0.000]" not in md
     html = render_html(board)
     assert "zero by construction: not ranked" in html
+
+
+def test_headline_jackknife_t_is_the_cluster_t_interval_for_a_mean() -> None:
+    """The headline's interval (delete-one-cluster jackknife, t with G − 1 df) equals the cluster-robust t
+    interval whose coverage docs/METRICS.md quotes, when the statistic is a plain mean over equal clusters."""
+    from leaderboard.clustered import cluster_t_interval
+    from leaderboard.trajectory import jackknife_t_interval
+
+    rng = np.random.Generator(np.random.PCG64(3))
+    concepts = [f"c{i}" for i in range(8)]
+    clusters = {c: f"g{i // 2}" for i, c in enumerate(concepts)}
+    values = rng.normal(size=8)
+    low, high, why = jackknife_t_interval(lambda idx: float(values[idx].mean()), concepts, clusters)
+    ref = cluster_t_interval(dict(zip(concepts, values, strict=True)), clusters)
+    assert why == "" and low == pytest.approx(ref.low) and high == pytest.approx(ref.high)
+    assert jackknife_t_interval(lambda idx: 0.0, concepts[:4], clusters)[2] == "n too small"
+    gone = jackknife_t_interval(lambda idx: None if len(idx) < 8 else 0.0, concepts, clusters)
+    assert gone == (None, None, "a cluster left out moves the curve off the level")

@@ -38,9 +38,9 @@ def register(sub: Any) -> None:
         "--level",
         action="append",
         default=[],
-        metavar="SUITE=VALUE",
-        help="the fidelity level of a suite's matched-fidelity headline (default: the lowest peak fidelity "
-        "among the methods that learned; see docs/METRICS.md). Repeatable.",
+        metavar="SUITE=V1,V2",
+        help="fidelity levels of a suite's matched-fidelity headline, ascending (default: the suite profile's "
+        "headline_levels, fixed before the rows; levels given here are labelled as such on the page). Repeatable.",
     )
     p.add_argument(
         "--reference",
@@ -52,17 +52,44 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _levels(options: list[str]) -> dict[str, float]:
+def _levels(options: list[str]) -> dict[str, tuple[float, ...]]:
     out = {}
     for option in options:
         suite, sep, value = option.partition("=")
         try:
-            out[suite.strip()] = float(value)
+            levels = tuple(float(v) for v in value.split(","))
         except ValueError:
             sep = ""
-        if not sep or not suite.strip():
-            raise ValueError(f"--level {option!r}: expected SUITE=VALUE, e.g. toy=0.5")
+        if not sep or not suite.strip() or list(levels) != sorted(set(levels)):
+            raise ValueError(
+                f"--level {option!r}: expected SUITE=V1,V2 with ascending levels, e.g. toy=0.5,0.6"
+            )
+        out[suite.strip()] = levels
     return out
+
+
+def _profile_levels(
+    given: dict[str, tuple[float, ...]], rows: list[Any]
+) -> tuple[dict[str, tuple[float, ...]], dict[str, str]]:
+    """Per suite in the rows: the ``--level`` values (labelled as given here) or the suite profile's
+    ``headline_levels`` and their rule (a suite this installation does not know gets none)."""
+    levels, rules = {}, {}
+    for suite in sorted({r.suite for r in rows}):
+        if suite in given:
+            levels[suite] = given[suite]
+            rules[suite] = (
+                "given on the command line (--level), not the profile's levels fixed before the rows"
+            )
+            continue
+        try:
+            from benchmark.settings import settings_for
+
+            settings = settings_for(suite)
+        except Exception:  # rows of a suite this installation has no manifest for
+            continue
+        levels[suite] = settings.headline_levels
+        rules[suite] = settings.headline_levels_rule
+    return levels, rules
 
 
 def _references(option: str | None, rows: list[Any]) -> dict[str, str]:
@@ -97,20 +124,22 @@ def run(args: argparse.Namespace) -> int:
         if args.digits < 1:
             raise ValueError(f"--digits must be >= 1, got {args.digits}")
         scales = parse_scale_options(args.scale)
-        levels = _levels(args.level)
+        given = _levels(args.level)
         rows = read_rows(args.results)
-        unknown = sorted(set(levels) - {r.suite for r in rows})
+        unknown = sorted(set(given) - {r.suite for r in rows})
         if unknown:
             raise ValueError(
                 f"--level names suite(s) {', '.join(unknown)} that no row belongs to "
                 f"(suites in the rows: {', '.join(sorted({r.suite for r in rows}))})"
             )
+        levels, rules = _profile_levels(given, rows)
         board = build_leaderboard(
             rows,
             scales=scales,
             resamples=args.resamples,
             seed=args.seed,
             fidelity_levels=levels,
+            level_rules=rules,
             references=_references(args.reference, rows),
         )
         paths = write_leaderboard(board, args.out, digits=args.digits)

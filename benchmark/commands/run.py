@@ -180,7 +180,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_leaderboard:
         from leaderboard import build_leaderboard, read_rows, write_leaderboard
 
-        board = build_leaderboard(read_rows([result.results]), references={name: settings.reference_method})
+        board = build_leaderboard(
+            read_rows([result.results]),
+            references={name: settings.reference_method},
+            fidelity_levels={name: settings.headline_levels},
+            level_rules={name: settings.headline_levels_rule},
+        )
         paths = write_leaderboard(board, out / "leaderboard")
         print("leaderboard: " + ", ".join(str(p) for p in paths))
     print(f"{result.rows_added} new rows in {result.results} ({time.perf_counter() - start:.1f} s)")
