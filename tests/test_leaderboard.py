@@ -438,11 +438,15 @@ def test_headline_reads_each_measured_trajectory_at_the_fixed_levels(tmp_path: P
             )
     board = build_leaderboard(parsed(rows), resamples=FAST, fidelity_levels={"toy": (0.15, 0.3, 0.5)})
     (headline,) = board.headlines
-    assert headline is not None and headline.fidelity == "subject_dino" and headline.levels == (0.15, 0.3, 0.5)
+    assert (
+        headline is not None and headline.fidelity == "subject_dino" and headline.levels == (0.15, 0.3, 0.5)
+    )
     a, b, c = (headline.matched[m]["leakage"] for m in "abc")
     assert [x.status for x in a] == [BEFORE_FIRST, READ, READ]  # a's first rung (0.2) is past 0.15
     assert [x.value for x in a[1:]] == [pytest.approx(0.15), pytest.approx(0.3)]
-    assert b[0].value == pytest.approx(0.075) and b[1].value == pytest.approx(0.2) and b[2].status == NOT_REACHED
+    assert (
+        b[0].value == pytest.approx(0.075) and b[1].value == pytest.approx(0.2) and b[2].status == NOT_REACHED
+    )
     assert all(x.status == NOT_REACHED for x in c)
     assert a[1].low is None and a[1].why == "n too small"  # 2 concepts: no interval
     area = headline.areas["leakage"]  # compared: ranges holding the middle level 0.3 (a, b; not c)
@@ -549,7 +553,9 @@ def test_a_method_that_does_not_learn_is_flagged_and_its_overfitting_not_ranked(
         and "good@1" not in md.split("### Headline")[0].split("Did each")[1]
     )
     # the headline's area/Pareto table (no levels given): w2 and lfd left out for the method that did not learn
-    headline_row = next(line for line in md.split("### Headline")[1].splitlines() if line.startswith("| noop |"))
+    headline_row = next(
+        line for line in md.split("### Headline")[1].splitlines() if line.startswith("| noop |")
+    )
     assert headline_row.count("not ranked: did not learn") == 2
     html = render_html(board)
     noop_row = re.search(r'<tr data-method="noop@1">.*?</tr>', html, re.S)
