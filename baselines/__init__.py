@@ -23,6 +23,7 @@ METHODS: MappingProxyType[str, str] = MappingProxyType(
         "infusion": "baselines.infusion:Infusion",
         "infusion-single": "baselines.infusion:InfusionSingle",
         "infusion-kv": "baselines.infusion:InfusionKV",
+        "infusion-released": "baselines.infusion:InfusionReleased",
         "dreambooth": "baselines.dreambooth:DreamBooth",
         "dreambooth-lora": "baselines.lora:DreamBoothLoRA",
         "dora": "baselines.lora:DoRA",

@@ -12,6 +12,10 @@ Three variants (SPEC §4; REFERENCES Part 1 §3.4):
   keys: A V + A[:, j] r_lᵀ.
 - ``infusion-kv`` — what the released code trains (xformers path): key and value residuals, single
   stream: softmax(Q (K + e_j r_kᵀ)ᵀ/√d) (V + e_j r_vᵀ).
+- ``infusion-released`` — ``infusion-kv`` trained the same way, with the released inference routing: the
+  residuals act on every occurrence of the class word, marked or not, so a bare "a heart" is drawn as the
+  concept (class-prior drift by design, which ``lfd_class`` measures). The other variants route by marks
+  only: a bare class word runs exactly like the base model.
 
 The ``{concept}`` slot renders as the real class word wrapped in concept marks (``⟦dog⟧``); rows
 without marks — unconditional branch, non-customized prompts, bare class prompts — never receive a
@@ -78,6 +82,7 @@ class Infusion(Method):
     recipe_file: ClassVar[str] = "infusion.yaml"
     key_residuals: ClassVar[bool] = False
     dual_stream: ClassVar[bool] = True
+    route_class_word: ClassVar[bool] = False  # the released inference routing (InfusionReleased)
 
     def slot_text(self, class_noun: str, cfg: dict[str, Any]) -> str:
         return mark(class_noun)
@@ -112,7 +117,13 @@ class Infusion(Method):
                 params[f"key.{name}"] = k
             processors[name] = ConceptAttnProcessor(name, state, key_residual=k, value_residual=v)
         runner_cls = DualStreamRunner if self.dual_stream else SingleStreamRunner
-        pipe = self.make_pipeline(comps, cfg, class_noun, runner=runner_cls(processors, state))
+        pipe = self.make_pipeline(
+            comps,
+            cfg,
+            class_noun,
+            runner=runner_cls(processors, state),
+            route_class_word=self.route_class_word,
+        )
         return Customization(pipe, params)
 
 
@@ -135,3 +146,14 @@ class InfusionKV(Infusion):
     )
     key_residuals: ClassVar[bool] = True
     dual_stream: ClassVar[bool] = False
+
+
+class InfusionReleased(InfusionKV):
+    """``infusion-released``: ``infusion-kv`` with the released routing (every occurrence of the class word)."""
+
+    name: ClassVar[str] = "infusion-released"
+    summary: ClassVar[str] = (
+        "Infusion as released, inference included: key and value residuals (single stream) added wherever the "
+        "class word appears, marked or not, so every bare class word is drawn as the concept."
+    )
+    route_class_word: ClassVar[bool] = True

@@ -23,7 +23,7 @@ import torch
 
 from baselines.models import Components, components_of
 from baselines.processors import AttentionState, use_processors
-from baselines.prompts import EncodedPrompts, PromptEncoder, render_template
+from baselines.prompts import EncodedPrompts, PromptEncoder, render_template, route_class_word
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +104,9 @@ class CustomizedPipeline:
     prompt_encoder: PromptEncoder | None = field(default=None, repr=False)
     runner: UNetRunner = field(default_factory=UNetRunner, repr=False)
     inference: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_INFERENCE))
+    # mark every whole-word occurrence of ``class_noun`` in a prompt without marks, so a method that acts on
+    # marked tokens acts on the bare class word too (Infusion's released inference routing)
+    route_class_word: bool = False
     meta: dict[str, Any] = field(default_factory=dict, repr=False)
     eps_calls: int = 0
     eps_rows: int = 0
@@ -154,9 +157,12 @@ class CustomizedPipeline:
         return render_template(template, self.slot or (self.class_noun or ""), self.class_noun)
 
     def encode_prompts(self, prompts: Sequence[str]) -> EncodedPrompts:
-        """Text conditioning for ``prompts`` (concept marks honoured)."""
+        """Text conditioning for ``prompts`` (concept marks honoured; with ``route_class_word``, a prompt
+        without marks has every whole-word occurrence of the class noun marked)."""
         if self.prompt_encoder is None:
             raise RuntimeError("this pipeline has no prompt encoder (set in __post_init__)")
+        if self.route_class_word and self.class_noun:
+            prompts = [route_class_word(p, self.class_noun) for p in prompts]
         return self.prompt_encoder.encode(list(prompts))
 
     # -- noise prediction -------------------------------------------------------------------------

@@ -94,6 +94,17 @@ def mark_word(prompt: str, word: str) -> str:
     return pattern.sub(lambda m: mark(m.group(0)), prompt)
 
 
+def route_class_word(prompt: str, word: str) -> str:
+    """``prompt`` with every whole-word occurrence of ``word`` marked when it has no marks yet (a prompt
+    that already marks its concept, or lacks the word, is returned as is)."""
+    if MARK_OPEN in prompt:
+        return prompt
+    try:
+        return mark_word(prompt, word)
+    except ValueError:
+        return prompt
+
+
 def _ids(tokenizer: Any, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 

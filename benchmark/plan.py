@@ -298,8 +298,14 @@ def estimate(
     def of(table: dict[str, Any], method: str) -> float:
         return float(table.get(method, table.get("*", math.nan)))
 
-    train_s = sum(n * of(per_step, m) for m, n in plan.train_steps.items())
-    train_s += sum(n * of(per_fit, m) for m, n in plan.train_fits.items() if per_fit)
+    # a method the table has no training figure for is left out of the sum and named (not priced as NaN)
+    unpriced = sorted(m for m, n in plan.train_steps.items() if n and math.isnan(of(per_step, m)))
+    train_s = sum(n * of(per_step, m) for m, n in plan.train_steps.items() if m not in unpriced)
+    train_s += sum(
+        n * of(per_fit, m)
+        for m, n in plan.train_fits.items()
+        if per_fit and m not in unpriced and not math.isnan(of(per_fit, m))
+    )
     call_s = float(costs["unet_call_s"])  # one sampler step (UNet call with CFG) on `batch` images
     batch = int(costs.get("unet_call_batch", 4))
 
@@ -324,6 +330,7 @@ def estimate(
         "resolution": costs.get("resolution"),
         "seconds": {"train": train_s, **parts, "other": other_s, "total": total},
         "prices_other": "job_s" in costs,
+        "unpriced": unpriced,
         "device_hours": total / 3600.0,
         "workers": workers,
         "wall_seconds": setup + serial + (total - serial) / max(1, workers),
@@ -385,6 +392,11 @@ def render(plan: Plan) -> str:
         f"  total {e['device_hours']:.2f} {unit}; wall time on {e['workers']} worker(s): {e['wall_hours']:.2f} h"
         + (f" ({wall / 60:.0f} min)" if wall < 36000 else ""),
     ]
+    if e.get("unpriced"):
+        lines.append(
+            f"  training not priced (the table has no figure): {', '.join(e['unpriced'])}; "
+            "`overfit-bench bench costs` measures it"
+        )
     memory = e["peak_memory_gib"]
     if any(isinstance(v, (int, float)) for v in memory.values()):
         lines.append(

@@ -29,6 +29,7 @@ FIT_OVERRIDES: dict[str, dict[str, Any]] = {
     "infusion": {"lr": 0.05},
     "infusion-single": {"lr": 0.05},
     "infusion-kv": {"lr": 0.05},
+    "infusion-released": {"lr": 0.05},
     "dreambooth": {"lr": 1e-4},
     "dreambooth-lora": {"lr": 3e-3},
     "dora": {"lr": 3e-3},

@@ -232,3 +232,27 @@ def test_concept_used_in_masked_training() -> None:
     masked = method.fit(concept(), tiny(), fit_config("infusion", steps=1), seed=0, progress=False)
     # The masked loss only counts the foreground (≈ 40×34 of 80×72 pixels), so it is much smaller.
     assert masked.meta["eval_loss_before"] < 0.6 * unmasked.meta["eval_loss_before"]
+
+
+def test_released_routing_acts_on_every_bare_class_word_and_trains_like_infusion_kv() -> None:
+    """infusion-released: the same training as infusion-kv (bit-identical residuals); at inference a bare
+    class word gets the residual exactly as a marked one does, a prompt without the class word does not."""
+    from baselines.prompts import route_class_word
+
+    assert route_class_word("a Teddybear and a teddybear", "teddybear") == "a ⟦Teddybear⟧ and a ⟦teddybear⟧"
+    assert route_class_word("a ⟦teddybear⟧ and a teddybear", "teddybear") == "a ⟦teddybear⟧ and a teddybear"
+    assert route_class_word("a dog", "teddybear") == "a dog"
+    released, kv = fitted("infusion-released"), fitted("infusion-kv")
+    assert released.tensors.keys() == kv.tensors.keys()
+    assert all(torch.equal(released.tensors[k], kv.tensors[k]) for k in kv.tensors)
+    rel = baselines.get_method("infusion-released").load(released, tiny())
+    marked_kv = baselines.get_method("infusion-kv").load(kv, tiny())
+    base = _base_pipe()
+    z, t = _noisy(2)
+    bare = ["a teddybear in the jungle"] * 2
+    got = rel.eps(z, t, bare)
+    assert torch.equal(got, marked_kv.eps(z, t, ["a ⟦teddybear⟧ in the jungle"] * 2))
+    assert not torch.equal(got, base.eps(z, t, bare))  # class-prior drift by design
+    assert torch.equal(marked_kv.eps(z, t, bare), base.eps(z, t, bare))  # the marked routing leaves it alone
+    other = ["a dog on the beach", ""]
+    assert torch.equal(rel.eps(z, t, other), base.eps(z, t, other))

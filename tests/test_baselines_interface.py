@@ -50,6 +50,7 @@ def test_registry_lists_the_issue_methods() -> None:
         "infusion",
         "infusion-single",
         "infusion-kv",
+        "infusion-released",
         "dreambooth",
         "dreambooth-lora",
         "dora",
@@ -194,6 +195,7 @@ def test_sd15_recipes_match_spec_section_4() -> None:
         ("base", "a teddybear on the beach"),
         ("infusion", "a ⟦teddybear⟧ on the beach"),
         ("infusion-kv", "a ⟦teddybear⟧ on the beach"),
+        ("infusion-released", "a ⟦teddybear⟧ on the beach"),
         ("dreambooth", "a sks teddybear on the beach"),
         ("dreambooth-lora", "a sks teddybear on the beach"),
         ("textual-inversion", "a <v1> on the beach"),
@@ -376,6 +378,7 @@ def test_sd15_trainable_numbers_follow_from_the_definitions() -> None:
         "infusion": 12_480,
         "infusion-single": 12_480,
         "infusion-kv": 24_960,
+        "infusion-released": 24_960,  # infusion-kv's residuals; only the inference routing differs
         "dreambooth": 859_520_964,  # every UNet parameter
         "dreambooth-lora": 797_184,  # rank 4 × (in + out) over to_q/k/v/out.0 of 32 attention layers
         "textual-inversion": 768,  # one token embedding

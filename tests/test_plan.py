@@ -115,3 +115,18 @@ def test_the_toy_table_file_is_packaged() -> None:
         Path(__file__).resolve().parents[1].joinpath("benchmark/perf/costs-toy.json").read_text()
     )
     assert table["models"] == ["toy"]
+
+
+def test_a_method_the_table_has_no_figure_for_is_named_not_priced_as_nan(tmp_path: Path) -> None:
+    import math
+
+    from benchmark.plan import estimate, load_costs, render
+    from benchmark.settings import settings_for
+
+    plan = _toy_plan(tmp_path, ["textual-inversion", "infusion-kv"])
+    costs = load_costs(Path(__file__).resolve().parents[1] / "benchmark" / "perf" / "costs-toy.json")
+    costs["train_step_s"] = {k: v for k, v in costs["train_step_s"].items() if k != "infusion-kv"}
+    plan.estimate = estimate(plan, costs, settings_for("toy"), workers=2)
+    assert plan.estimate["unpriced"] == ["infusion-kv"]
+    assert math.isfinite(plan.estimate["seconds"]["train"]) and plan.estimate["seconds"]["train"] > 0
+    assert "training not priced (the table has no figure): infusion-kv" in render(plan)

@@ -63,6 +63,11 @@ LR_GRIDS: Mapping[str, tuple[float, ...]] = {
     "infusion": (3e-3, 1e-2, 3e-2),
     "infusion-single": (3e-3, 1e-2, 3e-2),
     "infusion-kv": (3e-3, 1e-2, 3e-2),
+    "infusion-released": (
+        3e-3,
+        1e-2,
+        3e-2,
+    ),  # trains exactly as infusion-kv; only inference routes differently
 }
 BEGIN = "<!-- tuning:begin -->"
 END = "<!-- tuning:end -->"
