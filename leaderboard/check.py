@@ -419,6 +419,14 @@ def _compare_group(pairs: list[tuple[ResultRow, ResultRow]], tol: Tolerance) -> 
     return Finding("drift", key, message, "trained"), ratio
 
 
+def restrict_to_fresh(fresh: Sequence[ResultRow], baseline: Sequence[ResultRow]) -> list[ResultRow]:
+    """The baseline rows of the (suite, method, rung) groups the fresh rows have: a partial rerun (a few
+    methods, a few rungs) checked against the whole committed board without its other rows reading as
+    missing. A group the rerun has is still checked row by row, so a row it lost is still missing."""
+    wanted = {(r.suite, r.method, r.rung) for r in fresh}
+    return [r for r in baseline if (r.suite, r.method, r.rung) in wanted]
+
+
 def compare_rows(
     fresh: Sequence[ResultRow], baseline: Sequence[ResultRow], tolerances: Tolerances | None = None
 ) -> CheckReport:

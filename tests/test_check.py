@@ -170,3 +170,25 @@ def test_bad_rows_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     fresh = [{k: v for k, v in r.items() if k != "value"} for r in base[:1]]
     assert run_check(tmp_path, fresh, base) == 2
     assert "fresh.jsonl:1: missing field(s) 'value'" in capsys.readouterr().err
+
+
+def test_partial_rerun_checks_only_its_method_rung_groups(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = demo_rows()
+    ladder = [{**r, "rung": 2.0} for r in base if r["method"] == "dreambooth"]  # a committed rung-2 ladder
+    fresh = [r for r in ladder if r["concept"] != "cat" or r["metric"] != "w2"]  # one row lost
+    assert run_check(tmp_path, fresh, base + ladder) == 1  # without --partial: the other groups are missing
+    capsys.readouterr()
+    assert run_check(tmp_path, fresh, base + ladder, "--partial") == 1  # the lost row is still missing
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert (
+        lines[0]
+        == f"partial rerun: {len(ladder)} of {len(base) + len(ladder)} baseline rows are in the rerun's (method, rung) groups"
+    )
+    assert (
+        sum(line.startswith("MISSING") for line in lines) == 1
+        and "dreambooth" in lines[1]
+        and "cat w2" in lines[1]
+    )
+    assert run_check(tmp_path, ladder, base + ladder, "--partial") == 0
