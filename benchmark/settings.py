@@ -123,6 +123,9 @@ class EvalSettings:
     # identity: they change no row); empty: the headline has no matched-fidelity reading
     headline_levels: tuple[float, ...] = ()
     headline_levels_rule: str = ""
+    # sentences the leaderboard prints under the suite's headline: measured findings that explain it (e.g.
+    # why a method never reaches a level), each naming the study that measured it (changes no row)
+    headline_notes: tuple[str, ...] = ()
     # the overrides of the budget named ``budget``, per method name or "*" for every method (keys a recipe
     # lacks are skipped for "*"); empty: those of the profile named like the budget, if it has some
     budgets: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -138,6 +141,7 @@ class EvalSettings:
         data.pop("reference_method")
         data.pop("headline_levels")
         data.pop("headline_levels_rule")
+        data.pop("headline_notes")
         data.pop("rungs")  # each rung is its own fit and its own rows (which carry the rung)
         data.pop("budgets")  # reaches rows only through each method's resolved config (its config_hash)
         # each extractor under its own name (names cannot shadow a field): a profile with the extractors
@@ -163,6 +167,7 @@ class EvalSettings:
         data["metrics"] = list(self.metrics) if self.metrics is not None else None
         data["rungs"] = list(self.rungs)
         data["headline_levels"] = list(self.headline_levels)
+        data["headline_notes"] = list(self.headline_notes)
         return data
 
     def replace(self, **changes: Any) -> EvalSettings:
@@ -188,6 +193,8 @@ class EvalSettings:
             data["metrics"] = tuple(data["metrics"])
         if "rungs" in data:
             data["rungs"] = tuple(float(r) for r in data["rungs"])
+        if "headline_notes" in data:
+            data["headline_notes"] = tuple(data["headline_notes"])
         if "headline_levels" in data:
             data["headline_levels"] = tuple(float(v) for v in data["headline_levels"])
         return cls(**data)

@@ -181,6 +181,7 @@ def build_leaderboard(
     seed: int = DEFAULT_SEED,
     fidelity_levels: Mapping[str, Sequence[float]] | None = None,
     level_rules: Mapping[str, str] | None = None,
+    headline_notes: Mapping[str, Sequence[str]] | None = None,
     references: Mapping[str, str] | None = None,
 ) -> Leaderboard:
     """Group rows and aggregate each method over concepts.
@@ -195,6 +196,7 @@ def build_leaderboard(
         fidelity_levels: per suite name, the fidelity levels of the matched-fidelity headline (the CLI
             passes the suite profile's ``headline_levels``; none: no matched-fidelity reading).
         level_rules: per suite name, how those levels were fixed (shown on the page).
+        headline_notes: per suite name, the profile's measured findings printed under the headline.
         references: per suite name, the method every other is compared with in paired differences
             (default :data:`DEFAULT_REFERENCE`; the CLI passes the suite profile's ``reference_method``).
 

@@ -420,6 +420,7 @@ def headline_sentences(headline: Any) -> list[str]:
         "of a method's measured rungs, how many lie on the front of every method's rungs and how many another "
         "method's rung beats on both axes.",
     ]
+    out.extend(headline.notes)
     if headline.floor is not None:
         name = str(headline.floored).upper()
         out.append(

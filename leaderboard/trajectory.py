@@ -151,6 +151,7 @@ class Headline:
     floored: str | None = None  # the overfitting metric the floor belongs to (W2)
     tested: str | None = None  # the overfitting metric whose per-row test gives ``combined_p`` (mmd_base)
     clusters: int = 0  # independent units of the intervals
+    notes: tuple[str, ...] = ()  # the suite profile's headline_notes
 
 
 def _points(fidelity: Any, values: Any) -> list[tuple[float, float]]:
@@ -297,7 +298,7 @@ def _matrix(
 
 
 def build_headline(
-    rows: pd.DataFrame, *, levels: Sequence[float] = (), level_rule: str = ""
+    rows: pd.DataFrame, *, levels: Sequence[float] = (), level_rule: str = "", notes: Sequence[str] = ()
 ) -> Headline | None:
     """The headline of one suite version from its rows (all rungs), or None without trajectory data
     (no method with rungs, or no fidelity metric). ``levels``: the profile's ``headline_levels``."""
@@ -361,6 +362,7 @@ def build_headline(
         floored=floored[0] if floored else None,
         tested=tested[0] if tested else None,
         clusters=len({clusters.get(c, c) for c in concepts}),
+        notes=tuple(notes),
     )
 
 

@@ -70,26 +70,30 @@ def _levels(options: list[str]) -> dict[str, tuple[float, ...]]:
 
 def _profile_levels(
     given: dict[str, tuple[float, ...]], rows: list[Any]
-) -> tuple[dict[str, tuple[float, ...]], dict[str, str]]:
+) -> tuple[dict[str, tuple[float, ...]], dict[str, str], dict[str, tuple[str, ...]]]:
     """Per suite in the rows: the ``--level`` values (labelled as given here) or the suite profile's
-    ``headline_levels`` and their rule (a suite this installation does not know gets none)."""
-    levels, rules = {}, {}
+    ``headline_levels`` and their rule, and the profile's ``headline_notes`` (a suite this installation does
+    not know gets none)."""
+    levels: dict[str, tuple[float, ...]] = {}
+    rules: dict[str, str] = {}
+    notes: dict[str, tuple[str, ...]] = {}
     for suite in sorted({r.suite for r in rows}):
-        if suite in given:
-            levels[suite] = given[suite]
-            rules[suite] = (
-                "given on the command line (--level), not the profile's levels fixed before the rows"
-            )
-            continue
         try:
             from benchmark.settings import settings_for
 
             settings = settings_for(suite)
         except Exception:  # rows of a suite this installation has no manifest for
-            continue
-        levels[suite] = settings.headline_levels
-        rules[suite] = settings.headline_levels_rule
-    return levels, rules
+            settings = None
+        if settings is not None:
+            levels[suite] = settings.headline_levels
+            rules[suite] = settings.headline_levels_rule
+            notes[suite] = settings.headline_notes
+        if suite in given:
+            levels[suite] = given[suite]
+            rules[suite] = (
+                "given on the command line (--level), not the profile's levels fixed before the rows"
+            )
+    return levels, rules, notes
 
 
 def _references(option: str | None, rows: list[Any]) -> dict[str, str]:
@@ -132,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
                 f"--level names suite(s) {', '.join(unknown)} that no row belongs to "
                 f"(suites in the rows: {', '.join(sorted({r.suite for r in rows}))})"
             )
-        levels, rules = _profile_levels(given, rows)
+        levels, rules, notes = _profile_levels(given, rows)
         board = build_leaderboard(
             rows,
             scales=scales,
@@ -140,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             fidelity_levels=levels,
             level_rules=rules,
+            headline_notes=notes,
             references=_references(args.reference, rows),
         )
         paths = write_leaderboard(board, args.out, digits=args.digits)

@@ -185,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
             references={name: settings.reference_method},
             fidelity_levels={name: settings.headline_levels},
             level_rules={name: settings.headline_levels_rule},
+            headline_notes={name: settings.headline_notes},
         )
         paths = write_leaderboard(board, out / "leaderboard")
         print("leaderboard: " + ", ".join(str(p) for p in paths))
