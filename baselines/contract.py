@@ -98,6 +98,8 @@ class MethodHandle:
     Attributes:
         name: the name rows and folders use (``method.name``, else the name it was loaded by).
         version: ``method.version`` as a string, else ``"0"``.
+        budget_key: the name its profile budgets and tuned overrides are read under (``method.tuned_as``,
+            else ``name``).
         impl: the wrapped method object.
     """
 
@@ -114,6 +116,9 @@ class MethodHandle:
         self.rung: float | None = None  # the trajectory rung those steps are, when they are one
         self.name = str(getattr(impl, "name", "") or name)
         self.version = str(getattr(impl, "version", "0"))
+        # the name a suite profile's budgets and tuned overrides are looked up under: a method that trains
+        # exactly as another one (``tuned_as``) takes that one's entries, so adding it changes no profile
+        self.budget_key = str(getattr(impl, "tuned_as", None) or self.name)
         try:
             params = inspect.signature(impl.fit).parameters
         except (TypeError, ValueError):

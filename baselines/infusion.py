@@ -157,3 +157,4 @@ class InfusionReleased(InfusionKV):
         "class word appears, marked or not, so every bare class word is drawn as the concept."
     )
     route_class_word: ClassVar[bool] = True
+    tuned_as: ClassVar[str] = "infusion-kv"  # trains exactly as infusion-kv: its budget and tuned overrides

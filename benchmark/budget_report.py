@@ -40,8 +40,8 @@ def budget_source(ctx: RunContext, method: MethodHandle) -> dict[str, Any]:
     elif declares_budget(settings, plain):
         out["source"] = "recipe"
     elif {"lr", "steps"} & (
-        set(profile_budgets(settings).get(plain.name, {}))
-        | set(settings.method_overrides.get(plain.name, {}))
+        set(profile_budgets(settings).get(plain.budget_key, {}))
+        | set(settings.method_overrides.get(plain.budget_key, {}))
         | set(settings.method_overrides.get("*", {}))
     ):
         out["source"] = "profile"

@@ -101,8 +101,9 @@ def budget_config(
         cfg = method.resolve_config({})
         default = {k: v for k, v in table.get(DEFAULT, {}).items() if k in cfg}
         cfg = merge_config(cfg, default, where=where.format(DEFAULT))
-    if method.name in table:
-        cfg = merge_config(cfg, table[method.name], where=where.format(method.name))
+    key = method.budget_key
+    if key in table:
+        cfg = merge_config(cfg, table[key], where=where.format(key))
     if tuned and not own:
         cfg = merge_config(cfg, {k: v for k, v in tuned.items() if k in cfg}, where="tuned budget")
     cfg["budget"] = name

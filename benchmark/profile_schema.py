@@ -180,8 +180,9 @@ class ProfileModel(_Strict):
     headline_levels_rule: str = Field(
         default="", description="how the headline levels were fixed, before any method's rows existed"
     )
-    headline_notes: tuple[Text, ...] = Field(
-        default=(), description="measured findings the leaderboard prints under the suite's headline"
+    headline_notes: list[Text] = Field(
+        default_factory=list,
+        description="measured findings the leaderboard prints under the suite's headline",
     )
     budgets: Overrides = Field(default_factory=dict, description="the overrides of the budget 'budget' names")
     torch_threads: Positive | None = None

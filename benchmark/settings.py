@@ -247,6 +247,8 @@ def settings_from_profile(profile: Mapping[str, Any], where: str = "profile") ->
     data["extractors"] = {name: BackboneSpec(**bb.model_dump()) for name, bb in doc.extractors.items()}
     if doc.metrics is not None:
         data["metrics"] = tuple(doc.metrics)
+    if "headline_notes" in data:
+        data["headline_notes"] = tuple(doc.headline_notes)
     return EvalSettings(**data)
 
 

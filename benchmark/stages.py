@@ -53,7 +53,7 @@ def method_config(ctx: RunContext, method: MethodHandle) -> dict[str, Any]:
     from benchmark.budgets import budget_config
     from benchmark.tuned import tuned_budget
 
-    own = dict(ctx.settings.method_overrides.get(method.name, {}))
+    own = dict(ctx.settings.method_overrides.get(method.budget_key, {}))
     if not method.has_recipe():
         return own
     if method.steps is not None:

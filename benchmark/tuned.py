@@ -111,7 +111,7 @@ def declares_budget(settings: EvalSettings, method: MethodHandle) -> bool:
 def set_by_profile(settings: EvalSettings, method: MethodHandle) -> bool:
     """Whether the profile's ``method_overrides`` set the method's ``lr`` and ``steps`` (the committed
     protocol's choices for the built-ins)."""
-    own = settings.method_overrides.get(method.name, {})
+    own = settings.method_overrides.get(method.budget_key, {})
     return "lr" in own and "steps" in own
 
 
