@@ -130,3 +130,21 @@ def test_a_method_the_table_has_no_figure_for_is_named_not_priced_as_nan(tmp_pat
     assert plan.estimate["unpriced"] == ["infusion-kv"]
     assert math.isfinite(plan.estimate["seconds"]["train"]) and plan.estimate["seconds"]["train"] > 0
     assert "training not priced (the table has no figure): infusion-kv" in render(plan)
+
+
+def test_stage_flops_table_states_each_stage_against_the_measured_peak() -> None:
+    """The committed stage profile (python -m benchmark.perf.stage_flops): every stage's share of peak is its
+    FLOPs over its CPU seconds over the measured peak, and the rendered table says so."""
+    import json
+
+    from benchmark.perf.stage_flops import OUT, render
+
+    table = json.loads(OUT.read_text())
+    assert table["peak_gflops"] > 0 and table["stages"]
+    for row in table["stages"].values():
+        rate = row["flops"] / row["cpu_s"] / 1e9
+        assert row["gflops_per_s"] == pytest.approx(rate)
+        assert row["share_of_peak"] == pytest.approx(rate / table["peak_gflops"])
+    text = render(table)
+    assert f"{table['peak_gflops']:.1f} GFLOP/s" in text
+    assert text.count("\n| ") == len(table["stages"]) + 1  # a header row and one row per stage
