@@ -16,7 +16,7 @@ from metrics.spec import METRICS, MetricSpec
 
 from .frame import rows_frame
 from .learning import Assessment, assess
-from .paired import DEFAULT_REFERENCE, PairedCell, PairedTable, all_pairs, paired_table
+from .paired import DEFAULT_REFERENCE, PairedCell, PairedTable, all_pairs, clusters_from_base, paired_table
 from .rows import ResultRow, RowError, Version, parse_created_at, version_sort_key
 from .scale import RAW, DisplayScale
 from .stats import DEFAULT_LEVEL, DEFAULT_RESAMPLES, DEFAULT_SEED, Interval, bootstrap_mean_ci
@@ -226,8 +226,13 @@ def build_leaderboard(
         headlines.append(
             build_headline(
                 part,
+                unranked=frozenset(m for m, _ in sections[-1].learning.unranked)
+                if sections[-1].learning is not None
+                else frozenset(),
                 levels=levels.get(str(suite), ()),
                 level_rule=dict(level_rules or {}).get(str(suite), ""),
+                notes=dict(headline_notes or {}).get(str(suite), ()),
+                clusters=clusters_from_base(part),
             )
         )
         every_pair = tuple(all_pairs(part))

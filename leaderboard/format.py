@@ -307,7 +307,7 @@ def headline_tables(
     learn) shows the not-ranked note instead of its overfitting numbers; a metric that is 0 at every
     measured rung by construction shows the structural zero."""
     unranked = set(unranked)
-    from .trajectory import overfitting_metrics
+    from .trajectory import overfitting_metrics, structural_zero
 
     metrics = [m for m in overfitting_metrics() if any(m in t.metrics for t in headline.trajectories)]
     values = [
@@ -332,7 +332,7 @@ def headline_tables(
                     row.append(NOT_RANKED)
                 elif cells is None:
                     row.append("—")
-                elif METRICS[m].structural_zero and _all_zero(t.metrics[m][1:]):
+                elif structural_zero(t, m):
                     row.append(STRUCTURAL)  # every measured rung exactly 0: nothing to read off the curve
                 else:
                     text = _matched_text(cells[k], d)
@@ -351,7 +351,7 @@ def headline_tables(
             if t.method in unranked:
                 row.append(NOT_RANKED)
                 continue
-            if METRICS[m].structural_zero and m in t.metrics and _all_zero(t.metrics[m][1:]):
+            if structural_zero(t, m):
                 row.append(STRUCTURAL)
                 continue
             text = (
@@ -393,11 +393,6 @@ def _base_row(headline: Any, metrics: list[str], d: int) -> list[str]:
         measured = [float(v) for v in row0 if not math.isnan(float(v))]
         base.append(fmt(sum(measured) / len(measured), d) if measured else "—")
     return base
-
-
-def _all_zero(values: Any) -> bool:
-    finite = [float(v) for row in values for v in row if not math.isnan(float(v))]
-    return bool(finite) and all(v == 0.0 for v in finite)
 
 
 def headline_sentences(headline: Any) -> list[str]:

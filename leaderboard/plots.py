@@ -40,9 +40,15 @@ class PlotSpec:
 
 PLOTS: tuple[PlotSpec, ...] = (
     PlotSpec(
-        slug="overfitting-map",
-        title="Overfitting map",
-        caption="Concept-agnostic overfitting ({x}, x) against concept-specific overfitting ({y}, y).",
+        slug="specific-vs-fidelity",
+        title="Concept-specific overfitting vs subject fidelity",
+        caption="Concept-specific overfitting ({y}, y) against subject fidelity ({x}, x) at the tuned budget; "
+        "the base model learned nothing and sits at the low-fidelity end, not in a corner that reads as best.",
+    ),
+    PlotSpec(
+        slug="agnostic-vs-fidelity",
+        title="Concept-agnostic overfitting vs subject fidelity",
+        caption="Damage to other concepts ({y}, y) against subject fidelity ({x}, x) at the tuned budget.",
     ),
     PlotSpec(
         slug="fidelity",
@@ -271,7 +277,7 @@ def render_trajectories(headline: Any, metric: str, colors: dict[str, str]) -> s
     suite's fidelity on x and ``metric`` on y, the headline levels as dashed lines, the base model as a
     hollow square joined to no curve, and the Pareto front over every method's rungs (higher fidelity,
     lower overfitting) as a grey band."""
-    from .trajectory import pareto_front
+    from .trajectory import pareto_front, ranked
 
     curves = []
     for t in headline.trajectories:
@@ -314,7 +320,9 @@ def render_trajectories(headline: Any, metric: str, colors: dict[str, str]) -> s
         title_y=HEIGHT - 12,
         style=FIGURE_AXES,
     )
-    allpts = [(p[0], p[1]) for _, pts in curves for p in pts]
+    counted = {t.method for t in ranked(headline.trajectories, metric, headline.unranked)}
+    # the front over the rungs the Pareto counts use: no structural zeros, no method that did not learn
+    allpts = [(p[0], p[1]) for method, pts in curves if method in counted for p in pts]
     front = sorted((allpts[i] for i in pareto_front(allpts)), key=lambda p: p[0])
     if len(front) > 1:
         path = " ".join(f"{_n(px(x))},{_n(py(y))}" for x, y in front)

@@ -152,6 +152,7 @@ class Headline:
     tested: str | None = None  # the overfitting metric whose per-row test gives ``combined_p`` (mmd_base)
     clusters: int = 0  # independent units of the intervals
     notes: tuple[str, ...] = ()  # the suite profile's headline_notes
+    unranked: frozenset[str] = frozenset()  # methods that did not learn (no area, no Pareto count)
 
 
 def _points(fidelity: Any, values: Any) -> list[tuple[float, float]]:
@@ -278,6 +279,26 @@ def pareto_counts(trajectories: Sequence[Trajectory], metric: str) -> dict[str, 
     return out
 
 
+def structural_zero(t: Trajectory, metric: str) -> bool:
+    """Whether ``metric`` is 0 at every measured rung of ``t`` and its spec says such zeros are zeros by
+    construction (the method cannot touch those prompts): not a measurement to rank."""
+    from metrics.spec import METRICS
+
+    if metric not in t.metrics or not METRICS[metric].structural_zero:
+        return False
+    finite = t.metrics[metric][1:][~np.isnan(t.metrics[metric][1:])]
+    return bool(finite.size) and bool((finite == 0.0).all())
+
+
+def ranked(
+    trajectories: Sequence[Trajectory], metric: str, unranked: frozenset[str] = frozenset()
+) -> list[Trajectory]:
+    """The trajectories whose ``metric`` is measured, not zero by construction, of methods that learned
+    (areas and Pareto counts leave structural zeros and unranked methods out, as every rank statistic
+    does)."""
+    return [t for t in trajectories if t.method not in unranked and not structural_zero(t, metric)]
+
+
 def _fidelity_metric(frame: pd.DataFrame) -> str | None:
     present = set(frame["metric"])
     return next((m for m in fidelity_metrics() if m in present), None)
@@ -298,18 +319,26 @@ def _matrix(
 
 
 def build_headline(
-    rows: pd.DataFrame, *, levels: Sequence[float] = (), level_rule: str = "", notes: Sequence[str] = ()
+    rows: pd.DataFrame,
+    *,
+    levels: Sequence[float] = (),
+    level_rule: str = "",
+    notes: Sequence[str] = (),
+    unranked: frozenset[str] = frozenset(),
+    clusters: Mapping[str, str] | None = None,
 ) -> Headline | None:
     """The headline of one suite version from its rows (all rungs), or None without trajectory data
-    (no method with rungs, or no fidelity metric). ``levels``: the profile's ``headline_levels``."""
-    from .paired import clusters_from_base
-
+    (no method with rungs, or no fidelity metric). ``levels``: the profile's ``headline_levels``;
+    ``unranked``: methods that did not learn (left out of the areas and Pareto counts, like structural
+    zeros: a method that changes nothing must not shape what the others are compared against);
+    ``clusters``: concept -> cluster of concepts that share base images
+    (:func:`leaderboard.paired.clusters_from_base`; None: every concept its own)."""
     fid_metric = _fidelity_metric(rows)
     trained = rows[rows["rung"].notna()]
     if fid_metric is None or trained.empty:
         return None
     concepts = tuple(sorted(set(rows["concept"])))
-    clusters = clusters_from_base(rows)
+    clusters = dict(clusters or {})
     base_rows = rows[(rows["method"] == "base") & rows["rung"].isna()]
     base_fid = float(base_rows.loc[base_rows["metric"] == fid_metric, "value"].mean())
     trajectories = []
@@ -354,8 +383,8 @@ def build_headline(
         trajectories=tuple(trajectories),
         matched=matched,
         peak=peaks,
-        areas={m: areas(trajectories, m, levels) for m in metrics_present},
-        pareto={m: pareto_counts(trajectories, m) for m in metrics_present},
+        areas={m: areas(ranked(trajectories, m, unranked), m, levels) for m in metrics_present},
+        pareto={m: pareto_counts(ranked(trajectories, m, unranked), m) for m in metrics_present},
         floor=floor,
         not_detected=same,
         combined_p=combined,
@@ -363,6 +392,7 @@ def build_headline(
         tested=tested[0] if tested else None,
         clusters=len({clusters.get(c, c) for c in concepts}),
         notes=tuple(notes),
+        unranked=unranked,
     )
 
 

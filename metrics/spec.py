@@ -316,7 +316,7 @@ _SPECS = (
         compute="metrics.similarity:subject_similarity_metric",
         role="fidelity",
         headline=0,
-        plots=MappingProxyType({"fidelity": "x"}),
+        plots=MappingProxyType({"fidelity": "x", "specific-vs-fidelity": "x", "agnostic-vs-fidelity": "x"}),
         leave_one_out="metrics.similarity:leave_one_out_metric",
         definition="mean over generated images of the mean cosine to every reference photo, of DINO embeddings "
         "of the subject alone: each image (generated and reference) masked with its own subject mask (where "
@@ -347,7 +347,7 @@ _SPECS = (
         compute="metrics.lfd:lfd_metric",
         role="overfitting",
         headline=3,
-        plots=MappingProxyType({"overfitting-map": "x"}),
+        plots=MappingProxyType({"agnostic-vs-fidelity": "y"}),
         options=MappingProxyType({"prompt_set": "lfd"}),
         structural_zero=True,
         definition="mean over timesteps t and base samples z0 of w(t)·||eps_custom(z_t,t,c) - eps_base(z_t,t,c)||^2/D "
@@ -377,7 +377,6 @@ _SPECS = (
         compute="metrics.wasserstein:w2_metric",
         role="overfitting",
         headline=1,
-        plots=MappingProxyType({"overfitting-map": "y"}),
         definition="exact empirical W2 (squared-Euclidean cost, uniform weights, POT emd2; square root reported) "
         "between L2-normalised CLIP image features of the customized model's generations and the base "
         "model's generations for the same prompts and seeds with the slot rendered as the class noun. Paired "
@@ -417,6 +416,7 @@ _SPECS = (
         compute="metrics.leakage:leakage_metric",
         role="overfitting",
         headline=0,
+        plots=MappingProxyType({"specific-vs-fidelity": "y"}),
         definition="2·AUROC − 1 of s(g) against s(b): s(x) is the highest cosine of an image's context (its own "
         "subject mask, grown by 1/16 of the side, painted grey; CLIP-slot features) to any training image's context; g the generated "
         "images, b the base model's images for the same prompts on disjoint seeds (+10000). 0: contexts as "

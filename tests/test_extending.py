@@ -189,7 +189,7 @@ def test_results_load_as_a_typed_dataframe() -> None:
     assert str(df["value"].dtype) == "float64" and str(df["n"].dtype) == "int64"
     assert str(df["created_at"].dtype).startswith("datetime64") and str(df["method"].dtype) == "string"
     table = df[df.metric == "w2"].pivot_table(index="method", columns="concept", values="value")
-    assert table.shape == (11, 8)  # every method but `real` (no W2) on the eight concepts
+    assert table.shape == (12, 8)  # every method but `real` (no W2) on the eight concepts
 
 
 def test_trajectory_rungs_come_from_one_training_run(tmp_path: Path) -> None:

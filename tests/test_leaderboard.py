@@ -321,7 +321,9 @@ def test_html_is_self_contained_with_table_and_plots() -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
     assert "@import" not in html and "url(" not in html and "<link" not in html
     assert html.count('<svg class="plot"') == 2
-    assert 'data-plot="overfitting-map" data-x="lfd@2" data-y="w2@1"' in html
+    # overfitting is plotted against fidelity (no LFD-vs-W2 map, where a method that learned nothing looks best)
+    assert 'data-plot="agnostic-vs-fidelity" data-x="subject_dino@1" data-y="lfd@2"' in html
+    assert "overfitting-map" not in html
     assert 'data-plot="fidelity" data-x="subject_dino@1" data-y="clip_t@1"' in html
     assert html.count("<tr data-method=") == 5 and html.count('<tr class="reference" data-method=') == 2
     assert "latest row created_at 2026-11-27T16:00:00+00:00" in html
@@ -598,3 +600,19 @@ def test_an_image_folder_is_flagged_and_told_lfd_needs_the_model() -> None:
     assert "folder@images has no rows for lfd@2" not in md  # explained by the note above instead
     assert _md_cells(md, "folder")["w2@1 ↓ (raw)"].endswith("(not ranked: did not learn)")
     assert "folder@images is an image folder" in render_html(board)
+
+
+def test_structural_zeros_and_methods_that_did_not_learn_shape_no_area_or_pareto_count() -> None:
+    import numpy as np
+
+    from leaderboard.trajectory import Trajectory, pareto_counts, ranked, structural_zero
+
+    fid = np.array([[0.0], [0.5], [0.7]])
+    zero = Trajectory("ti", "1", (0.0, 1.0, 2.0), ("x",), fid, {"lfd": np.zeros((3, 1))})
+    real = Trajectory("db", "1", (0.0, 1.0, 2.0), ("x",), fid, {"lfd": np.array([[0.0], [0.1], [0.2]])})
+    noop = Trajectory("noop", "1", (0.0, 1.0, 2.0), ("x",), fid, {"lfd": np.array([[0.0], [0.01], [0.02]])})
+    assert structural_zero(zero, "lfd") and not structural_zero(real, "lfd")
+    assert [t.method for t in ranked([zero, real, noop], "lfd", frozenset({"noop"}))] == ["db"]
+    # counted among all three, db's rungs would be dominated by the zero and the method that did not learn
+    assert pareto_counts([zero, real, noop], "lfd")["db"] == (2, 0, 2)
+    assert pareto_counts(ranked([zero, real, noop], "lfd", frozenset({"noop"})), "lfd")["db"] == (2, 2, 0)

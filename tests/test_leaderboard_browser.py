@@ -58,9 +58,9 @@ def test_page_renders_with_table_and_plots(page: Path, tmp_path: Path) -> None:
         "base@1",
         "real@1",
     ]
-    assert len(re.findall(r'<svg class="plot" data-plot="overfitting-map"', dom)) == 1
+    assert len(re.findall(r'<svg class="plot" data-plot="agnostic-vs-fidelity"', dom)) == 1
     assert len(re.findall(r'<svg class="plot" data-plot="fidelity"', dom)) == 1
-    assert len(re.findall(r'<g class="point"', dom)) == 6 + 6  # real has neither lfd/w2 nor clip_t
+    assert len(re.findall(r'<g class="point"', dom)) == 6 + 6  # real has neither lfd nor clip_t
 
 
 def test_sorting_follows_metric_orientation(page: Path, tmp_path: Path) -> None:
