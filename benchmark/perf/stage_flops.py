@@ -77,6 +77,7 @@ def measure() -> dict[str, Any]:
     from benchmark.cache import StageCache
     from benchmark.context import RunContext
     from benchmark.masks import noise_difference_maps
+    from benchmark.perf.suite_costs import lfd_batch
     from benchmark.settings import settings_for
     from benchmark.suites import load_suite, select_concepts
     from metrics.backbones import extract_image_features
@@ -111,17 +112,7 @@ def measure() -> dict[str, Any]:
             "flops": _flops(generate),
             "cpu_s": _cpu(generate),
         }
-        rows = int(s.lfd_batch_size)
-        lfd_prompts = [prompts[i % len(prompts)] for i in range(rows)]
-        shape = pipe.sample_latents(
-            prompts[:1], seeds[:1], steps=1, guidance=s.guidance, height=s.resolution, width=s.resolution
-        ).shape[1:]
-        z0 = torch.randn(rows, *shape, generator=torch.Generator().manual_seed(0))
-        t_mid = torch.full((rows,), int(pipe.alphas_cumprod.shape[0]) // 2)
-
-        def lfd() -> None:
-            with torch.no_grad():
-                pipe.eps(z0, t_mid, lfd_prompts)
+        lfd, rows = lfd_batch(pipe, prompts, seeds, s)
 
         stages_out["LFD (one batch of rows)"] = {
             "unit": f"{rows} rows",

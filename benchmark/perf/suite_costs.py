@@ -56,6 +56,27 @@ def _timed(fn: Any) -> tuple[float, Any]:
     return time.process_time() - start, out
 
 
+def lfd_batch(pipe: Any, prompts: list[str], seeds: list[int], settings: Any) -> tuple[Any, int]:
+    """One full LFD batch of conditional rows (the profile's ``lfd_batch_size``, the prompts cycled, a fixed
+    noise draw at the middle timestep) as a no-argument call, and its row count."""
+    import torch
+
+    rows = int(settings.lfd_batch_size)
+    lfd_prompts = [prompts[i % len(prompts)] for i in range(rows)]
+    shape = pipe.sample_latents(
+        prompts[:1], seeds[:1], steps=1, guidance=settings.guidance, height=settings.resolution,
+        width=settings.resolution,
+    ).shape[1:]  # fmt: skip
+    z0 = torch.randn(rows, *shape, generator=torch.Generator().manual_seed(0))
+    t_mid = torch.full((rows,), int(pipe.alphas_cumprod.shape[0]) // 2)
+
+    def eps() -> None:
+        with torch.no_grad():
+            pipe.eps(z0, t_mid, lfd_prompts)
+
+    return eps, rows
+
+
 def measure_suite(
     suite: str, data_root: str | None = None, methods: list[str] | None = None
 ) -> dict[str, Any]:
@@ -120,17 +141,7 @@ def measure_suite(
                 t, _ = _timed(lambda bb=bb: extract_image_features(bb, images, device="cpu"))
                 feats[name] = len(images) / t
             feature_rate = len(feats) / sum(1.0 / r for r in feats.values())  # one extractor pass, mean
-            lfd_rows = int(s.lfd_batch_size)  # one full LFD batch of conditional rows
-            lfd_prompts = [prompts[i % len(prompts)] for i in range(lfd_rows)]
-            shape = pipe.sample_latents(
-                prompts[:1], seeds[:1], steps=1, guidance=s.guidance, height=s.resolution, width=s.resolution
-            ).shape[1:]
-            z0 = torch.randn(lfd_rows, *shape, generator=torch.Generator().manual_seed(0))
-            t_mid = torch.full((lfd_rows,), int(pipe.alphas_cumprod.shape[0]) // 2)
-
-            def eps() -> None:
-                with torch.no_grad():
-                    pipe.eps(z0, t_mid, lfd_prompts)
+            eps, lfd_rows = lfd_batch(pipe, prompts, seeds, s)
 
             eps()  # warm-up
             lfd_s = min(_timed(eps)[0] for _ in range(3))
