@@ -148,17 +148,29 @@ def _log_failure(run_dir: Path, err: BaseException) -> Path:
 
 
 def summary_table(results: Path) -> str:
-    """A plain-text table: one line per method, mean over concepts of each metric."""
+    """A plain-text table: one line per method and rung (``method ×0.5``; the tuned budget and methods
+    without rungs are the plain name), mean over concepts of each metric."""
     from leaderboard.frame import load_results
     from metrics.spec import METRICS
 
     frame = load_results([results])
-    means = frame.groupby(["method", "metric"])["value"].mean()
-    methods = sorted(frame["method"].unique())
+    rung = frame["rung"].astype("float64").fillna(1.0)
+    frame = frame.assign(
+        line=[m if r == 1.0 else f"{m} ×{r:g}" for m, r in zip(frame["method"], rung, strict=True)]
+    )
+    frame = frame.assign(order=rung)
+    means = frame.groupby(["line", "metric"])["value"].mean()
+    lines_in_order = frame.drop_duplicates("line").sort_values(["method", "order"])["line"].tolist()
     keys = [k for k in METRICS if k in set(frame["metric"])]
-    header = f"{'method':<20}" + "".join(f"{METRICS[k].id + ' ' + METRICS[k].arrow:>16}" for k in keys)
+    width = max([20, *(len(line) + 2 for line in lines_in_order)])
+    names = {k: f"{METRICS[k].id} {METRICS[k].arrow}" for k in keys}
+    cols = {k: max(16, len(names[k]) + 2) for k in keys}
+    header = f"{'method':<{width}}" + "".join(f"{names[k]:>{cols[k]}}" for k in keys)
     lines = [header]
-    for m in methods:
-        cells = [f"{means[(m, k)]:>16.4g}" if (m, k) in means.index else f"{'—':>16}" for k in keys]
-        lines.append(f"{m:<20}" + "".join(cells))
+    for line in lines_in_order:
+        cells = [
+            f"{means[(line, k)]:>{cols[k]}.4g}" if (line, k) in means.index else f"{'—':>{cols[k]}}"
+            for k in keys
+        ]
+        lines.append(f"{line:<{width}}" + "".join(cells))
     return "\n".join(lines)

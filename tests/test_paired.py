@@ -157,3 +157,55 @@ def test_headline_jackknife_t_is_the_cluster_t_interval_for_a_mean() -> None:
     assert jackknife_t_interval(lambda idx: 0.0, concepts[:4], clusters)[2] == "n too small"
     gone = jackknife_t_interval(lambda idx: None if len(idx) < 8 else 0.0, concepts, clusters)
     assert gone == (None, None, "a cluster left out moves the curve off the level")
+
+
+def test_show_prints_one_methods_row_against_the_reference(tmp_path, capsys) -> None:
+    """``leaderboard --show METHOD``: the page's paired row of METHOD on the terminal, the same numbers as
+    paired.csv; the reference's own verdict is said; an unknown name is one error line."""
+    import csv
+    from pathlib import Path
+
+    from benchmark.cli import main
+
+    results = Path(__file__).resolve().parents[1] / "leaderboard" / "results"
+    args = ["leaderboard", str(results / "toy.jsonl"), "--out", str(tmp_path / "lb"), "--resamples", "200"]
+    assert main([*args, "--show", "dreambooth"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].startswith("dreambooth minus infusion on toy@2 (same concepts, prompts and seeds")
+    shown = dict(line.strip().split(": ", 1) for line in out[2:] if line.startswith("  Δ "))
+    with open(tmp_path / "lb" / "paired.csv", newline="") as fh:
+        cells = {
+            r["metric"]: r
+            for r in csv.DictReader(fh)
+            if r["method"] == "dreambooth" and r["reference"] == "infusion"
+        }
+    dino = cells["subject_dino"]
+    low, high = float(dino["ci_low"]), float(dino["ci_high"])
+    expected = f"{float(dino['mean_difference']):+.3g} [{low:+.3g}, {high:+.3g}]"
+    assert shown["Δ subject_dino ↑ (better on)"] == f"{expected} ({dino['better_on']}/{dino['n_concepts']})"
+    assert shown["Δ lfd ↓ (better on)"].startswith("— (reference: structural 0; own ")
+    assert any(line.startswith("  note: the reference infusion did not learn on toy@2") for line in out)
+    assert main([*args, "--show", "nobody"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--show 'nobody': no row has that method" in err[0]
+
+
+def test_the_run_summary_keeps_rungs_apart(tmp_path) -> None:
+    """The terminal table of ``run``: one line per method and rung (a trajectory is not averaged over its
+    rungs), each the mean over concepts of that rung's rows."""
+    import json
+    from pathlib import Path
+
+    from benchmark.runner import summary_table
+
+    committed = Path(__file__).resolve().parents[1] / "leaderboard" / "results" / "toy-rungs.jsonl"
+    rows = [json.loads(x) for x in committed.read_text().splitlines()]
+    mine = [r for r in rows if r["method"] == "dreambooth-lora"]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in mine))
+    lines = summary_table(path).splitlines()
+    labels = [line.split("  ")[0] for line in lines[1:]]
+    assert labels == ["dreambooth-lora ×0.25", "dreambooth-lora ×0.5", "dreambooth-lora ×2"]
+    column = lines[0].split().index("identity@1") // 2  # header cells are "name arrow"
+    quarter = [r["value"] for r in mine if r["metric"] == "identity" and r["rung"] == 0.25]
+    assert float(lines[1].split()[2 + column]) == pytest.approx(float(np.mean(quarter)), rel=1e-3, abs=1e-9)

@@ -49,6 +49,13 @@ def register(sub: Any) -> None:
         help="the method every other is compared with in the paired differences (default: each suite "
         "profile's reference_method, infusion)",
     )
+    p.add_argument(
+        "--show",
+        default=None,
+        metavar="METHOD",
+        help="also print METHOD's paired differences against the reference method on the terminal (the "
+        "page's row for it, per suite), and whether it learned",
+    )
     p.set_defaults(func=run)
 
 
@@ -147,6 +154,9 @@ def run(args: argparse.Namespace) -> int:
             headline_notes=notes,
             references=_references(args.reference, rows),
         )
+        if args.show and not any(r.method == args.show for r in rows):
+            methods = ", ".join(sorted({r.method for r in rows}))
+            raise ValueError(f"--show {args.show!r}: no row has that method (methods in the rows: {methods})")
         paths = write_leaderboard(board, args.out, digits=args.digits)
     except (RowError, ValueError, OSError) as exc:
         print(f"overfit-bench leaderboard: error: {exc}", file=sys.stderr)
@@ -156,4 +166,9 @@ def run(args: argparse.Namespace) -> int:
         f"leaderboard: {board.n_rows} rows, {len(board.sections)} suite version(s), {groups} metric group(s) -> "
         + ", ".join(str(p) for p in paths)
     )
+    if args.show:
+        from leaderboard.show import shown_lines
+
+        for line in shown_lines(board, args.show):
+            print(line)
     return 0

@@ -167,10 +167,15 @@ def store_choice(
     import datetime as dt
 
     from benchmark.io import atomic_write_json
-    from benchmark.toy.tuning import checkpoint_every
+    from benchmark.toy.tuning import RUNGS, checkpoint_every
     from benchmark.tuned import PROTOCOL, code_hash, tuned_file, tuned_key
 
     steps = int(result["choice"]["steps"])
+
+    def _every(n: int) -> int:  # every rung of the tuning ladder resumes, 1/4 included where it can
+        with_quarter = checkpoint_every(n, RUNGS)
+        return with_quarter if with_quarter < n else checkpoint_every(n)
+
     path = tuned_file(cache, suite, version, tuned_key(settings, suite, version, handle))
     record = {
         "protocol": PROTOCOL,
@@ -184,7 +189,7 @@ def store_choice(
         "budget": {
             "lr": float(result["choice"]["lr"]),
             "steps": steps,
-            "checkpoint_every": checkpoint_every(steps),
+            "checkpoint_every": _every(steps),
         },
         "created_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
         "sweep": result,

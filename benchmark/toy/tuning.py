@@ -149,30 +149,19 @@ def sweep(
         data_root: where its data is (default: ``$OVERFIT_BENCH_DATA`` or the user cache dir).
     """
     from baselines import load_method
-    from benchmark.jobs import job_context
-    from benchmark.settings import settings_for
-    from benchmark.stages import fit_work_dir, generate, generation_plan, image_files, method_config
+    from benchmark.stages import fit_work_dir, generate, generation_plan, image_files
     from benchmark.toy.suite import concept_config
     from benchmark.toy.validity import concept_readout, read_images
     from metrics.similarity import render_slot
 
     handle = load_method(method)
-    name = handle.name  # the name method_overrides are keyed by (an outside class's own name)
-    base_settings = _without_choice(settings if settings is not None else settings_for(suite), name)
-    probe = job_context(_spec(base_settings, cache, suite=suite, data_root=data_root))
-    budget = method_config(probe, handle)  # the toy budget (benchmark.budgets), without a previous choice
-    base_steps, recipe_lr = int(budget["steps"]), float(budget["lr"])
-    ladder = rung_steps(base_steps, rungs)
+    base_steps, recipe_lr, ladder = sweep_budget(handle, cache, settings, suite, data_root, rungs)
     grid = tuple(lrs) if lrs is not None else lr_grid(handle, recipe_lr)
-    every = math.gcd(*ladder)
     cells: list[dict[str, Any]] = []
     table: dict[float, dict[int, float]] = {}
 
     def run_rate(lr: float) -> None:
-        overrides = dict(base_settings.method_overrides)
-        overrides[name] = {**overrides.get(name, {}), "lr": lr, "checkpoint_every": every}
-        spec = _spec(base_settings.replace(method_overrides=overrides), cache, progress, suite, data_root)
-        ctx = job_context(spec)
+        ctx = rate_context(handle, lr, cache, settings, suite, data_root, rungs, progress)
         ctx.keep_fit_work = True  # each rung resumes from the previous rung's last checkpoint
         readouts: dict[int, list[dict[str, float]]] = {s: [] for s in ladder}
         for concept in ctx.suite.concepts:
@@ -209,6 +198,55 @@ def sweep(
         "cells": cells,
         "choice": choice,
     }
+
+
+def sweep_budget(
+    handle: Any,
+    cache: Path,
+    settings: Any = None,
+    suite: str = TUNING_SUITE,
+    data_root: str | None = None,
+    rungs: Sequence[float] = RUNGS,
+) -> tuple[int, float, list[int]]:
+    """The budget a sweep starts from (the method's toy budget without a previous choice): its steps, its
+    rate, and the ladder of steps the sweep reads."""
+    from benchmark.jobs import job_context
+    from benchmark.settings import settings_for
+    from benchmark.stages import method_config
+
+    base_settings = _without_choice(settings if settings is not None else settings_for(suite), handle.name)
+    probe = job_context(_spec(base_settings, cache, suite=suite, data_root=data_root))
+    budget = method_config(probe, handle)  # the toy budget (benchmark.budgets), without a previous choice
+    base_steps = int(budget["steps"])
+    return base_steps, float(budget["lr"]), rung_steps(base_steps, rungs)
+
+
+def rate_context(
+    handle: Any,
+    lr: float,
+    cache: Path,
+    settings: Any = None,
+    suite: str = TUNING_SUITE,
+    data_root: str | None = None,
+    rungs: Sequence[float] = RUNGS,
+    progress: bool = False,
+) -> Any:
+    """The run context of one learning rate of the sweep: the fits of ``handle.with_steps(n)`` for ``n``
+    on the ladder are the sweep's own (cached) fits, whoever asks for them."""
+    from benchmark.jobs import job_context
+    from benchmark.settings import settings_for
+
+    base_settings = _without_choice(settings if settings is not None else settings_for(suite), handle.name)
+    _, _, ladder = sweep_budget(handle, cache, settings, suite, data_root, rungs)
+    overrides = dict(base_settings.method_overrides)
+    overrides[handle.name] = {
+        **overrides.get(handle.name, {}),
+        "lr": lr,
+        "checkpoint_every": math.gcd(*ladder),
+    }
+    return job_context(
+        _spec(base_settings.replace(method_overrides=overrides), cache, progress, suite, data_root)
+    )
 
 
 def _without_choice(settings: Any, method: str) -> Any:
@@ -286,10 +324,13 @@ def render_report(results: Sequence[Mapping[str, Any]], command: str) -> str:
     return "\n".join(lines)
 
 
-def checkpoint_every(steps: int) -> int:
-    """A checkpoint interval at which the rungs ½, 1, 2 and 4 × ``steps`` resume exactly (1, 2 and 4
-    only when half of ``steps`` is odd), so a trajectory of the tuned budget trains once."""
-    every = math.gcd(*rung_steps(steps, RUNGS[1:]))
+def checkpoint_every(steps: int, rungs: Sequence[float] = RUNGS[1:]) -> int:
+    """A checkpoint interval at which the ``rungs`` × ``steps`` resume exactly, so a trajectory of the
+    tuned budget trains once. The default, ½, 1, 2 and 4 (1, 2 and 4 only when half of ``steps`` is odd),
+    is what ``--apply`` wrote for the built-ins (it is part of their config hash); ``overfit-bench tune``
+    passes every rung of :data:`RUNGS`, so ¼ resumes too. An interval below ``steps`` // 4 is not kept
+    (``steps`` instead: the rungs below it then train on their own)."""
+    every = math.gcd(*rung_steps(steps, rungs))
     return every if every >= max(1, steps // 4) else steps
 
 
