@@ -83,7 +83,11 @@ def test_a_stored_tuned_budget_takes_precedence_over_the_profile_default(tmp_pat
     assert path.parent == tmp_path / "tuned" / "toy@2"
     assert path.name == tuned_key(ctx.settings, "toy", 2, handle) + ".json"
     after = method_config(ctx, handle)
-    assert (after["lr"], after["steps"], after["checkpoint_every"]) == (2e-3, 400, 100)  # every rung, 1/4 included, resumes
+    assert (after["lr"], after["steps"], after["checkpoint_every"]) == (
+        2e-3,
+        400,
+        100,
+    )  # every rung, 1/4 included, resumes
     assert after["rank"] == 8 and after["batch_size"] == before["batch_size"]  # only lr/steps/checkpoints
     # a different training, so a different identity (cache keys and the rows' config hash)
     ident_before = method_identity(_ctx(tmp_path / "empty"), handle)
