@@ -81,3 +81,31 @@ def test_damage_prompts_never_name_the_concepts_shape() -> None:
     assert len(prompts) == len(set(prompts)) == 48
     assert not any("heart" in p for p in prompts)
     assert prompts == damage_prompts("heart")  # a fixed draw
+
+
+def test_the_validity_study_reads_drops_and_their_power_from_the_damage_readout() -> None:
+    from benchmark.toy.damage import drop_se, readout
+    from benchmark.toy.validity import _oracle_reader, damage_power
+
+    table = np.array(
+        [[1, 1, np.nan, 1], [1, 0, np.nan, 1], [0, 0, np.nan, 0], [1, 1, np.nan, 1]], dtype=float
+    )
+    got = readout(table, n_prompts=2)
+    assert got["nonconcept_acc"] == pytest.approx(np.mean([1, 2 / 3, 0, 1]))
+    assert got["nonconcept_per_prompt"] == pytest.approx([(1 + 2 / 3) / 2, 0.5])
+    assert got["nonconcept_colour_acc"] == pytest.approx(0.5) and math.isnan(got["nonconcept_background_acc"])
+    base = {"label": "base", "concept": "c", "oracle": {"nonconcept_acc": 0.9, "nonconcept_shape_acc": 1.0}}
+    base["oracle"]["nonconcept_per_prompt"] = [0.9, 0.9, 0.9]
+    runs = [base]
+    for label, per_prompt in (("a", [0.8, 0.9, 0.7]), ("b", [0.5, 0.4, 0.6])):
+        oracle = {"nonconcept_acc": float(np.mean(per_prompt)), "nonconcept_shape_acc": 0.5}
+        runs.append(
+            {"label": label, "concept": "c", "oracle": {**oracle, "nonconcept_per_prompt": per_prompt}}
+        )
+    assert _oracle_reader(runs, "nonconcept_drop")(runs[2]) == pytest.approx(0.9 - 0.5)
+    assert _oracle_reader(runs, "nonconcept_drop_shape")(runs[1]) == pytest.approx(0.5)
+    power = damage_power(runs, ["base", "a", "b"])
+    ses = [drop_se([0.9] * 3, [0.8, 0.9, 0.7]), drop_se([0.9] * 3, [0.5, 0.4, 0.6])]
+    assert power["median_se"] == pytest.approx(np.median(ses)) and power["n_methods"] == 2
+    assert power["spread_methods_sd"] == pytest.approx(np.std([0.1, 0.4], ddof=1))
+    assert power["met"] is bool(np.median(ses) < power["spread_methods_sd"] / 4)

@@ -42,24 +42,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmark.toy.damage import (
+    DAMAGE_ATTRS,
+    DAMAGE_SEEDS,
+    N_PROMPTS,
+    accuracy_table,
+    damage_prompts,
+    drops,
+    readings,
+)
+
 METHODS = ("dreambooth", "dreambooth-lora", "dora", "lokr", "oft", "custom-diffusion")
-N_PROMPTS = 48  # non-concept captions for the damage oracle (the suite's LFD prompts are 6)
-DAMAGE_SEEDS = (500, 501, 502, 503)  # disjoint from the suite's generation seeds
-PROMPT_SEED = 2024  # the captions' draw
 WEIGHTINGS = ("eps", "score", "snr", "sigma2")
 RANGES = ("all", "low", "high")
 COUNTS = (5, 10, 20)
 SPLIT_T = 500
 CURRENT = ("eps", "all", 10)
 MARGIN = 0.10
-DAMAGE_ATTRS = ("shape", "colour", "background", "position")
 
 
 def weight(kind: str, abar: float) -> float:
@@ -152,54 +157,6 @@ def choose(table: Mapping[tuple[str, str, int], Mapping[str, float]]) -> dict[st
 # ------------------------------------------------------------------------------------------- measuring
 
 
-def damage_prompts(concept_shape: str, n: int = N_PROMPTS, seed: int = PROMPT_SEED) -> list[str]:
-    """``n`` captions of held-in toy scenes whose shape is not the concept's (fixed draw)."""
-    from benchmark.toy.world import caption, sample_scenes
-
-    rng = np.random.default_rng([seed, sum(map(ord, concept_shape))])
-    out: list[str] = []
-    while len(out) < n:
-        for scene in sample_scenes(rng, 4 * n, held_out="exclude"):
-            text = caption(scene)
-            if scene.shape != concept_shape and text not in out:
-                out.append(text)
-            if len(out) == n:
-                break
-    return out
-
-
-def accuracy_table(readings: Sequence[Mapping[str, str]], prompts: Sequence[str]) -> np.ndarray:
-    """Per image: for each attribute in :data:`DAMAGE_ATTRS`, 1/0 when the prompt names it, NaN when not."""
-    from benchmark.toy.validity import asked
-
-    out = np.full((len(prompts), len(DAMAGE_ATTRS)), np.nan)
-    for i, (r, p) in enumerate(zip(readings, prompts, strict=True)):
-        want = asked(p)
-        for j, k in enumerate(DAMAGE_ATTRS):
-            if k in want:
-                out[i, j] = float(r[k] == want[k])
-    return out
-
-
-def drops(base: np.ndarray, run: np.ndarray, n_prompts: int) -> dict[str, float]:
-    """The base-minus-run accuracy drop, pooled (mean over each image's named attributes) and per attribute,
-    with the pooled drop's standard error over prompts (seeds averaged within a prompt)."""
-    n_seeds = base.shape[0] // n_prompts
-    pooled_b, pooled_r = np.nanmean(base, axis=1), np.nanmean(run, axis=1)
-    per_prompt = (pooled_b - pooled_r).reshape(n_prompts, n_seeds).mean(axis=1)
-    out = {
-        "drop": float(per_prompt.mean()),
-        "drop_se": float(per_prompt.std(ddof=1) / math.sqrt(n_prompts)),
-        "acc": float(pooled_r.mean()),
-    }
-    for j, k in enumerate(DAMAGE_ATTRS):
-        named = ~np.isnan(base[:, j])
-        out[f"drop_{k}"] = (
-            float(base[named, j].mean() - run[named, j].mean()) if named.any() else float("nan")
-        )
-    return out
-
-
 def measure(cache: Path, out: Path, progress: bool = False) -> dict[str, Any]:
     """Every (method, rung, concept) pair's per-timestep LFD terms and damage (the sweep's cached fits; new
     generations for the damage oracle). Writes ``out/lfd_weighting_pairs.json`` after every pair (a killed
@@ -209,7 +166,7 @@ def measure(cache: Path, out: Path, progress: bool = False) -> dict[str, Any]:
     from benchmark.settings import settings_for
     from benchmark.stages import base_samples, lfd_prompt_sets, lfd_row_keys, load_customized, load_tensor
     from benchmark.toy.assets import oracle_checkpoint
-    from benchmark.toy.oracle import load_oracle, predict
+    from benchmark.toy.oracle import load_oracle
     from benchmark.toy.suite import concept_config
     from benchmark.toy.tuning import TUNING_SUITE, rate_context, sweep_budget
     from metrics.lfd import PredictionCache, lfd_breakdown
@@ -225,13 +182,7 @@ def measure(cache: Path, out: Path, progress: bool = False) -> dict[str, Any]:
     base_eps: dict[str, Any] = {}
 
     def oracle_readings(pipe: Any, prompts: list[str]) -> list[dict[str, str]]:
-        rows = [p for p in prompts for _ in DAMAGE_SEEDS]
-        seeds = [s for _ in prompts for s in DAMAGE_SEEDS]
-        images: list[Any] = []
-        for start in range(0, len(rows), 64):
-            chunk = slice(start, start + 64)
-            images += pipe.generate(rows[chunk], seeds[chunk], **settings.sampler_kwargs()).images
-        return predict(oracle, images)
+        return readings(oracle, pipe, prompts, settings.sampler_kwargs())
 
     for name in METHODS:
         handle = load_method(name)
