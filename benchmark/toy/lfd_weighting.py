@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -109,8 +110,8 @@ def candidate_value(
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     from scipy.stats import spearmanr
 
-    if len(x) < 3:
-        return float("nan")
+    if len(x) < 3 or np.ptp(np.asarray(x, dtype=float)) == 0 or np.ptp(np.asarray(y, dtype=float)) == 0:
+        return float("nan")  # undefined for a constant input
     return float(spearmanr(x, y).statistic)
 
 
@@ -133,6 +134,11 @@ def agreement(pairs: Sequence[Mapping[str, Any]], value: str, damage: str = "dro
         for m in methods
     ]
     out["method_level"] = spearman([a for a, _ in means], [b for _, b in means])
+    # a diagnostic, not part of the rule: ρ over one method's rungs and concepts, per method
+    for m in methods:
+        sub = [p for p in pairs if p["method"] == m]
+        out[f"method:{m}"] = spearman([p[value] for p in sub], [p[damage] for p in sub])
+    out["within_method"] = float(np.mean([out[f"method:{m}"] for m in methods]))
     return out
 
 
@@ -363,6 +369,16 @@ def render(result: Mapping[str, Any], command: str) -> str:
                 ]
             )
     out += table_lines(["candidate", "attribute", "ρ pooled", "ρ within", "ρ method level"], rows)
+    now = result["table"]["|".join(map(str, CURRENT))]
+    per_method = [k.split(":", 1)[1] for k in now if k.startswith("method:")]
+    out += [
+        "",
+        "## Within one method (a diagnostic, not part of the rule)",
+        "",
+        "Today's weighting, ρ with the pooled drop over one method's rungs and both concepts: "
+        + ", ".join(f"{m} {now[f'method:{m}']:.3f}" for m in per_method)
+        + f" (mean {now['within_method']:.3f}); across the methods' means: {now['method_level']:.3f}.",
+    ]
     return "\n".join(out) + "\n"
 
 
@@ -379,11 +395,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--cache", type=Path, help="cache folder (default: $OVERFIT_BENCH_CACHE or the user cache dir)"
     )
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="re-analyse the measured pairs (OUT/lfd_weighting_pairs.json) without measuring anything",
+    )
     args = parser.parse_args(argv)
-    import torch
+    if args.report_only:
+        saved = args.out / "lfd_weighting_pairs.json"
+        if not saved.is_file():
+            print(
+                f"lfd_weighting: error: {saved}: no measured pairs; run without --report-only",
+                file=sys.stderr,
+            )
+            return 2
+        done = json.loads(saved.read_text(encoding="utf-8"))
+    else:
+        import torch
 
-    torch.set_num_threads(args.threads)
-    done = measure(checked_cache_dir(args.cache), args.out, progress=True)
+        torch.set_num_threads(args.threads)
+        done = measure(checked_cache_dir(args.cache), args.out, progress=True)
     result = analyse(done)
     from benchmark.io import atomic_write_json
 
