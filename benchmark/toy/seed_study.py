@@ -70,13 +70,14 @@ def table(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             per_method[method] = components(complete)
         if not per_method:
             continue
-        seed = float(np.mean([v["seed_var"] for v in per_method.values()]))
-        concept = float(np.mean([v["concept_var"] for v in per_method.values()]))
+        seed_var = float(np.mean([v["seed_var"] for v in per_method.values()]))
+        concept_var = float(np.mean([v["concept_var"] for v in per_method.values()]))
+        total = seed_var + concept_var
         out[metric] = {
             "pooled": {
-                "seed_var": seed,
-                "concept_var": concept,
-                "seed_share": seed / (seed + concept) if seed + concept > 0 else float("nan"),
+                "seed_var": seed_var,
+                "concept_var": concept_var,
+                "seed_share": seed_var / total if total > 0 else float("nan"),
                 "methods": len(per_method),
             },
             "methods": per_method,
