@@ -53,20 +53,16 @@ def accuracy_table(readings: Sequence[Mapping[str, str]], prompts: Sequence[str]
 
 def drops(base: np.ndarray, run: np.ndarray, n_prompts: int) -> dict[str, float]:
     """The base-minus-run accuracy drop, pooled (mean over each image's named attributes) and per attribute,
-    with the pooled drop's standard error over prompts (seeds averaged within a prompt)."""
-    n_seeds = base.shape[0] // n_prompts
-    pooled_b, pooled_r = np.nanmean(base, axis=1), np.nanmean(run, axis=1)
-    per_prompt = (pooled_b - pooled_r).reshape(n_prompts, n_seeds).mean(axis=1)
+    with the pooled drop's standard error over prompts (seeds averaged within a prompt): the difference of
+    the two :func:`readout` s."""
+    b, r = readout(base, n_prompts), readout(run, n_prompts)
     out = {
-        "drop": float(per_prompt.mean()),
-        "drop_se": float(per_prompt.std(ddof=1) / math.sqrt(n_prompts)),
-        "acc": float(pooled_r.mean()),
+        "drop": b["nonconcept_acc"] - r["nonconcept_acc"],
+        "drop_se": drop_se(b["nonconcept_per_prompt"], r["nonconcept_per_prompt"]),
+        "acc": r["nonconcept_acc"],
     }
-    for j, k in enumerate(DAMAGE_ATTRS):
-        named = ~np.isnan(base[:, j])
-        out[f"drop_{k}"] = (
-            float(base[named, j].mean() - run[named, j].mean()) if named.any() else float("nan")
-        )
+    for k in DAMAGE_ATTRS:
+        out[f"drop_{k}"] = b[f"nonconcept_{k}_acc"] - r[f"nonconcept_{k}_acc"]
     return out
 
 

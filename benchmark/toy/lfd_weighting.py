@@ -194,7 +194,7 @@ def measure(cache: Path, out: Path, progress: bool = False) -> dict[str, Any]:
         handle = load_method(name)
         lr = float(settings.method_overrides[name]["lr"])  # the protocol's choice
         _, _, ladder = sweep_budget(handle, cache, settings)
-        ctx = rate_context(handle, lr, cache, settings)
+        ctx = rate_context(handle, lr, cache, settings, ladder=ladder)
         base_pipe = ctx.base_pipeline()
         done["alphas_cumprod"] = [float(a) for a in base_pipe.alphas_cumprod]
         for concept in ctx.suite.concepts:

@@ -161,7 +161,7 @@ def sweep(
     table: dict[float, dict[int, float]] = {}
 
     def run_rate(lr: float) -> None:
-        ctx = rate_context(handle, lr, cache, settings, suite, data_root, rungs, progress)
+        ctx = rate_context(handle, lr, cache, settings, suite, data_root, rungs, progress, ladder)
         ctx.keep_fit_work = True  # each rung resumes from the previous rung's last checkpoint
         readouts: dict[int, list[dict[str, float]]] = {s: [] for s in ladder}
         for concept in ctx.suite.concepts:
@@ -230,6 +230,7 @@ def rate_context(
     data_root: str | None = None,
     rungs: Sequence[float] = RUNGS,
     progress: bool = False,
+    ladder: Sequence[int] | None = None,
 ) -> Any:
     """The run context of one learning rate of the sweep: the fits of ``handle.with_steps(n)`` for ``n``
     on the ladder are the sweep's own (cached) fits, whoever asks for them."""
@@ -237,7 +238,8 @@ def rate_context(
     from benchmark.settings import settings_for
 
     base_settings = _without_choice(settings if settings is not None else settings_for(suite), handle.name)
-    _, _, ladder = sweep_budget(handle, cache, settings, suite, data_root, rungs)
+    if ladder is None:  # callers that already read the sweep's budget pass its ladder
+        _, _, ladder = sweep_budget(handle, cache, settings, suite, data_root, rungs)
     overrides = dict(base_settings.method_overrides)
     overrides[handle.name] = {
         **overrides.get(handle.name, {}),
