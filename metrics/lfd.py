@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from metrics.spec import MetricValue
@@ -351,8 +352,34 @@ def lfd_metric(custom_eps: EpsFn, lfd_reference: LFDReference, prompt_set: str =
         "per_timestep": {str(t): v for t, v in res.per_timestep.items()},
         "weighting": res.weighting,
         "se": monte_carlo_se(res),
+        "se_prompt": prompt_se(res, ref.prompts),
     }
     return MetricValue(res.value, res.n_samples, extra)
+
+
+def prompt_se(result: LFDResult, prompts: Sequence[str]) -> float | None:
+    """The standard error of an LFD value with the prompt as the unit: each base sample's mean over
+    timesteps, totalled per prompt, and the cluster-robust standard error of their mean
+    (:func:`metrics.clustered_se.cluster_robust_se`). It reads the value as an estimate for other
+    non-concept prompts like these, where :func:`monte_carlo_se` holds the prompt set fixed. None for
+    fewer than two prompts."""
+    from metrics.clustered_se import cluster_robust_se
+
+    if result.terms is None:
+        return None
+    per_row = result.terms.mean(dim=0).numpy()
+    if len(prompts) != per_row.shape[0]:
+        raise ValueError(f"prompts has {len(prompts)} entries but the result has {per_row.shape[0]} rows")
+    groups = sorted(set(prompts))
+    if len(groups) < 2:
+        return None
+    index = {p: i for i, p in enumerate(groups)}
+    sums = np.zeros(len(groups))
+    counts = np.zeros(len(groups))
+    for value, p in zip(per_row, prompts):
+        sums[index[p]] += value
+        counts[index[p]] += 1
+    return cluster_robust_se(sums, counts)
 
 
 def monte_carlo_se(result: LFDResult) -> float:

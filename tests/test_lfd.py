@@ -299,6 +299,31 @@ def test_the_row_carries_the_monte_carlo_standard_error() -> None:
     assert out.value == pytest.approx(0.05) and out.n == 6
     same = lfd_metric(base, ref)
     assert same.value == 0.0 and same.extra["se"] == 0.0
+    # prompt as the unit: two prompt means 0.01 and 0.09, so sd(means) / sqrt(2) = 0.04
+    assert out.extra["se_prompt"] == pytest.approx(0.04)
+    assert same.extra["se_prompt"] == 0.0
+
+
+def test_prompt_se_is_the_cluster_robust_form_and_equals_monte_carlo_with_one_row_per_prompt() -> None:
+    from metrics.lfd import LFDResult, monte_carlo_se, prompt_se
+
+    def result(per_row: list[float]) -> LFDResult:
+        terms = torch.tensor([per_row, per_row], dtype=torch.float64)  # two timesteps, same terms
+        return LFDResult(float(terms.mean()), {}, {}, "eps", len(per_row), (1, 2), terms)
+
+    # unequal clusters: a = {1, 3} (total 4), b = {8} (total 8); mean 4, residual totals 4 - 8 = -4 and
+    # 8 - 4 = 4, se = sqrt(2/1 * 32) / 3 = 8/3 (by hand)
+    assert prompt_se(result([1.0, 3.0, 8.0]), ["a", "a", "b"]) == pytest.approx(8 / 3)
+    # one row per prompt: the prompt-unit error is the row-independent one
+    rows = [0.3, 0.1, 0.7, 0.2]
+    assert prompt_se(result(rows), ["p", "q", "r", "s"]) == pytest.approx(monte_carlo_se(result(rows)))
+    # rows that agree within a prompt but not across prompts: the prompt-unit error is the larger one
+    clustered = [0.1, 0.1, 0.1, 0.9, 0.9, 0.9]
+    prompts = ["a", "a", "a", "b", "b", "b"]
+    assert prompt_se(result(clustered), prompts) > monte_carlo_se(result(clustered))
+    assert prompt_se(result(rows), ["p"] * 4) is None
+    with pytest.raises(ValueError, match="prompts has 3 entries"):
+        prompt_se(result(rows), ["p", "q", "r"])
 
 
 # --- row keys: the noise draw does not depend on how a machine rounded z0 -------------------------------
