@@ -26,7 +26,9 @@ def cluster_robust_se(sums: np.ndarray, counts: np.ndarray) -> float:
     sums = np.asarray(sums, dtype=np.float64)
     counts = np.asarray(counts, dtype=np.float64)
     if sums.shape != counts.shape or sums.ndim != 1:
-        raise ValueError(f"sums and counts must be 1-D and of one length, got {sums.shape} and {counts.shape}")
+        raise ValueError(
+            f"sums and counts must be 1-D and of one length, got {sums.shape} and {counts.shape}"
+        )
     g = len(sums)
     if g < 2:
         return float("nan")

@@ -376,7 +376,7 @@ def prompt_se(result: LFDResult, prompts: Sequence[str]) -> float | None:
     index = {p: i for i, p in enumerate(groups)}
     sums = np.zeros(len(groups))
     counts = np.zeros(len(groups))
-    for value, p in zip(per_row, prompts):
+    for value, p in zip(per_row, prompts, strict=True):
         sums[index[p]] += value
         counts[index[p]] += 1
     return cluster_robust_se(sums, counts)

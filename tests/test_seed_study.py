@@ -48,3 +48,24 @@ def test_table_pairs_rows_by_seed_and_leaves_structural_zeros_out() -> None:
     assert set(got) == {"w2"}  # ti's LFD is zero by construction on both seeds
     assert got["w2"]["methods"]["m"] == components({"a": [1.0, 2.0], "b": [3.0, 5.0]})
     assert got["w2"]["pooled"]["methods"] == 1
+
+
+def test_lfd_uncertainty_puts_the_three_errors_on_one_scale() -> None:
+    from benchmark.toy.seed_study import lfd_uncertainty, render
+
+    rows = [
+        _row("m", "a", "lfd", 1.0, None),
+        _row("m", "a", "lfd", 2.0, 1),
+        _row("m", "b", "lfd", 3.0, 0),
+        _row("m", "b", "lfd", 5.0, 1),
+    ]
+    second = [r for r in rows if r["extra"].get("fit_seed") == 1]
+    second[0]["extra"].update(se=0.3, se_prompt=0.6)
+    second[1]["extra"].update(se=0.4, se_prompt=0.8)
+    result = table(rows)
+    got = lfd_uncertainty(result, second)["lfd"]["m"]
+    assert got["se"] == pytest.approx(np.sqrt((0.09 + 0.16) / 2))
+    assert got["se_prompt"] == pytest.approx(np.sqrt((0.36 + 0.64) / 2))
+    assert got["seed_sd"] == pytest.approx(np.sqrt(np.mean([0.5, 2.0])))  # (1-2)^2/2, (3-5)^2/2
+    text = render(result, "cmd", {"lfd": {"m": got}})
+    assert "prompt ⊕ seed" in text and "| lfd | m |" in text

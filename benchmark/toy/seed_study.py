@@ -85,7 +85,41 @@ def table(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def render(result: Mapping[str, Any], command: str) -> str:
+LFD_METRICS = ("lfd", "lfd_class")
+
+
+def lfd_uncertainty(result: Mapping[str, Any], second: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Per LFD metric and method, three standard deviations of one run's value, on one scale:
+
+    - ``se``: the row's Monte-Carlo error (base samples independent, prompt set fixed), root mean square over
+      the second seed's concepts;
+    - ``se_prompt``: the same rows' error with the prompt as the unit (root mean square);
+    - ``seed_sd``: the training seed's standard deviation, √(seed variance) of :func:`table`'s components.
+
+    Rows without ``se_prompt`` (metric record < 4) are left out of its mean."""
+    out: dict[str, Any] = {}
+    for metric in LFD_METRICS:
+        if metric not in result:
+            continue
+        per_method: dict[str, dict[str, float]] = {}
+        for method, comp in result[metric]["methods"].items():
+            extras = [
+                r.get("extra") or {}
+                for r in second
+                if r["metric"] == metric and r["method"] == method and r.get("rung") in (None, 1.0)
+            ]
+            se = [float(e["se"]) for e in extras if e.get("se") is not None]
+            sp = [float(e["se_prompt"]) for e in extras if e.get("se_prompt") is not None]
+            per_method[method] = {
+                "se": float(np.sqrt(np.mean(np.square(se)))) if se else float("nan"),
+                "se_prompt": float(np.sqrt(np.mean(np.square(sp)))) if sp else float("nan"),
+                "seed_sd": float(np.sqrt(comp["seed_var"])),
+            }
+        out[metric] = per_method
+    return out
+
+
+def render(result: Mapping[str, Any], command: str, uncertainty: Mapping[str, Any] | None = None) -> str:
     from leaderboard.markdown import table_lines
 
     lines = [
@@ -116,6 +150,31 @@ def render(result: Mapping[str, Any], command: str) -> str:
         ["metric", "seed variance", "concept variance", "seed share", "methods", "seed share per method"],
         rows,
     )
+    if uncertainty:
+        lines += [
+            "",
+            "## LFD: three standard deviations of one run's value",
+            "",
+            "Per method, root mean square over the 8 concepts: `se` (the row's Monte-Carlo error, prompt set "
+            "fixed), `se_prompt` (prompt as the unit) and the training seed's standard deviation "
+            "(√ seed variance above). The last column is their sum in quadrature, prompt-unit and seed.",
+            "",
+        ]
+        urows = []
+        for metric, per_method in uncertainty.items():
+            for method, u in per_method.items():
+                total = float(np.sqrt(u["se_prompt"] ** 2 + u["seed_sd"] ** 2))
+                urows.append(
+                    [
+                        metric,
+                        method,
+                        f"{u['se']:.3g}",
+                        f"{u['se_prompt']:.3g}",
+                        f"{u['seed_sd']:.3g}",
+                        f"{total:.3g}",
+                    ]
+                )
+        lines += table_lines(["metric", "method", "se", "se_prompt", "seed sd", "prompt ⊕ seed"], urows)
     return "\n".join(lines) + "\n"
 
 
@@ -163,11 +222,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     from benchmark.io import atomic_write_json
 
-    atomic_write_json(args.out / "seed_study.json", result, indent=1)
-    (args.out / "seed_study.md").write_text(
-        render(result, "python -m benchmark.toy.seed_study"), encoding="utf-8"
-    )
-    print(render(result, "python -m benchmark.toy.seed_study"))
+    uncertainty = lfd_uncertainty(result, second)
+    atomic_write_json(args.out / "seed_study.json", {**result, "lfd_uncertainty": uncertainty}, indent=1)
+    text = render(result, "python -m benchmark.toy.seed_study", uncertainty)
+    (args.out / "seed_study.md").write_text(text, encoding="utf-8")
+    print(text)
     return 0
 
 
