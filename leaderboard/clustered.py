@@ -21,8 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from metrics.clustered_se import cluster_robust_se
-
 MIN_UNITS = 5  # no interval from fewer concepts than this
 
 
@@ -67,7 +65,9 @@ def cluster_t_interval(
     mean = float(sums.sum() / counts.sum())
     if n < MIN_UNITS or g < 2:
         return ClusteredMean(mean, None, None, n, g)
-    se = cluster_robust_se(sums, counts)
+    # cluster-robust (CR1-type) standard error of a ratio mean: residual totals per cluster
+    resid = sums - mean * counts
+    se = math.sqrt(g / (g - 1) * float((resid**2).sum())) / float(counts.sum())
     half = float(student_t.ppf(0.5 + level / 2, g - 1)) * se
     return ClusteredMean(mean, mean - half, mean + half, n, g)
 

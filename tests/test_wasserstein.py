@@ -54,9 +54,27 @@ def test_point_cloud_shift_is_shift_norm() -> None:
     assert wasserstein2(x, x + v) == pytest.approx(float(np.linalg.norm(v)), rel=1e-9)
 
 
-def test_identical_sets_zero() -> None:
-    x = _rng(2).standard_normal((30, 4))
-    assert wasserstein2(x, x) == pytest.approx(0.0, abs=1e-6)  # sqrt of ~1e-15 rounding in ot.dist
+def test_identical_sets_are_exactly_zero_and_their_test_does_not_reject() -> None:
+    from metrics.wasserstein import paired_permutation_pvalue
+
+    x = _rng(2).standard_normal((30, 512)).astype(np.float32) * 10  # CLIP-sized, large norms
+    assert wasserstein2(x, x) == 0.0  # no rounding residue from an expansion of the distance
+    assert w2_metric(x, x.copy()).value == 0.0 and w2_metric(x, x.copy()).extra["p_value"] == 1.0
+    x, y = _rng(3).standard_normal((30, 8)), _rng(4).standard_normal((30, 8))
+    y[:, 0] += 0.8  # a shift: swapping pairs mixes it into both sets and lowers W2
+    p = paired_permutation_pvalue(x, y)
+    assert p == wasserstein_swap_reference(x, y) and 0.0 < p < 1.0
+
+
+def wasserstein_swap_reference(x: np.ndarray, y: np.ndarray, n_permutations: int = 199) -> float:
+    """The permutation p-value rebuilt from swapped copies of the sets (independent of the pooled matrix)."""
+    observed = wasserstein2(x, y)
+    rng = np.random.default_rng(0)
+    hits = 0
+    for _ in range(n_permutations):
+        swap = (rng.random(x.shape[0]) < 0.5)[:, None]
+        hits += int(wasserstein2(np.where(swap, y, x), np.where(swap, x, y)) >= observed - 1e-12)
+    return (1 + hits) / (1 + n_permutations)
 
 
 # --- independent references ---------------------------------------------------------------------
