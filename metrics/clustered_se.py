@@ -1,4 +1,4 @@
-"""The cluster-robust standard error of a mean, shared by the metrics and the leaderboard.
+"""The cluster-robust standard error of a mean, for metrics whose rows come in clusters.
 
 A mean over units that come in clusters (rows of one prompt, concepts that share base images) is a ratio
 Σ S_g / Σ n_g of cluster totals S_g and sizes n_g. Its CR1-type standard error treats the cluster as the
@@ -6,7 +6,9 @@ independent unit:
 
     se = √( G / (G − 1) · Σ_g (S_g − mean · n_g)² ) / Σ_g n_g      (G clusters)
 
-With one unit per cluster it is the usual standard deviation / √n. No library fits this small case without
+With one unit per cluster it is the usual standard deviation / √n. The leaderboard's cluster interval
+(leaderboard/clustered.py) uses the same form on concept clusters in its own three lines: the leaderboard
+reads rows only and imports no metric code (tests/test_architecture.py). No library fits this small case without
 a regression model (statsmodels' cluster covariance needs an OLS fit and is not a dependency); see
 docs/DECISIONS.md.
 """
