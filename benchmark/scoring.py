@@ -31,9 +31,10 @@ log = logging.getLogger(__name__)
 
 # Version of what a cached metric record holds besides its value (bump when a metric's extra gains a
 # field: 2 = LFD's Monte-Carlo standard error; 3 = metric statistics summed in a fixed order, see
-# metrics.similarity; 4 = LFD's standard error with the prompt as the unit, se_prompt); values themselves
-# are versioned by the metric spec.
-METRIC_RECORD = 4
+# metrics.similarity; 4 = LFD's standard error with the prompt as the unit, se_prompt; 5 = W2's cost summed
+# pair by pair, so a cached W2 with the old expansion's machine-dependent residue is not reused); values
+# themselves are versioned by the metric spec.
+METRIC_RECORD = 5
 
 
 class InputUnavailable(ValueError):
