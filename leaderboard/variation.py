@@ -117,12 +117,51 @@ def summarize(runs: Mapping[str, Sequence[ResultRow]], baseline: Sequence[Result
     for tiers in out.values():
         for metrics in tiers.values():
             for entry in metrics.values():
-                units = entry["units"]
-                worst = max(units, key=lambda u: u[1])
-                rel = [u[1] / abs(u[0]) for u in units if u[0] != 0]
-                entry["max_abs"] = worst[1]
-                entry["max_rel"] = max(rel, default=0.0)
-                entry["worst"] = {"unit": worst[2], "run": worst[3], "baseline": worst[0], "abs": worst[1]}
+                _finish(entry)
+    return out
+
+
+def _finish(entry: dict[str, Any]) -> None:
+    units = entry["units"]
+    worst = max(units, key=lambda u: u[1])
+    rel = [u[1] / abs(u[0]) for u in units if u[0] != 0]
+    entry["max_abs"] = worst[1]
+    entry["max_rel"] = max(rel, default=0.0)
+    entry["worst"] = {"unit": worst[2], "run": worst[3], "baseline": worst[0], "abs": worst[1]}
+
+
+def rebase(
+    tiers: Mapping[str, Any], old: Sequence[ResultRow], new: Sequence[ResultRow], name: str
+) -> dict[str, Any]:
+    """One suite's measurement (``summarize(...)[suite]``) carried from committed rows ``old`` to ``new``
+    when the committed rows are regenerated on another machine.
+
+    The old committed rows are themselves a run of that other machine, measured against the new baseline
+    (run ``name``). A run measured earlier deviated by d from the old baseline; from the new one it deviates
+    by at most d + |old − new| (triangle inequality), and that bound is what each earlier unit keeps (run
+    ``earlier+name``), with the new baseline value. Units only the new measurement has are added."""
+    shift = {(d["tier"], d["metric"], d["unit"]): d for d in deviations(old, new)}
+    out: dict[str, Any] = {}
+    seen: set[tuple[str, str, str]] = set()
+    for tier, metrics in tiers.items():
+        for metric, entry in metrics.items():
+            units = []
+            for baseline, dev, unit, run in entry["units"]:
+                s = shift.get((tier, metric, unit))
+                if s is None:
+                    units.append([baseline, dev, unit, run])
+                    continue
+                seen.add((tier, metric, unit))
+                units.append([s["baseline"], dev + s["abs"], unit, f"{run}+{name}"])
+            out.setdefault(tier, {})[metric] = {"units": units}
+    for key, s in sorted(shift.items()):
+        if key not in seen:
+            tier, metric, unit = key
+            entry = out.setdefault(tier, {}).setdefault(metric, {"units": []})
+            entry["units"].append([s["baseline"], s["abs"], unit, name])
+    for metrics in out.values():
+        for entry in metrics.values():
+            _finish(entry)
     return out
 
 

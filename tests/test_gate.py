@@ -136,6 +136,23 @@ def test_summarize_and_derive_round_trip(tmp_path: Path) -> None:
     assert not compare_rows(bigger, base, tol).ok  # far beyond the measurement fails
 
 
+def test_rebase_bounds_earlier_runs_by_the_triangle_inequality() -> None:
+    from leaderboard.variation import rebase
+
+    old = _rows()
+    concept = next(r.concept for r in old if r.method == "base" and r.metric == "clip_i")
+    v = _value(old, "base", concept, "clip_i")
+    run_a = _rows({("base", concept, "clip_i"): v + 1e-4})  # measured against the old baseline
+    summary = summarize({"a": run_a}, old)["dreambench"]
+    new = _rows({("base", concept, "clip_i"): v - 2e-4})  # the rows regenerated on another machine
+    got = rebase(summary, old, new, "xeon")["fixed"]["clip_i@1"]
+    unit = next(u for u in got["units"] if u[2] == f"base {concept}")
+    assert unit[0] == pytest.approx(v - 2e-4)  # the new baseline value
+    assert unit[1] == pytest.approx(1e-4 + 2e-4) and unit[3] == "a+xeon"  # d + |old - new|
+    assert abs((v + 1e-4) - (v - 2e-4)) <= unit[1] * (1 + 1e-9)  # run a's true deviation is covered
+    assert got["max_abs"] == pytest.approx(3e-4) and got["worst"]["run"] == "a+xeon"
+
+
 def test_committed_tolerances_were_measured() -> None:
     """The committed file is the rule applied to a measurement: each entry covers its measured deviation
     times the margin, and names the runs it came from."""

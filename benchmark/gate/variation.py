@@ -225,6 +225,15 @@ def main(argv: list[str] | None = None) -> int:
     h = sub.add_parser("holdout", help="leave one kernel set out: does the rule's margin cover it?")
     h.add_argument("folders", nargs="+", type=Path)
     h.add_argument("--margin", type=float, default=3.0)
+    r = sub.add_parser(
+        "rebase", help="carry a summary to regenerated committed rows; the old rows count as a run"
+    )
+    r.add_argument("summary", type=Path)
+    r.add_argument("--suite", required=True)
+    r.add_argument("--old", type=Path, required=True, help="the committed rows before they were regenerated")
+    r.add_argument("--run-name", required=True, help="names the machine that wrote the old rows")
+    r.add_argument("--cpu", default="", help="that machine's CPU, for the run record")
+    r.add_argument("--out", type=Path, required=True)
     t = sub.add_parser("tolerances", help="the tolerance file (and its table) from a summary")
     t.add_argument("summary", type=Path)
     t.add_argument("--margin", type=float, default=3.0)
@@ -249,6 +258,34 @@ def main(argv: list[str] | None = None) -> int:
                     print(
                         f"{suite:6} {tier:8} {metric:10} max |dev| {entry['max_abs']:.3g}  max rel {entry['max_rel']:.3g}"
                     )
+        return 0
+    if args.command == "rebase":
+        from leaderboard.rows import read_jsonl
+        from leaderboard.variation import rebase
+
+        summary = json.loads(args.summary.read_text())
+        new = read_jsonl(COMMITTED / f"{args.suite}.jsonl")
+        summary["variation"][args.suite] = rebase(
+            summary["variation"][args.suite], read_jsonl(args.old), new, args.run_name
+        )
+        old_rows = read_jsonl(args.old)
+        summary["runs"].append(
+            {
+                "name": args.run_name,
+                "suite": args.suite,
+                "kernels": "native",
+                "environment": {},
+                "omp_num_threads": 1,
+                "workers": 2,
+                "wall_s": None,
+                "cpu": args.cpu,
+                "cpu_capability_native": "",
+                "git_rev": ",".join(sorted({r.git_rev for r in old_rows})),
+                "rebase": f"the committed rows before they were regenerated ({args.old})",
+            }
+        )
+        args.out.write_text(json.dumps(summary, indent=1) + "\n")
+        print(f"{args.suite}: measurement carried to {COMMITTED / f'{args.suite}.jsonl'}; {args.run_name} added")
         return 0
     if args.command == "holdout":
         results = holdout(args.folders, args.margin)
@@ -293,8 +330,8 @@ def report(summary: dict[str, Any], tolerances: dict[str, Any]) -> str:
                 " ".join(f"{k}={v}" for k, v in r["environment"].items()) or "(this CPU's own choice)",
                 str(r["omp_num_threads"]),
                 str(r["workers"]),
-                f"{r['wall_s']:g}",
-                f"{r['cpu']} ({r['cpu_capability_native']})",
+                "—" if r.get("wall_s") is None else f"{r['wall_s']:g}",
+                f"{r['cpu']} ({r['cpu_capability_native']})" if r.get("cpu_capability_native") else r["cpu"],
                 r["git_rev"],
             ]
             for r in summary["runs"]
