@@ -225,15 +225,15 @@ def main(argv: list[str] | None = None) -> int:
     h = sub.add_parser("holdout", help="leave one kernel set out: does the rule's margin cover it?")
     h.add_argument("folders", nargs="+", type=Path)
     h.add_argument("--margin", type=float, default=3.0)
-    r = sub.add_parser(
+    rb = sub.add_parser(
         "rebase", help="carry a summary to regenerated committed rows; the old rows count as a run"
     )
-    r.add_argument("summary", type=Path)
-    r.add_argument("--suite", required=True)
-    r.add_argument("--old", type=Path, required=True, help="the committed rows before they were regenerated")
-    r.add_argument("--run-name", required=True, help="names the machine that wrote the old rows")
-    r.add_argument("--cpu", default="", help="that machine's CPU, for the run record")
-    r.add_argument("--out", type=Path, required=True)
+    rb.add_argument("summary", type=Path)
+    rb.add_argument("--suite", required=True)
+    rb.add_argument("--old", type=Path, required=True, help="the committed rows before they were regenerated")
+    rb.add_argument("--run-name", required=True, help="names the machine that wrote the old rows")
+    rb.add_argument("--cpu", default="", help="that machine's CPU, for the run record")
+    rb.add_argument("--out", type=Path, required=True)
     t = sub.add_parser("tolerances", help="the tolerance file (and its table) from a summary")
     t.add_argument("summary", type=Path)
     t.add_argument("--margin", type=float, default=3.0)
@@ -280,12 +280,14 @@ def main(argv: list[str] | None = None) -> int:
                 "wall_s": None,
                 "cpu": args.cpu,
                 "cpu_capability_native": "",
-                "git_rev": ",".join(sorted({r.git_rev for r in old_rows})),
+                "git_rev": ",".join(sorted({row.git_rev for row in old_rows if row.git_rev})),
                 "rebase": f"the committed rows before they were regenerated ({args.old})",
             }
         )
         args.out.write_text(json.dumps(summary, indent=1) + "\n")
-        print(f"{args.suite}: measurement carried to {COMMITTED / f'{args.suite}.jsonl'}; {args.run_name} added")
+        print(
+            f"{args.suite}: measurement carried to {COMMITTED / f'{args.suite}.jsonl'}; {args.run_name} added"
+        )
         return 0
     if args.command == "holdout":
         results = holdout(args.folders, args.margin)
