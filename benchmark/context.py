@@ -71,6 +71,16 @@ class RunContext:
             return f"{self.settings.model}@{rev[:12]}" if rev else self.settings.model
         return f"{self.settings.model}@{sha256_file(sums)[:16]}"
 
+    def num_train_timesteps(self) -> int:
+        """The base model's training timesteps: read from a local model folder's scheduler config when it
+        has one (a warm run then never loads the model just to key its cached LFD stages), else from the
+        loaded scheduler."""
+        if self._base is None:
+            known = scheduler_timesteps(self.model_source())
+            if known is not None:
+                return known
+        return int(self.base_components().scheduler.config.num_train_timesteps)
+
     def base_components(self) -> Any:
         """The base model's pipeline (loaded once; never downloads)."""
         if self._base is None:
@@ -146,3 +156,14 @@ class RunContext:
 
     def backbone_identity(self, spec: BackboneSpec) -> dict[str, str]:
         return dict(self.backbone(spec).identity())
+
+
+def scheduler_timesteps(source: str) -> int | None:
+    """``num_train_timesteps`` from ``source/scheduler/scheduler_config.json``, or None when ``source`` is
+    not a local folder with that file. A config without the key means diffusers' default, 1000."""
+    import json
+
+    config = Path(source).expanduser() / "scheduler" / "scheduler_config.json"
+    if not config.is_file():
+        return None
+    return int(json.loads(config.read_text(encoding="utf-8")).get("num_train_timesteps", 1000))

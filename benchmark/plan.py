@@ -105,12 +105,12 @@ def describe_costs(path: Path | str, table: dict[str, Any]) -> str:
 
 
 def _num_train_timesteps(source: str) -> int:
-    """The model's training timesteps, read from its scheduler config without loading it (1000 when the
-    config is not on disk: every SD-1.x scheduler)."""
-    config = Path(source).expanduser() / "scheduler" / "scheduler_config.json"
-    if config.is_file():
-        return int(json.loads(config.read_text(encoding="utf-8")).get("num_train_timesteps", 1000))
-    return 1000
+    """The model's training timesteps without loading it (1000 when the config is not on disk: every
+    SD-1.x scheduler)."""
+    from benchmark.context import scheduler_timesteps
+
+    known = scheduler_timesteps(source)
+    return 1000 if known is None else known
 
 
 def make_plan(

@@ -490,8 +490,7 @@ def base_samples(ctx: RunContext, prompts: list[str]) -> tuple[Path, str]:
 
 
 def _lfd_grid(ctx: RunContext) -> dict[str, Any]:
-    n_train = int(ctx.base_components().scheduler.config.num_train_timesteps)
-    return lfd_grid(ctx.settings, n_train)
+    return lfd_grid(ctx.settings, ctx.num_train_timesteps())
 
 
 def lfd_grid(settings: EvalSettings, num_train_timesteps: int) -> dict[str, Any]:

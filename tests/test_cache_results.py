@@ -142,6 +142,21 @@ def test_rows_have_pinned_fields_and_never_duplicate(tmp_path: Path) -> None:
     assert not list(path.parent.glob(".*tmp*"))
 
 
+def test_append_sees_another_writer_and_writes_what_a_fresh_process_would(tmp_path: Path) -> None:
+    # append_rows remembers what it last wrote; a file changed behind its back is read again
+    path = tmp_path / "results.jsonl"
+    assert append_rows(path, [_row("lfd")]) == 1
+    other = json.dumps(_row("w2", value=0.25), sort_keys=True) + "\n"
+    path.write_text(path.read_text() + other)  # another process appended a row
+    assert append_rows(path, [_row("w2", value=0.9)]) == 0  # already there: the other writer's row
+    assert append_rows(path, [_row("clip_t", value=0.3)]) == 1
+    rows = read_rows(path)
+    assert [(r["metric"], r["value"]) for r in rows] == [("lfd", 0.5), ("w2", 0.25), ("clip_t", 0.3)]
+    fresh = tmp_path / "fresh.jsonl"  # the same rows written in one call give the same bytes
+    assert append_rows(fresh, [{k: r[k] for k in ROW_FIELDS} for r in rows]) == 3
+    assert fresh.read_bytes() == path.read_bytes()
+
+
 def test_bad_rows_rejected(tmp_path: Path) -> None:
     # make_row checks the row with the schema the leaderboard reads with (leaderboard/row_schema.py)
     with pytest.raises(
