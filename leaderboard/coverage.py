@@ -1,5 +1,6 @@
-"""``python -m leaderboard.coverage``: simulated coverage of the clustered intervals of
-:mod:`leaderboard.clustered` (nominal 95%), normal and skewed data, three shares of cluster variance."""
+"""``python -m leaderboard.coverage``: simulated coverage and median width of the clustered intervals of
+:mod:`leaderboard.clustered` (nominal 95%; unit-variance data, normal and skewed, three shares of cluster
+variance)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from leaderboard.clustered import coverage
+from leaderboard.clustered import coverage_and_width
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m leaderboard.clustered",
+        prog="python -m leaderboard.coverage",
         description="Simulated coverage of the clustered intervals (nominal 95%).",
     )
     parser.add_argument("--clusters", type=int, default=4)
@@ -22,10 +23,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"n = {args.clusters * args.per_cluster} concepts in {args.clusters} clusters, {args.trials} trials"
     )
-    for method in ("t", "bca"):
+    for method in ("boot-t", "t", "bca"):
         for skewed in (False, True):
             for within in (0.0, 0.5, 0.9):
-                c = coverage(
+                c, width = coverage_and_width(
                     method,
                     n_clusters=args.clusters,
                     per_cluster=args.per_cluster,
@@ -34,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     trials=args.trials,
                 )
                 shape = "skewed" if skewed else "normal"
-                print(f"{method:4s} {shape:7s} cluster share {within:.1f}: coverage {c:.3f}")
+                print(f"{method:6s} {shape:7s} cluster share {within:.1f}: coverage {c:.3f}, median width {width:.2f}")
     return 0
 
 
