@@ -22,7 +22,7 @@ leaderboard uses and why. Fewer than :data:`MIN_UNITS` concepts give no interval
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 

@@ -35,7 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     trials=args.trials,
                 )
                 shape = "skewed" if skewed else "normal"
-                print(f"{method:6s} {shape:7s} cluster share {within:.1f}: coverage {c:.3f}, median width {width:.2f}")
+                print(
+                    f"{method:6s} {shape:7s} cluster share {within:.1f}: coverage {c:.3f}, median width {width:.2f}"
+                )
     return 0
 
 
