@@ -123,6 +123,17 @@ def dilate(masks: np.ndarray, dilation: float) -> np.ndarray:
     return np.asarray(mask[:, 0].numpy().astype(bool))
 
 
+def bounding_boxes(masks: np.ndarray) -> np.ndarray:
+    """Boolean masks [N, H, W], each filled to its bounding box (an empty mask stays empty)."""
+    table = np.asarray(masks, dtype=bool)
+    out = np.zeros_like(table)
+    for i, mask in enumerate(table):
+        if mask.any():
+            rows, cols = np.nonzero(mask)
+            out[i, rows.min() : rows.max() + 1, cols.min() : cols.max() + 1] = True
+    return out
+
+
 def blank(image: Any, mask: np.ndarray) -> Any:
     """A copy of a PIL image with the mask region (resized to the image) painted neutral grey."""
     from PIL import Image
