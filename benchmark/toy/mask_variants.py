@@ -339,7 +339,11 @@ def render(tuning: Mapping[str, Any], evaluated: Mapping[str, Any] | None, comma
         lines += table_lines(
             ["candidate", *(f"{c} ({' / '.join(sorted(per))})" for c in CONTROLS), "score"], rows
         )
-        verdict = "adopted" if choice["adopt"] else "not adopted (the current one stays)"
+        verdict = (
+            "the rule adopts it as a new metric version"
+            if choice["adopt"]
+            else "nothing is adopted (the current one stays)"
+        )
         lines += ["", f"**{part}**: best `{choice['best']}`, current `{choice['current']}`: {verdict}.", ""]
     if evaluated is None:
         return "\n".join(lines) + "\n"
