@@ -180,12 +180,14 @@ class ImageInputs:
         return stages.subject_features_stage(self.ctx, files, masks, spec, key)
 
     def _context(self, which: str, spec: Any) -> tuple[Path, str]:
-        """Features of the context alone (own masks grown by 1/16 of the side, subject grey): generated,
-        reference or base_alt."""
+        """Features of the context alone (own masks grown by 1/16 of the side and filled to their bounding
+        box, painted grey: leakage@2's recipe): generated, reference or base_alt."""
         from benchmark.masks import DEFAULT_DILATION
 
         files, key, masks = self._own_masked(which)
-        return stages.masked_features_stage(self.ctx, files, masks, spec, key, dilation=DEFAULT_DILATION)
+        return stages.masked_features_stage(
+            self.ctx, files, masks, spec, key, dilation=DEFAULT_DILATION, box=True
+        )
 
     def _layout_key(self, which: str, _spec: Any = None) -> str:
         return f"{self._own_masked(which)[2][1]}:layout"

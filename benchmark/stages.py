@@ -363,9 +363,11 @@ def masked_features_stage(
     spec: BackboneSpec,
     source_key: str,
     dilation: float = 0.0,
+    box: bool = False,
 ) -> tuple[Path, str]:
     """Features of ``images`` with ``masks`` (a :func:`subject_mask_stage`, one mask per image) painted grey,
-    each mask first grown by ``dilation`` × the side on every side (0: as stored)."""
+    each mask first grown by ``dilation`` × the side on every side (0: as stored) and, with ``box``, filled
+    to its bounding box."""
     from metrics.backbones import extract_image_features
 
     inputs: dict[str, Any] = {
@@ -376,13 +378,17 @@ def masked_features_stage(
     }
     if dilation:
         inputs["dilation"] = dilation
+    if box:
+        inputs["box"] = True
 
     def compute(out: Path) -> None:
-        from benchmark.masks import blank, dilate
+        from benchmark.masks import blank, bounding_boxes, dilate
 
         table = np.load(masks[0] / "masks.npy")
         if dilation:
             table = dilate(table, dilation)
+        if box:
+            table = bounding_boxes(table)
         if len(table) != len(images):
             raise ValueError(f"{len(images)} images but {len(table)} masks")
         pil = [blank(open_rgb(path), mask) for path, mask in zip(images, table, strict=True)]

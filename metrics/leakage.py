@@ -1,14 +1,17 @@
-"""``leakage@1``: how often a generated image's context is one of the training images' contexts, calibrated
+"""``leakage@2``: how often a generated image's context is one of the training images' contexts, calibrated
 against the base model.
 
 Every image is masked with *its own* subject mask (``benchmark.masks``, noise-difference@1, grown by 1/16 of
-the side so that no rim of the subject is left) and the subject painted grey, so its features describe the context: background and layout around the subject. For each
+the side and filled to its bounding box, so that no rim or part of the subject is left) and that region
+painted grey, so its features (the suite's DINO slot) describe the context: background and layout around
+the subject. (``leakage@1`` painted the grown mask itself and read the CLIP slot; docs/DECISIONS.md says
+how the change was chosen.) The features arrive computed; this module only compares them. For each
 image its *context match* is the highest cosine to any training image's context,
 
     s(x) = max_j cos(c(x), c(r_j)).
 
 The base model's images for the same prompts on a disjoint seed set give the null: how close an image
-drawn without the concept comes to a training context by chance. ``leakage@1`` is
+drawn without the concept comes to a training context by chance. ``leakage@2`` is
 
     2 · AUROC − 1,   AUROC = P(s(g) > s(b)) + ½ P(s(g) = s(b))
 
@@ -69,7 +72,7 @@ def hanley_mcneil_se(a: float, n_pos: int, n_neg: int) -> float:
 
 
 def leakage_metric(generated: Any, reference: Any, base: Any) -> MetricValue:
-    """``leakage@1`` from context features of the generated images, the training images and the base
+    """``leakage@2`` from context features of the generated images, the training images and the base
     model's images on disjoint seeds (see the module docstring)."""
     s_gen = context_match(generated, reference, "generated")
     s_base = context_match(base, reference, "base")

@@ -403,14 +403,14 @@ _SPECS = (
     ),
     MetricSpec(
         key="leakage",
-        version=1,
+        version=2,
         name="Context leakage (own masks, calibrated on the base model)",
         higher_is_better=False,
         inputs=MappingProxyType(
             {
-                "generated": "context_generated:clip",
-                "reference": "context_reference:clip",
-                "base": "context_base_alt:clip",
+                "generated": "context_generated:dino",
+                "reference": "context_reference:dino",
+                "base": "context_base_alt:dino",
             }
         ),
         compute="metrics.leakage:leakage_metric",
@@ -418,7 +418,8 @@ _SPECS = (
         headline=0,
         plots=MappingProxyType({"specific-vs-fidelity": "y"}),
         definition="2·AUROC − 1 of s(g) against s(b): s(x) is the highest cosine of an image's context (its own "
-        "subject mask, grown by 1/16 of the side, painted grey; CLIP-slot features) to any training image's context; g the generated "
+        "subject mask, grown by 1/16 of the side and filled to its bounding box, painted grey; DINO-slot "
+        "features) to any training image's context; g the generated "
         "images, b the base model's images for the same prompts on disjoint seeds (+10000). 0: contexts as "
         "close to the training contexts as the base model's; 1: every generated context closer than every "
         "base one (a copy). Rows carry auroc and se (Hanley–McNeil).",

@@ -1,4 +1,4 @@
-"""leakage@1: context match to the training contexts, calibrated against the base model (AUROC)."""
+"""leakage@2: context match to the training contexts, calibrated against the base model (AUROC)."""
 
 from __future__ import annotations
 

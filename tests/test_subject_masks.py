@@ -68,3 +68,19 @@ def test_subject_similarity_is_the_mean_per_image_cosine_with_its_standard_error
     assert out.value == pytest.approx(per.mean())
     assert out.n == 3
     assert out.extra["se"] == pytest.approx(per.std(ddof=1) / np.sqrt(3))
+
+
+def test_bounding_boxes_fill_each_mask_to_its_box_and_leave_an_empty_mask_empty() -> None:
+    # leakage@2 paints the grown mask's bounding box grey: an L-shaped subject leaves no corner behind
+    from benchmark.masks import bounding_boxes, dilate
+
+    masks = np.zeros((2, 8, 8), dtype=bool)
+    masks[0, 2:6, 2] = True  # an L: a column and a row
+    masks[0, 5, 2:5] = True
+    boxes = bounding_boxes(masks)
+    expected = np.zeros((8, 8), dtype=bool)
+    expected[2:6, 2:5] = True
+    assert np.array_equal(boxes[0], expected) and not boxes[1].any()
+    assert np.array_equal(bounding_boxes(boxes), boxes)  # a box is its own box
+    grown = bounding_boxes(dilate(masks, 1 / 8))  # grown by one pixel first, then boxed: rows 1-6, cols 1-5
+    assert grown[0].sum() == 6 * 5 and grown[0, 1, 1] and grown[0, 6, 5] and not grown[0, 0, 0]
