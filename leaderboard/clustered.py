@@ -63,20 +63,35 @@ def cluster_t_interval(
     """
     from scipy.stats import t as student_t
 
-    if not values:
-        raise ValueError("cluster_t_interval: no values")
-    if not all(math.isfinite(float(v)) for v in values.values()):
-        raise ValueError("cluster_t_interval: values must be finite")
-    sums, counts = _totals(values, clusters)
+    sums, counts, mean = _checked_totals(values, clusters, "cluster_t_interval")
     n, g = int(counts.sum()), len(sums)
-    mean = float(sums.sum() / counts.sum())
     if n < MIN_UNITS or g < 2:
         return ClusteredMean(mean, None, None, n, g)
-    # cluster-robust (CR1-type) standard error of a ratio mean: residual totals per cluster
-    resid = sums - mean * counts
-    se = math.sqrt(g / (g - 1) * float((resid**2).sum())) / float(counts.sum())
+    se = float(_mean_se(sums[None], counts[None])[1][0])
     half = float(student_t.ppf(0.5 + level / 2, g - 1)) * se
     return ClusteredMean(mean, mean - half, mean + half, n, g)
+
+
+def _checked_totals(
+    values: Mapping[str, float], clusters: Mapping[str, str], name: str
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per-cluster totals and sizes of ``values`` and their concept-weighted mean (ValueError, naming
+    ``name``, on no values or a value that is not finite)."""
+    if not values:
+        raise ValueError(f"{name}: no values")
+    if not all(math.isfinite(float(v)) for v in values.values()):
+        raise ValueError(f"{name}: values must be finite")
+    sums, counts = _totals(values, clusters)
+    return sums, counts, float(sums.sum() / counts.sum())
+
+
+def _mean_se(sums: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of cluster totals and sizes [..., G]: each row's ratio mean and its cluster-robust (CR1-type)
+    standard error, √(G/(G−1) · Σ_g (S_g − mean·n_g)²) / n."""
+    g = sums.shape[-1]
+    m = sums.sum(axis=-1) / counts.sum(axis=-1)
+    resid = sums - m[..., None] * counts
+    return m, np.sqrt(g / (g - 1) * (resid**2).sum(axis=-1)) / counts.sum(axis=-1)
 
 
 EXACT_DRAWS = 4096  # every ordered resample of G clusters when G**G is at most this (G = 4: 256)
@@ -119,25 +134,13 @@ def cluster_boot_t_interval(
     Raises:
         ValueError: no values, or a value that is not finite.
     """
-    if not values:
-        raise ValueError("cluster_boot_t_interval: no values")
-    if not all(math.isfinite(float(v)) for v in values.values()):
-        raise ValueError("cluster_boot_t_interval: values must be finite")
-    sums, counts = _totals(values, clusters)
+    sums, counts, mean = _checked_totals(values, clusters, "cluster_boot_t_interval")
     n, g = int(counts.sum()), len(sums)
-    mean = float(sums.sum() / counts.sum())
     if n < MIN_UNITS or g < 2:
         return ClusteredMean(mean, None, None, n, g)
-
-    def mean_se(s: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # rows of clusters: each row's ratio mean and its cluster-robust (CR1) standard error
-        m = s.sum(axis=-1) / c.sum(axis=-1)
-        resid = s - m[..., None] * c
-        return m, np.sqrt(g / (g - 1) * (resid**2).sum(axis=-1)) / c.sum(axis=-1)
-
-    theta, se = mean_se(sums[None], counts[None])
+    theta, se = _mean_se(sums[None], counts[None])
     draws = cluster_draws(g)
-    stars, star_se = mean_se(sums[draws], counts[draws])  # every resample at once
+    stars, star_se = _mean_se(sums[draws], counts[draws])  # every resample at once
     low, high, _ = _symmetric(float(theta[0]), float(se[0]), stars, star_se, level)
     return ClusteredMean(mean, low, high, n, g)
 

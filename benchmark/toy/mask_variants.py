@@ -12,8 +12,10 @@ painted grey before the suite's ruler embeds the image:
   :func:`benchmark.masks.subject_crop`; DINO-slot features; then the mean cosine to the reference crops
   (``subject_dino``'s definition).
 
-``--suite toy-tuning`` (the default) applies the rule and writes ``choice.json``; ``--suite toy`` scores the
-evaluated concepts' controls for the report (never used by the choice).
+``--suite toy-tuning`` (the default) applies the rule and writes ``OUT/mask_variants.json``; ``--suite toy
+--choice T/mask_variants.json`` scores the evaluated concepts' controls and every run of the committed
+validity study with the current recipe and the tuning phase's winner, for the report only (never used by
+the choice), and writes ``OUT/mask_variants.{json,md}``.
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ class Sets:
     def __init__(self, ctx: Any, concept: Any) -> None:
         self.ctx, self.concept = ctx, concept
         self._masks: dict[str, tuple[list[Path], np.ndarray]] = {}
+        # features per (label, candidate): the reference and base sets are read once, not once per run
+        self._features: dict[tuple[str, Any], np.ndarray] = {}
 
     def add(self, label: str, files: Sequence[Path] | None, source: str | None) -> None:
         """``label``'s images and their own masks; ``files`` None: the reference photos or base_alt."""
@@ -93,6 +97,16 @@ class Sets:
         self._masks[label] = (list(got_files), np.load(path / "masks.npy"))
 
     def context(self, label: str, cand: LeakageCandidate) -> np.ndarray:
+        if (label, cand) not in self._features:
+            self._features[(label, cand)] = self._context(label, cand)
+        return self._features[(label, cand)]
+
+    def subject(self, label: str, cand: SubjectCandidate) -> np.ndarray:
+        if (label, cand) not in self._features:
+            self._features[(label, cand)] = self._subject(label, cand)
+        return self._features[(label, cand)]
+
+    def _context(self, label: str, cand: LeakageCandidate) -> np.ndarray:
         from benchmark.io import open_rgb
         from benchmark.masks import blank, bounding_boxes, dilate
         from metrics.backbones import extract_image_features
@@ -105,7 +119,7 @@ class Sets:
         spec = self.ctx.settings.extractor(cand.slot)
         return extract_image_features(self.ctx.backbone(spec), pil, device=self.ctx.device).double().numpy()
 
-    def subject(self, label: str, cand: SubjectCandidate) -> np.ndarray:
+    def _subject(self, label: str, cand: SubjectCandidate) -> np.ndarray:
         from benchmark.io import open_rgb
         from benchmark.masks import subject_crop
         from metrics.backbones import extract_image_features
@@ -130,10 +144,9 @@ def leakage_value(sets: Sets, label: str, cand: LeakageCandidate) -> float:
 
 
 def subject_value(sets: Sets, label: str, cand: SubjectCandidate) -> float:
-    gen, ref = sets.subject(label, cand), sets.subject("reference", cand)
-    gen = gen / np.linalg.norm(gen, axis=1, keepdims=True)
-    ref = ref / np.linalg.norm(ref, axis=1, keepdims=True)
-    return float((gen @ ref.T).mean())
+    from metrics.similarity import subject_similarity_metric
+
+    return float(subject_similarity_metric(sets.subject(label, cand), sets.subject("reference", cand)).value)
 
 
 def control_sets(ctx: Any, concepts: Sequence[Any], root: Path) -> dict[str, Sets]:
