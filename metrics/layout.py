@@ -1,5 +1,5 @@
 """``layout@1``: does the subject stand where (and as large as) it stood in the training images, rather
-than where the prompt puts it? The layout companion of ``leakage@1``, reported apart from it.
+than where the prompt puts it? The layout companion of ``leakage``, reported apart from it.
 
 Every image's layout is read off its own subject mask (``benchmark.masks.layout``: centroid x, y and the
 square root of the area share). For an image x of prompt p,
@@ -11,7 +11,7 @@ square root of the area share). For an image x of prompt p,
 The asked layout is what the base model draws for the prompt. Its images on the disjoint seed set (seed +
 10000) are split within each prompt, alternately in seed order: A_p (the asked layouts) and N_p (the
 null). ``layout@1`` is 2 · AUROC − 1 of u over the generated images against u over the null images, both
-read against the same A_p (as ``leakage@1``). A model that changed nothing draws the suite's seeds, a
+read against the same A_p (as ``leakage``). A model that changed nothing draws the suite's seeds, a
 different draw from N_p, so it reads 0 in expectation — measured, not zero by construction; every
 generated subject nearer a training layout than any null image reads 1. A model that learned the subject
 and keeps the asked layouts reads 0. A suite with one image per prompt has no same-prompt null: there the

@@ -504,7 +504,7 @@ _SPECS = (
         compute="metrics.collapse:collapse_metric",
         role="diagnostic",
         definition="Retired from the headline (a diagnostic): it follows the class noun more than the training "
-        "contexts (docs/VALIDITY.md); leakage@1 replaces it. mean over generated images of cos(g_i, mu) - cos(b_i, mu): g_i and b_i are CLIP features "
+        "contexts (docs/VALIDITY.md); leakage replaces it. mean over generated images of cos(g_i, mu) - cos(b_i, mu): g_i and b_i are CLIP features "
         "of the generated image and of the base model's image for the same prompt and seed, both with the "
         "subject painted grey (mask: the base image's class-word cross-attention in the base model, dilated "
         "by 1/16 of the side), mu the mean direction of the reference photos with their subject masked. "
