@@ -41,7 +41,8 @@ SOURCES: Mapping[str, str] = MappingProxyType(
         "subject_reference": "image features [R, d] of the subject alone in each reference photo (the same)",
         "subject_base": "image features [N, d] of the subject alone in the base model's images (the same)",
         "context_generated": "image features [N, d] of the generated images with the subject painted grey, "
-        "each with its own subject mask (noise difference) grown by 1/16 of the side: the context alone",
+        "each with its own subject mask (noise difference) grown by 1/16 of the side and filled to its "
+        "bounding box (leakage@2): the context alone",
         "context_reference": "image features [R, d] of the reference photos' contexts (their own masks)",
         "context_base_alt": "image features [N, d] of the contexts of the base model's images on the disjoint "
         "seed set (seed + 10000), their own masks: the null of leakage",

@@ -301,6 +301,33 @@ def test_every_metric_is_produced_on_the_toy_suite(tiny_toy_run) -> None:  # typ
     assert len(pngs) == 8 * 4  # 8 prompts x 4 seeds
 
 
+def test_leakage_reads_boxed_contexts_through_the_dino_slot(tiny_toy_run) -> None:  # type: ignore[no-untyped-def]
+    """leakage@2's contexts (own masks grown by 1/16, filled to their box) are cached apart from any
+    unboxed masking and read by the DINO slot; collapse's masked images stay on the CLIP slot, unboxed."""
+    import json
+
+    from tests.rows_support import read_rows
+
+    root, result, settings = tiny_toy_run
+    rows = read_rows(result.results)
+    leak = [r for r in rows if r["metric"] == "leakage"]
+    assert leak and {r["metric_version"] for r in leak} == {2}
+    assert {r["backbone"] for r in leak} == {r["backbone"] for r in rows if r["metric"] == "dino"}
+    entries = [
+        json.loads((d / "inputs.json").read_text())
+        for d in (root / "cache" / "masked_features").iterdir()
+        if (d / "inputs.json").is_file()
+    ]
+    boxed = [e for e in entries if e.get("box")]
+    dino_name = settings.extractors["dino"].name
+    assert {e["backbone"]["name"] for e in boxed} == {dino_name}
+    assert all(e["dilation"] == 1 / 16 for e in boxed)
+    assert any(str(e["source"]).endswith("/reference") for e in boxed)  # the training photos' contexts
+    assert len({e["source"] for e in boxed}) >= 3  # generated, reference and base on disjoint seeds
+    unboxed = [e for e in entries if not e.get("box")]
+    assert unboxed and all(e["backbone"]["name"] != dino_name for e in unboxed)
+
+
 def test_tuning_sweep_reads_every_rung_from_one_training_run(tiny_toy_run) -> None:  # type: ignore[no-untyped-def]
     import torch
 
