@@ -184,8 +184,34 @@ class ProfileModel(_Strict):
         default_factory=list,
         description="measured findings the leaderboard prints under the suite's headline",
     )
+    headline_specific: str = Field(
+        default="",
+        description="the concept-specific overfitting measure (a metric key of role overfitting) that heads the "
+        "headline's overfitting columns; empty: the metric registry's order",
+    )
+    headline_specific_rule: str = Field(
+        default="", description="how the headline's concept-specific measure was chosen, before its rows"
+    )
     budgets: Overrides = Field(default_factory=dict, description="the overrides of the budget 'budget' names")
     torch_threads: Positive | None = None
+
+    @model_validator(mode="after")
+    def _specific_known(self) -> ProfileModel:
+        from metrics.spec import METRICS
+
+        if self.headline_specific:
+            overfitting = sorted(k for k, s in METRICS.items() if s.role == "overfitting")
+            if self.headline_specific not in overfitting:
+                raise PydanticCustomError(
+                    "message",
+                    "{value} is not a metric of role overfitting; use one of: {known}",
+                    {
+                        "at": "headline_specific",
+                        "value": repr(self.headline_specific),
+                        "known": ", ".join(overfitting),
+                    },
+                )
+        return self
 
     @model_validator(mode="after")
     def _budget_named(self) -> ProfileModel:

@@ -26,7 +26,9 @@ fields refused; JSON Schema in ``data_manifests/schema/profile.schema.json``)::
      "rungs": [0.5, 1, 2],                            # training budgets scored, × tuned steps (default [1])
      "reference_method": "infusion",                  # the leaderboard's paired differences compare with it
      "headline_levels": [0.49, 0.60],                 # fidelity levels the headline reads at, fixed in
-     "headline_levels_rule": "..."}                   # advance by the rule stated here
+     "headline_levels_rule": "...",                   # advance by the rule stated here
+     "headline_specific": "heldout_gap",              # the concept-specific measure heading the headline,
+     "headline_specific_rule": "..."}                 # chosen before the rows by the rule stated here
 """
 
 from __future__ import annotations
@@ -126,6 +128,11 @@ class EvalSettings:
     # sentences the leaderboard prints under the suite's headline: measured findings that explain it (e.g.
     # why a method never reaches a level), each naming the study that measured it (changes no row)
     headline_notes: tuple[str, ...] = ()
+    # the concept-specific overfitting measure that heads the headline's overfitting columns (a metric key
+    # of role overfitting; the others follow in the registry's headline order) and the rule that chose it,
+    # fixed before the rows it applies to; "": the registry's order (changes no row)
+    headline_specific: str = ""
+    headline_specific_rule: str = ""
     # the overrides of the budget named ``budget``, per method name or "*" for every method (keys a recipe
     # lacks are skipped for "*"); empty: those of the profile named like the budget, if it has some
     budgets: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -142,6 +149,8 @@ class EvalSettings:
         data.pop("headline_levels")
         data.pop("headline_levels_rule")
         data.pop("headline_notes")
+        data.pop("headline_specific")
+        data.pop("headline_specific_rule")
         data.pop("rungs")  # each rung is its own fit and its own rows (which carry the rung)
         data.pop("budgets")  # reaches rows only through each method's resolved config (its config_hash)
         # each extractor under its own name (names cannot shadow a field): a profile with the extractors

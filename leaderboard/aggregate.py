@@ -183,6 +183,7 @@ def build_leaderboard(
     level_rules: Mapping[str, str] | None = None,
     headline_notes: Mapping[str, Sequence[str]] | None = None,
     references: Mapping[str, str] | None = None,
+    leads: Mapping[str, tuple[str, str]] | None = None,
 ) -> Leaderboard:
     """Group rows and aggregate each method over concepts.
 
@@ -199,6 +200,9 @@ def build_leaderboard(
         headline_notes: per suite name, the profile's measured findings printed under the headline.
         references: per suite name, the method every other is compared with in paired differences
             (default :data:`DEFAULT_REFERENCE`; the CLI passes the suite profile's ``reference_method``).
+        leads: per suite name, (the concept-specific measure that heads the headline's overfitting columns,
+            how it was chosen): the suite profile's ``headline_specific`` and its rule (none: the metric
+            registry's order).
 
     Returns:
         The :class:`Leaderboard`.
@@ -219,6 +223,7 @@ def build_leaderboard(
     )
     sections, headlines, paired, pairs = [], [], [], []
     refs = dict(references or {})
+    lead_of = dict(leads or {})
     for (suite, version), part in parts:
         # the tables show each method at its tuned budget (rung 1) and the untrained references
         tuned = part[part["rung"].isna() | (part["rung"] == 1.0)]
@@ -233,10 +238,19 @@ def build_leaderboard(
                 level_rule=dict(level_rules or {}).get(str(suite), ""),
                 notes=dict(headline_notes or {}).get(str(suite), ()),
                 clusters=clusters_from_base(part),
+                lead=lead_of.get(str(suite), ("", ""))[0],
+                lead_rule=lead_of.get(str(suite), ("", ""))[1],
             )
         )
         every_pair = tuple(all_pairs(part))
-        paired.append(paired_table(part, refs.get(str(suite), DEFAULT_REFERENCE), every_pair))
+        paired.append(
+            paired_table(
+                part,
+                refs.get(str(suite), DEFAULT_REFERENCE),
+                every_pair,
+                lead_of.get(str(suite), ("", ""))[0],
+            )
+        )
         pairs.append(every_pair)
 
     latest = max(rows, key=lambda r: (parse_created_at(r.created_at), r.created_at)).created_at

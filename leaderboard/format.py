@@ -307,9 +307,9 @@ def headline_tables(
     learn) shows the not-ranked note instead of its overfitting numbers; a metric that is 0 at every
     measured rung by construction shows the structural zero."""
     unranked = set(unranked)
-    from .trajectory import overfitting_metrics, structural_zero
+    from .trajectory import structural_zero
 
-    metrics = [m for m in overfitting_metrics() if any(m in t.metrics for t in headline.trajectories)]
+    metrics = list(headline.shown())
     values = [
         c.value
         for per in headline.matched.values()
@@ -415,6 +415,15 @@ def headline_sentences(headline: Any) -> list[str]:
         "of a method's measured rungs, how many lie on the front of every method's rungs and how many another "
         "method's rung beats on both axes.",
     ]
+    shown = headline.shown()
+    if shown:
+        lead = headline.lead or shown[0]
+        rest = [m for m in shown if m != lead]
+        out.append(
+            f"Concept-specific column: {lead} heads it"
+            + (f"; {', '.join(rest)} beside it. " if rest else ". ")
+            + (f"Why: {headline.lead_rule}." if headline.lead_rule else "Why: the metric registry's order.")
+        )
     out.extend(headline.notes)
     if headline.floor is not None:
         name = str(headline.floored).upper()

@@ -56,6 +56,7 @@ class PairedTable:
         return next((c for c in self.cells if c.method == method and c.metric == metric), None)
 
     reference_zero: frozenset[str] = frozenset()  # metrics on which the reference is a structural 0
+    lead: str = ""  # the suite profile's headline_specific: the first overfitting column
 
     def structural_reference(self, metric: str) -> bool:
         return metric in self.reference_zero
@@ -118,11 +119,11 @@ def _compare(
 
 
 def paired_table(
-    rows: pd.DataFrame, reference: str, pairs: Sequence[PairedCell] | None = None
+    rows: pd.DataFrame, reference: str, pairs: Sequence[PairedCell] | None = None, lead: str = ""
 ) -> PairedTable | None:
     """Every other method (and the base model) against ``reference`` on one suite version's rows, or None
     when the reference has no rows there. ``pairs``: :func:`all_pairs` of the same rows, when already
-    computed."""
+    computed; ``lead``: the suite profile's ``headline_specific`` (the first overfitting column)."""
     main = main_rows(rows)
     if reference not in set(main["method"]):
         return None
@@ -139,7 +140,7 @@ def paired_table(
         and all(v == 0.0 for v in values.values())
     )
     n_clusters = len({clusters.get(c, c) for c in concepts})
-    return PairedTable(reference, tuple(cells), n_clusters, len(concepts), zero)
+    return PairedTable(reference, tuple(cells), n_clusters, len(concepts), zero, lead)
 
 
 def all_pairs(rows: pd.DataFrame) -> list[PairedCell]:
@@ -173,7 +174,7 @@ def page_metrics(table: PairedTable) -> tuple[str, ...]:
     from metrics.spec import headline_metrics
 
     present = {c.metric for c in table.cells}
-    wanted = (*headline_metrics("fidelity")[:1], *headline_metrics("overfitting"))
+    wanted = (*headline_metrics("fidelity")[:1], *headline_metrics("overfitting", table.lead))
     return tuple(m for m in wanted if m in present)
 
 

@@ -44,7 +44,7 @@ from .format import (
 from .learning import NOT_RANKED
 from .paired import PairedTable, paired_rows, paired_sentence
 from .plots import PLOTS, method_colors, render_scatter, render_trajectories
-from .trajectory import Headline, overfitting_metrics
+from .trajectory import Headline
 
 
 def _better(group: Any) -> str:
@@ -56,7 +56,7 @@ def _headline_view(
 ) -> dict[str, Any] | None:
     if headline is None:
         return None
-    metrics = sorted({m for t in headline.trajectories for m in t.metrics}, key=overfitting_metrics().index)
+    metrics = list(headline.shown())
     return {
         "fidelity": headline.fidelity,
         "sentences": headline_sentences(headline),
@@ -144,9 +144,11 @@ def _section_view(
     by_name = {k.method: c for k, c in colors.items()}
     figures: list[dict[str, Any]] = []
     for plot in PLOTS:
-        xgroups, ygroups = section.groups_for(plot.x), section.groups_for(plot.y)
+        # the concept-specific plot follows the measure that heads the suite's headline column
+        ykey = headline.lead if plot.slug == "specific-vs-fidelity" and headline and headline.lead else plot.y
+        xgroups, ygroups = section.groups_for(plot.x), section.groups_for(ykey)
         if not xgroups or not ygroups:
-            lacking = plot.x if not xgroups else plot.y
+            lacking = plot.x if not xgroups else ykey
             figures.append({"svg": None, "caption": f"{plot.title}: this suite has no {lacking} rows."})
             continue
         for xg in xgroups:

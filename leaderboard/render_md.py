@@ -33,7 +33,7 @@ from .format import (
 from .learning import NOT_RANKED
 from .markdown import table_lines
 from .paired import PairedTable, paired_rows, paired_sentence
-from .trajectory import Headline, overfitting_metrics
+from .trajectory import Headline
 
 
 def figure_name(headline: Headline, metric: str) -> str:
@@ -56,7 +56,7 @@ def _headline(headline: Headline, digits: int, unranked: frozenset[str] = frozen
         out.extend([f"**{caption[0].upper()}{caption[1:]}**", ""])
         out.extend(table_lines(header, body))
         out.append("")
-    metrics = sorted({m for t in headline.trajectories for m in t.metrics}, key=overfitting_metrics().index)
+    metrics = list(headline.shown())
     out.append(
         "Measured trajectories (fidelity against each overfitting metric; a dot per measured rung; dashed: "
         "the levels; hollow square: the base model, not joined to any curve; grey band: the Pareto front "

@@ -51,11 +51,12 @@ def fidelity_metrics() -> tuple[str, ...]:
     return headline_metrics("fidelity")
 
 
-def overfitting_metrics() -> tuple[str, ...]:
-    """The headline's overfitting columns in order (specs with role overfitting and a headline)."""
+def overfitting_metrics(lead: str = "") -> tuple[str, ...]:
+    """The headline's overfitting columns in order (specs with role overfitting and a headline; ``lead``, a
+    suite profile's ``headline_specific``, first)."""
     from metrics.spec import headline_metrics
 
-    return headline_metrics("overfitting")
+    return headline_metrics("overfitting", lead)
 
 
 def floored_metric() -> tuple[str, str] | None:
@@ -153,6 +154,15 @@ class Headline:
     clusters: int = 0  # independent units of the intervals
     notes: tuple[str, ...] = ()  # the suite profile's headline_notes
     unranked: frozenset[str] = frozenset()  # methods that did not learn (no area, no Pareto count)
+    columns: tuple[str, ...] = ()  # the overfitting measures shown, in column order
+    lead: str = ""  # the suite profile's headline_specific ("": the registry's order)
+    lead_rule: str = ""  # how it was chosen
+
+    def shown(self) -> tuple[str, ...]:
+        """The overfitting measures in the headline's columns, in order (the lead first)."""
+        return self.columns or tuple(
+            m for m in overfitting_metrics(self.lead) if any(m in t.metrics for t in self.trajectories)
+        )
 
 
 def _points(fidelity: Any, values: Any) -> list[tuple[float, float]]:
@@ -326,13 +336,17 @@ def build_headline(
     notes: Sequence[str] = (),
     unranked: frozenset[str] = frozenset(),
     clusters: Mapping[str, str] | None = None,
+    lead: str = "",
+    lead_rule: str = "",
 ) -> Headline | None:
     """The headline of one suite version from its rows (all rungs), or None without trajectory data
     (no method with rungs, or no fidelity metric). ``levels``: the profile's ``headline_levels``;
     ``unranked``: methods that did not learn (left out of the areas and Pareto counts, like structural
     zeros: a method that changes nothing must not shape what the others are compared against);
     ``clusters``: concept -> cluster of concepts that share base images
-    (:func:`leaderboard.paired.clusters_from_base`; None: every concept its own)."""
+    (:func:`leaderboard.paired.clusters_from_base`; None: every concept its own); ``lead``: the profile's
+    ``headline_specific``, the concept-specific measure in the first overfitting column (``lead_rule``: how
+    it was chosen)."""
     fid_metric = _fidelity_metric(rows)
     trained = rows[rows["rung"].notna()]
     if fid_metric is None or trained.empty:
@@ -349,7 +363,7 @@ def build_headline(
         )
         metrics = {
             m: _matrix(part[part["metric"] == m], rungs, concepts, base_rows[base_rows["metric"] == m])
-            for m in overfitting_metrics()
+            for m in overfitting_metrics(lead)
             if (part["metric"] == m).any()
         }
         trajectories.append(Trajectory(str(method), str(version), (0.0, *rungs), concepts, fid, metrics))
@@ -360,7 +374,9 @@ def build_headline(
         t.method: {m: tuple(matched_at(t, m, lv, clusters) for lv in levels) for m in t.metrics}
         for t in trajectories
     }
-    metrics_present = [m for m in overfitting_metrics() if any(m in t.metrics for t in trajectories)]
+    metrics_present = [m for m in overfitting_metrics(lead) if any(m in t.metrics for t in trajectories)]
+    if lead and lead not in metrics_present:  # the profile names a measure these rows lack
+        lead, lead_rule = "", f"the profile names {lead}, which these rows lack"
     floored = floored_metric()
     floor_rows = base_rows[base_rows["metric"] == floored[1]] if floored else base_rows.iloc[:0]
     floor = float(floor_rows["value"].mean()) if len(floor_rows) else None
@@ -393,6 +409,9 @@ def build_headline(
         clusters=len({clusters.get(c, c) for c in concepts}),
         notes=tuple(notes),
         unranked=unranked,
+        columns=tuple(metrics_present),
+        lead=lead,
+        lead_rule=lead_rule,
     )
 
 

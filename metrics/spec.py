@@ -567,11 +567,21 @@ def by_role(role: str, metrics: Mapping[str, MetricSpec] | None = None) -> tuple
     return tuple(s for s in (metrics or METRICS).values() if s.role == role)
 
 
-def headline_metrics(role: str) -> tuple[str, ...]:
+def headline_metrics(role: str, lead: str = "") -> tuple[str, ...]:
     """Keys of the metrics of ``role`` that the headline shows, in their headline order (fidelity: the
-    preferred fidelity axis first)."""
+    preferred fidelity axis first). ``lead``: a metric of ``role`` that heads the list instead (a suite
+    profile's ``headline_specific``), the others following in their order; "": none.
+
+    Raises:
+        ValueError: ``lead`` is not a metric of ``role``.
+    """
     chosen = [s for s in by_role(role) if s.headline is not None]
-    return tuple(s.key for s in sorted(chosen, key=lambda s: (s.headline, s.key)))
+    order = tuple(s.key for s in sorted(chosen, key=lambda s: (s.headline, s.key)))
+    if not lead:
+        return order
+    if lead not in {s.key for s in by_role(role)}:
+        raise ValueError(f"headline lead {lead!r} is not a metric of role {role!r}")
+    return (lead, *(k for k in order if k != lead))
 
 
 def floor_of(key: str) -> str | None:

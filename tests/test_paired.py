@@ -251,3 +251,83 @@ def test_the_run_summary_keeps_rungs_apart(tmp_path) -> None:
     column = lines[0].split().index("identity@1") // 2  # header cells are "name arrow"
     quarter = [r["value"] for r in mine if r["metric"] == "identity" and r["rung"] == 0.25]
     assert float(lines[1].split()[2 + column]) == pytest.approx(float(np.mean(quarter)), rel=1e-3, abs=1e-9)
+
+
+def test_the_profiles_concept_specific_lead_heads_the_headline_the_paired_table_and_the_scatter() -> None:
+    from leaderboard.aggregate import build_leaderboard
+    from leaderboard.render_html import render_html
+    from leaderboard.render_md import render_markdown
+
+    rows = _rows()
+    for concept in "abcdef":
+        for method, rung, leak, gap in (
+            ("ref", 1.0, 0.2, 0.1),
+            ("ref", 2.0, 0.4, 0.3),
+            ("mine", 1.0, 0.3, 0.05),
+        ):
+            rows.append(row(method=method, concept=concept, metric="leakage", value=leak, rung=rung))
+            rows.append(row(method=method, concept=concept, metric="heldout_gap", value=gap, rung=rung))
+    plain = build_leaderboard(rows, resamples=200, references={"toy": "ref"})
+    assert plain.headlines[0] is not None and plain.headlines[0].shown() == ("leakage",)
+    assert "Concept-specific column: leakage heads it. Why: the metric registry's order." in render_markdown(
+        plain
+    )
+    rule = "chosen on the tuning concepts"
+    led = build_leaderboard(
+        rows,
+        resamples=200,
+        references={"toy": "ref"},
+        leads={"toy": ("heldout_gap", rule)},
+        fidelity_levels={"toy": (0.55,)},
+    )
+    headline, table = led.headlines[0], led.paired[0]
+    assert headline is not None and headline.shown() == ("heldout_gap", "leakage")
+    assert table is not None and table.lead == "heldout_gap"
+    from leaderboard.paired import page_metrics
+
+    assert page_metrics(table) == ("subject_dino", "heldout_gap", "leakage")
+    md = render_markdown(led)
+    assert f"Concept-specific column: heldout_gap heads it; leakage beside it. Why: {rule}." in md
+    # its first overfitting column is the lead, in the level tables
+    header = next(line for line in md.splitlines() if line.startswith("| method | measured subject_dino"))
+    assert header.index("heldout_gap") < header.index("leakage")
+    html = render_html(led)
+    assert "Concept-specific overfitting (heldout_gap, y)" in html
+
+
+def test_a_lead_that_is_not_an_overfitting_metric_is_refused_in_one_line() -> None:
+    import json
+    from pathlib import Path
+
+    from benchmark.settings import ProfileError, settings_from_profile
+    from metrics.spec import headline_metrics
+
+    assert headline_metrics("overfitting", "heldout_gap")[0] == "heldout_gap"
+    assert headline_metrics("overfitting")[0] == "leakage"
+    with pytest.raises(ValueError, match="not a metric of role 'overfitting'"):
+        headline_metrics("overfitting", "clip_t")
+    profile = json.loads(
+        (Path(__file__).resolve().parents[1] / "data_manifests" / "profiles" / "toy.json").read_text()
+    )
+    with pytest.raises(ProfileError) as err:
+        settings_from_profile({**profile, "headline_specific": "clip_t"}, "toy.json")
+    assert "headline_specific: 'clip_t' is not a metric of role overfitting" in str(err.value)
+    assert "\n" not in str(err.value)
+    other = settings_from_profile({**profile, "headline_specific": "w2"}, "toy.json")
+    assert other.identity() == settings_from_profile(profile, "toy.json").identity()  # changes no row
+
+
+def test_a_lead_the_rows_lack_leaves_the_registry_order_and_says_so() -> None:
+    from leaderboard.aggregate import build_leaderboard
+    from leaderboard.render_md import render_markdown
+
+    rows = _rows()
+    for concept in "abcdef":
+        rows.append(row(method="ref", concept=concept, metric="leakage", value=0.2, rung=1.0))
+    board = build_leaderboard(
+        rows, resamples=200, references={"toy": "ref"}, leads={"toy": ("heldout_gap", "x")}
+    )
+    assert board.headlines[0] is not None and board.headlines[0].shown() == ("leakage",)
+    assert "leakage heads it. Why: the profile names heldout_gap, which these rows lack." in render_markdown(
+        board
+    )

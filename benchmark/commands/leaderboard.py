@@ -103,6 +103,22 @@ def _profile_levels(
     return levels, rules, notes
 
 
+def _leads(rows: list[Any]) -> dict[str, tuple[str, str]]:
+    """Per suite in the rows whose profile names one: its ``headline_specific`` and the rule that chose it
+    (a suite this installation does not know keeps the metric registry's order)."""
+    out = {}
+    for suite in sorted({r.suite for r in rows}):
+        try:
+            from benchmark.settings import settings_for
+
+            settings = settings_for(suite)
+        except Exception:  # rows of a suite this installation has no manifest for
+            continue
+        if settings.headline_specific:
+            out[suite] = (settings.headline_specific, settings.headline_specific_rule)
+    return out
+
+
 def _references(option: str | None, rows: list[Any]) -> dict[str, str]:
     """Per suite in the rows: ``--reference`` or the suite profile's ``reference_method`` (a suite this
     installation does not know keeps the leaderboard's default)."""
@@ -153,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
             level_rules=rules,
             headline_notes=notes,
             references=_references(args.reference, rows),
+            leads=_leads(rows),
         )
         if args.show and not any(r.method == args.show for r in rows):
             methods = ", ".join(sorted({r.method for r in rows}))

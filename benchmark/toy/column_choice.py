@@ -317,7 +317,7 @@ def render(result: Mapping[str, Any], command: str = COMMAND) -> str:
         "rho_pooled": "ρ share, pooled ≥ 0.8",
         "rho_within": "ρ share, within ≥ 0.7",
         "partial_rho": "partial ρ given identity ≥ 0.7",
-        "identity_at_zero_share": "|ρ identity| at share 0 ≤ 0.2",
+        "identity_at_zero_share": "\\|ρ identity\\| at share 0 ≤ 0.2",
         "ladder": "DreamBooth tuned rung → 4× non-decreasing",
     }
     lines = [
@@ -340,6 +340,14 @@ def render(result: Mapping[str, Any], command: str = COMMAND) -> str:
         "| **score (of 8)** | " + " | ".join(f"**{result['scores'][m]['score']}**" for m in names) + " |"
     )
     lines += ["", f"Chosen: **`{names[result['chosen']]}`** (a tie keeps `{names[CANDIDATES[0]]}`).", ""]
+    ladders = [vals for m in names for vals in result["scores"][m]["values"]["ladder"].values()]
+    if ladders and all(len(vals) == 1 for vals in ladders):
+        lines += [
+            f"Target 8 read one rung per concept: {LADDER_METHOD}'s tuned rung is the top of the tuning ladder "
+            "(4×), so a single value is non-decreasing and the target cannot separate the candidates; the rule "
+            "counts it as met for both, which changes neither the difference nor the choice.",
+            "",
+        ]
     lines += ["## Every rank agreement with the training-background share", ""]
     lines += ["| measure | part | pooled ρ | n | mean within ρ | concepts |", "|---|---|---|---|---|---|"]
     for m in names:
