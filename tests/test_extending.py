@@ -196,6 +196,8 @@ def test_trajectory_rungs_come_from_one_training_run(tmp_path: Path) -> None:
     manifest = _write_suite(tmp_path)
     data = json.loads(manifest.read_text())
     data["evaluation"]["method_overrides"]["*"]["checkpoint_every"] = 1
+    data["evaluation"]["headline_specific"] = "mmd_base"  # the run's own page follows the profile's lead
+    data["evaluation"]["headline_specific_rule"] = "a test's choice"
     manifest.write_text(json.dumps(data))
 
     def run(out: str, rungs: str, cache: str) -> dict[tuple[Any, ...], float]:
@@ -214,6 +216,8 @@ def test_trajectory_rungs_come_from_one_training_run(tmp_path: Path) -> None:
         ("dreambooth-lora", 2.0),
     }
     assert not any((tmp_path / "cache" / "fit_work").iterdir())  # the run's checkpoints are gone afterwards
+    page = (tmp_path / "ladder" / "leaderboard" / "LEADERBOARD.md").read_text()
+    assert "Concept-specific column: mmd_base heads it; " in page and "Why: a test's choice." in page
     # rung 1, resumed from rung 0.5's checkpoint, equals a plain run trained from scratch in another cache
     plain = run("plain", "1", "cache-plain")
     assert plain == {k: v for k, v in ladder.items() if k[1] in (None, 1.0)}

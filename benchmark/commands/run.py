@@ -186,6 +186,9 @@ def run(args: argparse.Namespace) -> int:
             fidelity_levels={name: settings.headline_levels},
             level_rules={name: settings.headline_levels_rule},
             headline_notes={name: settings.headline_notes},
+            leads={name: (settings.headline_specific, settings.headline_specific_rule)}
+            if settings.headline_specific
+            else None,
         )
         paths = write_leaderboard(board, out / "leaderboard")
         print("leaderboard: " + ", ".join(str(p) for p in paths))
