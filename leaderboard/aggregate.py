@@ -1,4 +1,9 @@
-"""Aggregate result rows per method: mean over concepts with a bootstrap interval.
+"""Aggregate result rows per method: mean over concepts with a cluster-robust t interval.
+
+Concepts that share the base model's images (:func:`leaderboard.paired.clusters_from_base`) are one
+independent unit, so each cell's interval is :func:`leaderboard.clustered.cluster_t_interval` — the same
+interval as the paired differences and the headline, with the simulated coverage in docs/METRICS.md — and
+fewer than :data:`leaderboard.clustered.MIN_UNITS` concepts give the mean and "n too small".
 
 Rows are grouped by (suite, suite_version, metric, metric_version, backbone). Rows from different
 groups are never averaged together: each (suite, suite_version) is its own section, and each
@@ -14,19 +19,30 @@ import pandas as pd
 
 from metrics.spec import METRICS, MetricSpec
 
+from .clustered import cluster_t_interval
 from .frame import rows_frame
 from .learning import Assessment, assess
 from .paired import DEFAULT_REFERENCE, PairedCell, PairedTable, all_pairs, clusters_from_base, paired_table
 from .rows import ResultRow, RowError, Version, parse_created_at, version_sort_key
 from .scale import RAW, DisplayScale
-from .stats import DEFAULT_LEVEL, DEFAULT_RESAMPLES, DEFAULT_SEED, Interval, bootstrap_mean_ci
+from .stats import DEFAULT_LEVEL, Interval
 from .trajectory import Headline, build_headline
 
 REFERENCE_METHODS: tuple[str, ...] = ("base", "real")
 """SPEC §2.3 reference rows: listed after the customization methods and marked as references."""
 
-AGGREGATORS = {"mean": bootstrap_mean_ci}
-"""How rows combine over concepts, by a spec's ``aggregation``: the mean with its bootstrap interval."""
+
+def clustered_mean(values: Mapping[str, float], clusters: Mapping[str, str], level: float) -> Interval:
+    """The concept-weighted mean of ``values`` (concept -> value) with its cluster-t interval; with fewer
+    than :data:`leaderboard.clustered.MIN_UNITS` concepts (or one cluster) the mean and ``too_few``."""
+    got = cluster_t_interval(values, clusters, level)
+    if got.low is None or got.high is None:
+        return Interval(got.mean, got.mean, got.mean, too_few=True, clusters=got.clusters)
+    return Interval(got.mean, got.low, got.high, clusters=got.clusters)
+
+
+AGGREGATORS = {"mean": clustered_mean}
+"""How rows combine over concepts, by a spec's ``aggregation``: the mean with its cluster-t interval."""
 
 
 @dataclass(frozen=True)
@@ -146,9 +162,7 @@ class Leaderboard:
     latest_created_at: str
     package_versions: tuple[str, ...]
     git_revs: tuple[str, ...]
-    resamples: int
     level: float
-    seed: int
     headlines: tuple[Headline | None, ...] = ()
     paired: tuple[PairedTable | None, ...] = ()
     pairs: tuple[tuple[PairedCell, ...], ...] = ()
@@ -176,9 +190,7 @@ def build_leaderboard(
     rows: Iterable[ResultRow],
     *,
     scales: Mapping[str, DisplayScale] | None = None,
-    resamples: int = DEFAULT_RESAMPLES,
     level: float = DEFAULT_LEVEL,
-    seed: int = DEFAULT_SEED,
     fidelity_levels: Mapping[str, Sequence[float]] | None = None,
     level_rules: Mapping[str, str] | None = None,
     headline_notes: Mapping[str, Sequence[str]] | None = None,
@@ -193,7 +205,7 @@ def build_leaderboard(
     Args:
         rows: validated rows (see :func:`leaderboard.rows.read_rows`).
         scales: display scale per metric key; unnamed metrics are shown raw.
-        resamples, level, seed: bootstrap settings (see :func:`leaderboard.stats.bootstrap_mean_ci`).
+        level: the intervals' confidence level (:func:`clustered_mean`).
         fidelity_levels: per suite name, the fidelity levels of the matched-fidelity headline (the CLI
             passes the suite profile's ``headline_levels``; none: no matched-fidelity reading).
         level_rules: per suite name, how those levels were fixed (shown on the page).
@@ -209,11 +221,13 @@ def build_leaderboard(
 
     Raises:
         RowError: no rows.
-        ValueError: invalid bootstrap settings.
+        ValueError: a level outside (0, 1).
     """
     rows = list(rows)
     if not rows:
         raise RowError("no result rows to aggregate")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"build_leaderboard: level must be in (0, 1), got {level}; pass e.g. 0.95")
     scales = dict(scales or {})
     levels = dict(fidelity_levels or {})
     everything = rows_frame(rows)
@@ -227,7 +241,7 @@ def build_leaderboard(
     for (suite, version), part in parts:
         # the tables show each method at its tuned budget (rung 1) and the untrained references
         tuned = part[part["rung"].isna() | (part["rung"] == 1.0)]
-        sections.append(_build_section(str(suite), version, tuned, scales, resamples, level, seed))
+        sections.append(_build_section(str(suite), version, tuned, scales, level, clusters_from_base(part)))
         headlines.append(
             build_headline(
                 part,
@@ -260,9 +274,7 @@ def build_leaderboard(
         latest_created_at=latest,
         package_versions=tuple(sorted({r.package_version for r in rows})),
         git_revs=tuple(sorted({r.git_rev for r in rows if r.git_rev is not None})),
-        resamples=resamples,
         level=level,
-        seed=seed,
         headlines=tuple(headlines),
         paired=tuple(paired),
         pairs=tuple(pairs),
@@ -274,9 +286,8 @@ def _build_section(
     suite_version: Version,
     rows: pd.DataFrame,
     scales: Mapping[str, DisplayScale],
-    resamples: int,
     level: float,
-    seed: int,
+    clusters: Mapping[str, str],
 ) -> Section:
     concepts = tuple(sorted(set(rows["concept"])))
     keyed = rows.assign(backbone=rows["backbone"].astype(object).where(rows["backbone"].notna(), None))
@@ -294,9 +305,7 @@ def _build_section(
         for key in sorted(per_method, key=MethodKey.sort_key):
             values = per_method[key]
             have = tuple(sorted(values))
-            interval = aggregate(
-                [float(values[c]) for c in have], resamples=resamples, level=level, seed=seed
-            )
+            interval = aggregate({c: float(values[c]) for c in have}, clusters, level)
             missing = tuple(c for c in concepts if c not in values)
             stats.append(MethodStat(key=key, interval=interval, concepts=have, missing=missing))
         groups.append(

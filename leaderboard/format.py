@@ -11,6 +11,7 @@ from typing import Any
 from metrics.spec import METRICS, floor_of
 
 from .aggregate import Group, Leaderboard, MethodKey, MethodStat, Section
+from .clustered import MIN_UNITS
 from .learning import NOT_RANKED
 
 DEFAULT_DIGITS = 3
@@ -61,6 +62,7 @@ def displayed(group: Group, stat: MethodStat) -> tuple[float, float, float]:
 
 
 STRUCTURAL = "0 (structural)"
+TOO_FEW = "n too small"
 STRUCTURAL_NOTE = "zero by construction: not ranked"
 
 
@@ -72,10 +74,13 @@ def structural(group: Group, stat: MethodStat) -> bool:
 
 
 def cell_text(group: Group, stat: MethodStat, decimals: int) -> str:
-    """``mean [low, high]`` on the group's display scale; ``0 (structural)`` for a structural zero."""
+    """``mean [low, high]`` on the group's display scale; ``0 (structural)`` for a structural zero; ``mean
+    (n too small)`` where there were too few concepts for an interval."""
     if structural(group, stat):
         return STRUCTURAL
     mean, low, high = displayed(group, stat)
+    if stat.interval.too_few:
+        return f"{fmt(mean, decimals)} ({TOO_FEW})"
     return f"{fmt(mean, decimals)} [{fmt(low, decimals)}, {fmt(high, decimals)}]"
 
 
@@ -212,8 +217,10 @@ def summary_sentence(board: Leaderboard) -> str:
 def method_sentence(board: Leaderboard) -> str:
     """How the numbers are aggregated."""
     return (
-        f"Each cell is the mean over concepts with a {board.level:.0%} percentile-bootstrap interval over "
-        f"concepts ({board.resamples:,} resamples, seed {board.seed}). Orientation: ↑ higher is better, "
+        f"Each cell is the mean over concepts with a {board.level:.0%} cluster-robust Student-t interval: "
+        "concepts that share the base model's images are one independent unit (the toy suite's 8 concepts "
+        f"are 4 pairs), G − 1 degrees of freedom for G units; fewer than {MIN_UNITS} concepts give the mean "
+        f'and "{TOO_FEW}" (coverage: docs/METRICS.md). Orientation: ↑ higher is better, '
         "↓ lower is better (read from each metric's own spec). The scale of each column is printed in its "
         "header; stored values are raw."
     )

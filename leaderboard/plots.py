@@ -1,6 +1,7 @@
 """Hand-written inline SVG scatter plots (no plotting library, no external resources).
 
-Each point is one method's mean over concepts, with its bootstrap interval as whiskers on both axes.
+Each point is one method's mean over concepts, with its cluster-t interval as whiskers on both axes (none where
+there were too few concepts for one).
 """
 
 from __future__ import annotations

@@ -27,8 +27,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "ci_low",
     "ci_high",
     "ci_level",
-    "resamples",
-    "seed",
+    "n_clusters",
 )
 
 
@@ -37,6 +36,8 @@ def render_csv(board: Leaderboard) -> str:
 
     Values are in the stored (raw) units whatever the display scale, printed with Python's shortest
     round-trip ``repr`` so they parse back to the exact floats. Missing concepts are ``;``-separated.
+    ``ci_low``/``ci_high`` are empty where there were too few concepts for an interval; ``n_clusters`` is
+    the number of independent units (concepts sharing base images count once).
 
     Returns:
         The CSV text with ``\\n`` line endings.
@@ -63,11 +64,10 @@ def render_csv(board: Leaderboard) -> str:
                         len(section.concepts),
                         ";".join(stat.missing),
                         repr(stat.interval.mean),
-                        repr(stat.interval.low),
-                        repr(stat.interval.high),
+                        "" if stat.interval.too_few else repr(stat.interval.low),
+                        "" if stat.interval.too_few else repr(stat.interval.high),
                         repr(board.level),
-                        board.resamples,
-                        board.seed,
+                        stat.interval.clusters,
                     ]
                 )
     return buffer.getvalue()

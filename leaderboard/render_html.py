@@ -17,6 +17,7 @@ from .format import (
     MISSING_MARK,
     STRUCTURAL,
     STRUCTURAL_NOTE,
+    TOO_FEW,
     absent_notes,
     column_title,
     concept_count,
@@ -119,8 +120,10 @@ def _section_view(
                     "low": fmt(low, d),
                     "high": fmt(high, d),
                     "flag": MISSING_MARK if stat.missing else "",
-                    "note": special[1] if special and special[0] == "same" else "",
-                    "ci": not (special and special[0] == "floor"),
+                    "note": special[1]
+                    if special and special[0] == "same"
+                    else (TOO_FEW if stat.interval.too_few else ""),
+                    "ci": not (special and special[0] == "floor") and not stat.interval.too_few,
                     "unranked": NOT_RANKED if not_ranked(section, group, key) else "",
                 }
             )
@@ -156,7 +159,7 @@ def _section_view(
                 svg, left_out = render_scatter(section, plot, xg, yg, colors)
                 caption = (
                     plot.caption.format(x=xg.metric, y=yg.metric)
-                    + f" Whiskers: {level} bootstrap intervals over concepts."
+                    + f" Whiskers: {level} cluster-t intervals over concepts (none where {TOO_FEW})."
                 )
                 if left_out:
                     caption += f" Not shown (lacking one of the two metrics): {', '.join(left_out)}."
@@ -181,7 +184,10 @@ def _section_view(
                         "version": str(stat.key.version),
                         "have": stat.n_concepts,
                         "count": f"{stat.n_concepts}/{len(section.concepts)}",
-                        "numbers": [{"value": repr(v), "text": fmt(v, d)} for v in displayed(group, stat)],
+                        "numbers": [
+                            {"value": repr(v), "text": TOO_FEW if stat.interval.too_few and i else fmt(v, d)}
+                            for i, v in enumerate(displayed(group, stat))
+                        ],
                         "unranked": NOT_RANKED if not_ranked(section, group, stat.key) else "",
                     }
                     for stat in group.stats

@@ -6,6 +6,7 @@ from .aggregate import Leaderboard, Section
 from .format import (
     DEFAULT_DIGITS,
     MISSING_MARK,
+    TOO_FEW,
     absent_notes,
     cell_text,
     column_header,
@@ -141,8 +142,8 @@ def _section(
                 f"{s.n_concepts}/{len(section.concepts)}",
                 fmt(group.scale(s.interval.mean), d)
                 + (f" ({NOT_RANKED})" if not_ranked(section, group, s.key) else ""),
-                fmt(group.scale(s.interval.low), d),
-                fmt(group.scale(s.interval.high), d),
+                TOO_FEW if s.interval.too_few else fmt(group.scale(s.interval.low), d),
+                TOO_FEW if s.interval.too_few else fmt(group.scale(s.interval.high), d),
             ]
             for s in group.stats
         ]

@@ -1,4 +1,6 @@
-"""Mean over concepts with a percentile bootstrap interval (deterministic)."""
+"""Mean over concepts with a percentile bootstrap interval (deterministic), and the :class:`Interval` the
+leaderboard's cells carry. The summary table no longer uses the bootstrap (it under-covers at 8 concepts in
+4 clusters; :mod:`leaderboard.clustered`); it stays for callers of the public API."""
 
 from __future__ import annotations
 
@@ -19,11 +21,18 @@ _CHUNK_ELEMENTS = 2_000_000
 
 @dataclass(frozen=True)
 class Interval:
-    """A point estimate with a confidence interval ``[low, high]``."""
+    """A point estimate with a confidence interval ``[low, high]``.
+
+    ``too_few``: there were too few concepts for an interval (the leaderboard's summary table,
+    :func:`leaderboard.aggregate.clustered_mean`); ``low`` and ``high`` then equal ``mean`` and are not an
+    interval. ``clusters``: the independent units behind it (0 when not counted).
+    """
 
     mean: float
     low: float
     high: float
+    too_few: bool = False
+    clusters: int = 0
 
 
 def bootstrap_mean_ci(

@@ -326,7 +326,7 @@ def test_readme_multi_run_workflow(smoke, tmp_path: Path, monkeypatch: pytest.Mo
     assert main(["run", "--methods", "base,textual-inversion", *common]) == 0  # default out: runs/smoke
     files = sorted(glob.glob("runs/*/results.jsonl"))
     assert files == ["runs/mine/results.jsonl", "runs/smoke/results.jsonl"]
-    assert main(["leaderboard", *files, "--out", "site", "--resamples", "200"]) == 0
+    assert main(["leaderboard", *files, "--out", "site"]) == 0
     page = (tmp_path / "site" / "LEADERBOARD.md").read_text()
     for method in ("infusion", "dreambooth", "textual-inversion", "base (reference)", "real (reference)"):
         assert f"| {method} |" in page  # both runs' rows, the shared `real` rows once

@@ -50,7 +50,6 @@ def test_every_headline_cell_is_read_between_two_measured_rungs() -> None:
     settings = settings_for("toy")
     board = build_leaderboard(
         read_rows(FILES),
-        resamples=200,
         fidelity_levels={"toy": settings.headline_levels},
         leads={"toy": (settings.headline_specific, settings.headline_specific_rule)},
     )

@@ -70,7 +70,7 @@ def test_bootstrap_contains_mean_and_is_ordered() -> None:
     rng = np.random.default_rng(1)
     for trial in range(20):
         values = rng.normal(0.5, 0.1, size=int(rng.integers(2, 40))).tolist()
-        ci = bootstrap_mean_ci(values, resamples=FAST, seed=trial)
+        ci = bootstrap_mean_ci(values, seed=trial)
         assert ci.low <= ci.mean <= ci.high
         assert ci.mean == pytest.approx(float(np.mean(values)), abs=1e-15)
         assert min(values) <= ci.low and ci.high <= max(values)
@@ -85,12 +85,12 @@ def test_bootstrap_degenerate_when_all_equal_or_single() -> None:
 
 def test_bootstrap_deterministic_and_order_invariant() -> None:
     values = [0.2, 0.5, 0.9, 0.4, 0.3, 0.75]
-    a = bootstrap_mean_ci(values, resamples=FAST, seed=7)
+    a = bootstrap_mean_ci(values, seed=7)
     shuffled = values[:]
     random.Random(3).shuffle(shuffled)
-    assert bootstrap_mean_ci(values, resamples=FAST, seed=7) == a
-    assert bootstrap_mean_ci(shuffled, resamples=FAST, seed=7) == a
-    assert bootstrap_mean_ci(values, resamples=FAST, seed=8) != a
+    assert bootstrap_mean_ci(values, seed=7) == a
+    assert bootstrap_mean_ci(shuffled, seed=7) == a
+    assert bootstrap_mean_ci(values, seed=8) != a
 
 
 def test_bootstrap_width_matches_normal_theory() -> None:
@@ -218,7 +218,7 @@ def test_versions_are_never_averaged_together() -> None:
     rows = [row(concept=f"c{i}", value=0.2) for i in range(3)]
     rows += [row(concept=f"c{i}", value=0.8, metric_version=2) for i in range(3)]
     rows += [row(concept=f"c{i}", value=0.5, suite_version=2) for i in range(3)]
-    board = build_leaderboard(parsed(rows), resamples=FAST)
+    board = build_leaderboard(parsed(rows))
     assert [s.label for s in board.sections] == ["toy@1", "toy@2"]
     v1 = board.sections[0]
     assert [g.metric_id for g in v1.groups] == ["clip_t@1", "clip_t@2"]
@@ -234,7 +234,7 @@ def test_versions_are_never_averaged_together() -> None:
 def test_backbones_and_method_versions_are_separate() -> None:
     rows = [row(concept="c0", value=0.2), row(concept="c0", value=0.6, backbone="other")]
     rows += [row(concept="c0", value=0.4, method_version=2)]
-    board = build_leaderboard(parsed(rows), resamples=FAST)
+    board = build_leaderboard(parsed(rows))
     (section,) = board.sections
     assert [(g.metric_id, g.backbone) for g in section.groups] == [
         ("clip_t@1", "other"),
@@ -248,7 +248,7 @@ def test_missing_concepts_flagged_and_references_last() -> None:
     rows = [row(method=m, concept=c, value=0.3) for m in ("zeta", "alpha", "base") for c in ("a", "b", "c")]
     rows = [r for r in rows if not (r["method"] == "zeta" and r["concept"] == "b")]
     rows += [row(method="real", metric="dino", concept=c, value=0.7, backbone="tiny-dino") for c in "abc"]
-    board = build_leaderboard(parsed(rows), resamples=FAST)
+    board = build_leaderboard(parsed(rows))
     (section,) = board.sections
     assert [k.method for k in section.methods] == ["alpha", "zeta", "base", "real"]
     stat = section.groups[0].stat_for(section.methods[1])
@@ -261,7 +261,7 @@ def test_missing_concepts_flagged_and_references_last() -> None:
 
 def test_arrows_and_definitions_come_from_spec() -> None:
     rows = [row(metric=m, metric_version=s.version, backbone="bb", value=0.1) for m, s in METRICS.items()]
-    board = build_leaderboard(parsed(rows), resamples=FAST)
+    board = build_leaderboard(parsed(rows))
     md = render_markdown(board)
     html = render_html(board)
     for spec in METRICS.values():
@@ -277,10 +277,10 @@ def test_display_scale_is_printed_and_applied() -> None:
     rows = [row(concept=c, value=v) for c, v in (("a", 0.30), ("b", 0.32))]
     rows += [row(metric="lfd", concept="a", value=0.01, backbone="sd")]
     scales = parse_scale_options(["clip_t,clip_i,dino=x100"])
-    board = build_leaderboard(parsed(rows), scales=scales, resamples=FAST)
+    board = build_leaderboard(parsed(rows), scales=scales)
     md = render_markdown(board)
     assert "clip_t@1 ↑ (×100)" in md and "lfd@1 ↓ (raw)" in md
-    assert re.search(r"\| 31\.0 \[30\.\d, 3\d\.\d\] \|", md)
+    assert "| 31.0 (n too small) |" in md  # two concepts: the mean, no interval
     # CSV stays in stored units whatever the display scale.
     (line,) = [r for r in csv.DictReader(io.StringIO(render_csv(board))) if r["metric"] == "clip_t"]
     assert float(line["mean"]) == pytest.approx(0.31)
@@ -299,8 +299,8 @@ def test_output_independent_of_row_and_file_order(tmp_path: Path) -> None:
     a = write_jsonl(tmp_path / "a.jsonl", rows)
     b1 = write_jsonl(tmp_path / "b1.jsonl", shuffled[: len(rows) // 2])
     b2 = write_jsonl(tmp_path / "b2.jsonl", shuffled[len(rows) // 2 :])
-    board_a = build_leaderboard(read_rows([a]), resamples=FAST)
-    board_b = build_leaderboard(read_rows([b2, b1]), resamples=FAST)
+    board_a = build_leaderboard(read_rows([a]))
+    board_b = build_leaderboard(read_rows([b2, b1]))
     assert render_markdown(board_a) == render_markdown(board_b)
     assert render_csv(board_a) == render_csv(board_b)
     assert render_html(board_a) == render_html(board_b)
@@ -308,15 +308,62 @@ def test_output_independent_of_row_and_file_order(tmp_path: Path) -> None:
 
 def test_csv_matches_aggregates() -> None:
     rows = [row(concept=f"c{i}", value=0.1 * i) for i in range(1, 6)]
-    board = build_leaderboard(parsed(rows), resamples=FAST)
+    board = build_leaderboard(parsed(rows))
     (line,) = list(csv.DictReader(io.StringIO(render_csv(board))))
     assert float(line["mean"]) == pytest.approx(0.3)
     assert float(line["ci_low"]) < 0.3 < float(line["ci_high"])
     assert (line["n_concepts"], line["higher_is_better"], line["metric_id"]) == ("5", "true", "clip_t@1")
 
 
+def _floor_rows(pairs: dict[str, float]) -> list[dict[str, Any]]:
+    """The base model's W2 floor per concept: concepts with the same floor share base images (a cluster)."""
+    spec = METRICS["w2_floor"]
+    return [
+        row(
+            method="base",
+            metric="w2_floor",
+            metric_version=spec.version,
+            concept=c,
+            value=v,
+            backbone="tiny-clip",
+        )
+        for c, v in pairs.items()
+    ]
+
+
+def test_summary_interval_is_the_t_interval_on_cluster_means() -> None:
+    from scipy.stats import ttest_1samp
+
+    values = [0.31, 0.35, 0.22, 0.28, 0.40, 0.47, 0.12, 0.19]
+    concepts = [f"c{i}" for i in range(8)]
+    floors = {c: 0.5 + i // 2 for i, c in enumerate(concepts)}  # 4 pairs share their base images
+    rows = [row(concept=c, value=v) for c, v in zip(concepts, values, strict=True)] + _floor_rows(floors)
+    stat = build_leaderboard(parsed(rows)).sections[0].groups_for("clip_t")[0].stats[0]
+    pair_means = np.array(values).reshape(4, 2).mean(axis=1)
+    ref = ttest_1samp(pair_means, 0.0).confidence_interval(0.95)  # t with 3 df on the 4 cluster means
+    assert (stat.interval.clusters, stat.interval.too_few) == (4, False)
+    assert stat.interval.mean == pytest.approx(np.mean(values), abs=1e-15)
+    assert (stat.interval.low, stat.interval.high) == pytest.approx((ref.low, ref.high), rel=1e-12)
+    # without the base rows every concept is its own unit: 7 degrees of freedom, a narrower interval
+    alone = build_leaderboard(parsed(rows[:8])).sections[0].groups[0].stats[0].interval
+    ref8 = ttest_1samp(values, 0.0).confidence_interval(0.95)
+    assert alone.clusters == 8 and (alone.low, alone.high) == pytest.approx((ref8.low, ref8.high), rel=1e-12)
+    assert alone.high - alone.low < stat.interval.high - stat.interval.low
+
+
+def test_fewer_than_five_concepts_print_the_mean_and_n_too_small() -> None:
+    rows = [row(concept=f"c{i}", value=0.1 * i) for i in range(1, 5)]
+    board = build_leaderboard(parsed(rows))
+    (line,) = list(csv.DictReader(io.StringIO(render_csv(board))))
+    assert float(line["mean"]) == pytest.approx(0.25)
+    assert (line["ci_low"], line["ci_high"], line["n_clusters"]) == ("", "", "4")
+    assert "| 0.250 (n too small) |" in render_markdown(board)
+    html = render_html(board)
+    assert "n too small" in html and '<span class="ci">' not in html
+
+
 def test_html_is_self_contained_with_table_and_plots() -> None:
-    board = build_leaderboard(parsed(demo_rows()), resamples=FAST)
+    board = build_leaderboard(parsed(demo_rows()))
     html = render_html(board)
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
     assert "@import" not in html and "url(" not in html and "<link" not in html
@@ -331,13 +378,13 @@ def test_html_is_self_contained_with_table_and_plots() -> None:
 
 def test_html_escapes_row_strings() -> None:
     rows = [row(method="<script>alert(1)</script>")]
-    html = render_html(build_leaderboard(parsed(rows), resamples=FAST))
+    html = render_html(build_leaderboard(parsed(rows)))
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
 def test_markdown_escapes_pipes() -> None:
-    md = render_markdown(build_leaderboard(parsed([row(method="a|b")]), resamples=FAST))
+    md = render_markdown(build_leaderboard(parsed([row(method="a|b")])))
     assert "| a\\|b | 1 |" in md
 
 
@@ -347,9 +394,7 @@ def test_markdown_escapes_pipes() -> None:
 def test_cli_regenerates_byte_identical(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     results = write_demo_rows(tmp_path / "results.jsonl")
     for out in ("one", "two"):
-        assert (
-            main(["leaderboard", str(results), "--out", str(tmp_path / out), "--resamples", str(FAST)]) == 0
-        )
+        assert main(["leaderboard", str(results), "--out", str(tmp_path / out)]) == 0
     assert "359 rows" in capsys.readouterr().out
     for name in ("LEADERBOARD.md", "leaderboard.csv", "index.html"):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
@@ -365,7 +410,7 @@ def test_cli_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_write_leaderboard_returns_paths(tmp_path: Path) -> None:
-    board = build_leaderboard(parsed([row()]), resamples=FAST)
+    board = build_leaderboard(parsed([row()]))
     paths = write_leaderboard(board, tmp_path / "deep" / "out")
     assert [p.name for p in paths] == ["LEADERBOARD.md", "leaderboard.csv", "index.html", "paired.csv"]
     assert all(p.stat().st_size > 0 for p in paths)
@@ -392,13 +437,15 @@ def test_no_nonzero_value_prints_as_zero_in_any_output(tmp_path: Path) -> None:
     for method, values in (("tiny", (1.28e-05, 1.5e-05)), ("zero", (0.0, 0.0)), ("big", (0.0214, 0.03))):
         for concept, v in zip(("a", "b"), values, strict=True):
             rows.append(row(method=method, concept=concept, metric="lfd", value=v, backbone="latent:toy"))
-    board = build_leaderboard(read_rows([write_jsonl(tmp_path / "r.jsonl", rows)]), resamples=FAST)
+    board = build_leaderboard(read_rows([write_jsonl(tmp_path / "r.jsonl", rows)]))
     md, html = render_markdown(board), render_html(board)
     for text in (md, html):
         assert "1.4e-05" in text  # the mean of the tiny method, not 0.0000
         assert "0.0000" in text  # the true zero stays a zero
     csv_text = render_csv(board)
-    assert "1.3899999999999999e-05" in csv_text and ",0.0,0.0,0.0," in csv_text  # raw values, shortest repr
+    assert (
+        "1.3899999999999999e-05" in csv_text and ",0.0,,,0.95," in csv_text
+    )  # raw values, shortest repr; 2 concepts: no interval
 
 
 def test_headline_reads_each_measured_trajectory_at_the_fixed_levels(tmp_path: Path) -> None:
@@ -438,7 +485,7 @@ def test_headline_reads_each_measured_trajectory_at_the_fixed_levels(tmp_path: P
                     extra={"p_value": p_value},
                 )
             )
-    board = build_leaderboard(parsed(rows), resamples=FAST, fidelity_levels={"toy": (0.15, 0.3, 0.5)})
+    board = build_leaderboard(parsed(rows), fidelity_levels={"toy": (0.15, 0.3, 0.5)})
     (headline,) = board.headlines
     assert (
         headline is not None and headline.fidelity == "subject_dino" and headline.levels == (0.15, 0.3, 0.5)
@@ -535,7 +582,7 @@ def _md_cells(md: str, method: str) -> dict[str, str]:
 
 
 def test_a_method_that_does_not_learn_is_flagged_and_its_overfitting_not_ranked() -> None:
-    board = build_leaderboard(parsed(_learning_rows()), resamples=FAST)
+    board = build_leaderboard(parsed(_learning_rows()))
     (section,) = board.sections
     assert section.learning is not None and section.learning.fidelity == "subject_dino"
     noop, good = section.learning.methods[("noop", 1)], section.learning.methods[("good", 1)]
@@ -592,7 +639,7 @@ def test_learning_tests_read_sampling_noise_from_the_rows() -> None:
 
 
 def test_an_image_folder_is_flagged_and_told_lfd_needs_the_model() -> None:
-    board = build_leaderboard(parsed(_learning_rows(folder=True)), resamples=FAST)
+    board = build_leaderboard(parsed(_learning_rows(folder=True)))
     (section,) = board.sections
     assert section.learning is not None and section.learning.methods[("folder", "images")].flagged
     md = render_markdown(board)

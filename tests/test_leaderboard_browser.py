@@ -28,7 +28,7 @@ def _flags(profile: Path) -> list[str]:
 def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("board")
     rows = [parse_row(r, f"demo:{i}") for i, r in enumerate(demo_rows(), 1)]
-    write_leaderboard(build_leaderboard(rows, resamples=2000), out)
+    write_leaderboard(build_leaderboard(rows), out)
     return out / "index.html"
 
 
@@ -103,9 +103,7 @@ def test_a_method_that_did_not_learn_sorts_last_on_overfitting(tmp_path: Path) -
                     "value": base[r["concept"]]["value"] if r["metric"] == "subject_dino" else 0.0,
                 }
             )
-    write_leaderboard(
-        build_leaderboard([parse_row(r, "t") for r in rows + copies], resamples=200), tmp_path / "b"
-    )
+    write_leaderboard(build_leaderboard([parse_row(r, "t") for r in rows + copies]), tmp_path / "b")
     by_w2 = _board_methods(_dump_dom(tmp_path / "b" / "index.html", tmp_path, "#sort=w2@1"))
     assert by_w2[0] == "base@1" and by_w2[-2:] == [
         "noop@1",

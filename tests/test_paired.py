@@ -145,7 +145,7 @@ def test_leaderboard_command_writes_every_pair_and_names_an_unknown_reference(tm
     from benchmark.cli import main
 
     rows = Path(__file__).resolve().parents[1] / "leaderboard" / "results" / "smoke.jsonl"
-    assert main(["leaderboard", str(rows), "--out", str(tmp_path / "lb"), "--resamples", "200"]) == 0
+    assert main(["leaderboard", str(rows), "--out", str(tmp_path / "lb")]) == 0
     page = (tmp_path / "lb" / "LEADERBOARD.md").read_text()
     assert "### Paired differences against infusion" in page  # the smoke profile's reference
     assert "too small: fewer than 5 concepts" in page  # two concepts: no interval
@@ -176,7 +176,7 @@ def test_structural_zeros_are_shown_as_such_and_never_compared() -> None:
     assert table is not None and table.structural_reference("lfd")
     assert table.cell("zero", "lfd") is None  # two structural zeros: nothing to compare
     assert table.cell("mine", "lfd") is not None
-    board = build_leaderboard(rows, resamples=200, references={"toy": "ref"})
+    board = build_leaderboard(rows, references={"toy": "ref"})
     md = render_markdown(board)
     assert "0 (structural)" in md and "reference: structural 0; own 0.01" in md
     assert "0.000 [0.000, 0.000]" not in md
@@ -210,7 +210,7 @@ def test_show_prints_one_methods_row_against_the_reference(tmp_path, capsys) -> 
     from benchmark.cli import main
 
     results = Path(__file__).resolve().parents[1] / "leaderboard" / "results"
-    args = ["leaderboard", str(results / "toy.jsonl"), "--out", str(tmp_path / "lb"), "--resamples", "200"]
+    args = ["leaderboard", str(results / "toy.jsonl"), "--out", str(tmp_path / "lb")]
     assert main([*args, "--show", "dreambooth"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[1].startswith("dreambooth minus infusion on toy@2 (same concepts, prompts and seeds")
@@ -267,7 +267,7 @@ def test_the_profiles_concept_specific_lead_heads_the_headline_the_paired_table_
         ):
             rows.append(row(method=method, concept=concept, metric="leakage", value=leak, rung=rung))
             rows.append(row(method=method, concept=concept, metric="heldout_gap", value=gap, rung=rung))
-    plain = build_leaderboard(rows, resamples=200, references={"toy": "ref"})
+    plain = build_leaderboard(rows, references={"toy": "ref"})
     assert plain.headlines[0] is not None and plain.headlines[0].shown() == ("leakage",)
     assert "Concept-specific column: leakage heads it. Why: the metric registry's order." in render_markdown(
         plain
@@ -275,7 +275,6 @@ def test_the_profiles_concept_specific_lead_heads_the_headline_the_paired_table_
     rule = "chosen on the tuning concepts"
     led = build_leaderboard(
         rows,
-        resamples=200,
         references={"toy": "ref"},
         leads={"toy": ("heldout_gap", rule)},
         fidelity_levels={"toy": (0.55,)},
@@ -324,9 +323,7 @@ def test_a_lead_the_rows_lack_leaves_the_registry_order_and_says_so() -> None:
     rows = _rows()
     for concept in "abcdef":
         rows.append(row(method="ref", concept=concept, metric="leakage", value=0.2, rung=1.0))
-    board = build_leaderboard(
-        rows, resamples=200, references={"toy": "ref"}, leads={"toy": ("heldout_gap", "x")}
-    )
+    board = build_leaderboard(rows, references={"toy": "ref"}, leads={"toy": ("heldout_gap", "x")})
     assert board.headlines[0] is not None and board.headlines[0].shown() == ("leakage",)
     assert "leakage heads it. Why: the profile names heldout_gap, which these rows lack." in render_markdown(
         board

@@ -12,7 +12,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "leaderboard",
         help="build LEADERBOARD.md, leaderboard.csv and index.html from result rows",
-        description="Aggregate result rows per method (mean over concepts, 95% bootstrap interval) and "
+        description="Aggregate result rows per method (mean over concepts, 95% cluster-robust t interval) and "
         "write LEADERBOARD.md, leaderboard.csv, a self-contained index.html and, for suites with trajectory "
         "rows, the matched-fidelity headline and its figures (figures/*.svg). Output depends only on the "
         "rows, so regenerating from the same rows gives identical files.",
@@ -29,8 +29,6 @@ def register(sub: Any) -> None:
         help="display scale for some metrics, e.g. clip_t,clip_i,dino=x100; scales: raw (default), x100, "
         "clipscore (2.5*max(cos,0)). Repeatable. The scale is printed in every header.",
     )
-    p.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: %(default)s)")
     p.add_argument(
         "--digits", type=int, default=3, help="significant digits shown per column (default: %(default)s)"
     )
@@ -163,8 +161,6 @@ def run(args: argparse.Namespace) -> int:
         board = build_leaderboard(
             rows,
             scales=scales,
-            resamples=args.resamples,
-            seed=args.seed,
             fidelity_levels=levels,
             level_rules=rules,
             headline_notes=notes,
