@@ -128,6 +128,7 @@ class Section:
     groups: tuple[Group, ...]
     n_rows: int
     learning: Assessment | None = None
+    units: int = 0  # independent units of the intervals: concepts that share base images count once
 
     @property
     def label(self) -> str:
@@ -327,4 +328,5 @@ def _build_section(
         groups=tuple(groups),
         n_rows=len(rows),
         learning=assess(rows),
+        units=len({clusters.get(c, c) for c in concepts}),
     )

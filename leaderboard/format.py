@@ -214,13 +214,23 @@ def summary_sentence(board: Leaderboard) -> str:
     )
 
 
+def concepts_text(section: Section) -> str:
+    """``8 concepts in 4 independent units ...`` (or ``8 concepts`` when every concept is its own unit)."""
+    n = len(section.concepts)
+    if section.units and section.units != n:
+        return (
+            f"{n} concepts in {section.units} independent units (concepts that share base images count once)"
+        )
+    return f"{n} concepts"
+
+
 def method_sentence(board: Leaderboard) -> str:
     """How the numbers are aggregated."""
     return (
         f"Each cell is the mean over concepts with a {board.level:.0%} cluster-robust Student-t interval: "
-        "concepts that share the base model's images are one independent unit (the toy suite's 8 concepts "
-        f"are 4 pairs), G − 1 degrees of freedom for G units; fewer than {MIN_UNITS} concepts give the mean "
-        f'and "{TOO_FEW}" (coverage: docs/METRICS.md). Orientation: ↑ higher is better, '
+        "concepts that share the base model's images (read from the base rows) are one independent unit, "
+        f"G − 1 degrees of freedom for G units; fewer than {MIN_UNITS} concepts, or a single unit, give the "
+        f'mean and "{TOO_FEW}" (coverage: docs/METRICS.md). Orientation: ↑ higher is better, '
         "↓ lower is better (read from each metric's own spec). The scale of each column is printed in its "
         "header; stored values are raw."
     )

@@ -12,7 +12,7 @@ from html import escape
 from typing import Any
 
 from .aggregate import Group, MethodKey, Section
-from .format import decimals_for, displayed, fmt
+from .format import TOO_FEW, decimals_for, displayed, fmt
 from .svg import Axes, AxesStyle, draw_axes
 
 
@@ -156,10 +156,10 @@ def render_scatter(
             if xs is not None or ys is not None:
                 left_out.append(key.label)
             continue
-        points.append((key, displayed(xg, xs), displayed(yg, ys)))
+        points.append((key, displayed(xg, xs), displayed(yg, ys), xs.interval.too_few, ys.interval.too_few))
 
-    x0, x1 = _extent([v for _, x, _ in points for v in x] or [0.0])
-    y0, y1 = _extent([v for _, _, y in points for v in y] or [0.0])
+    x0, x1 = _extent([v for _, x, _, _, _ in points for v in x] or [0.0])
+    y0, y1 = _extent([v for _, _, y, _, _ in points for v in y] or [0.0])
     ax = Axes(LEFT, TOP, WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM, x0, x1, y0, y1)
     pw, ph, px, py = ax.width, ax.height, ax.px, ax.py
 
@@ -182,31 +182,39 @@ def render_scatter(
     anchor = "end" if right else "start"
     out.append(f'<text x="{bx}" y="{by}" text-anchor="{anchor}" class="better">better {arrow}</text>')
 
-    xdec = decimals_for([m for _, (m, _, _), _ in points])
-    ydec = decimals_for([m for _, _, (m, _, _) in points])
-    anchors = [(px(xm), py(ym)) for _, (xm, _, _), (ym, _, _) in points]
-    labels = _place_labels([key.method for key, _, _ in points], anchors, (LEFT, TOP, LEFT + pw, TOP + ph))
-    for (key, (xm, xl, xh), (ym, yl, yh)), (lx, ly, lanchor) in zip(points, labels, strict=True):
+    xdec = decimals_for([p[1][0] for p in points])
+    ydec = decimals_for([p[2][0] for p in points])
+    anchors = [(px(p[1][0]), py(p[2][0])) for p in points]
+    labels = _place_labels([p[0].method for p in points], anchors, (LEFT, TOP, LEFT + pw, TOP + ph))
+    for (key, (xm, xl, xh), (ym, yl, yh), xfew, yfew), (lx, ly, lanchor) in zip(points, labels, strict=True):
         color = colors[key]
         cx, cy = _n(px(xm)), _n(py(ym))
         tip = (
-            f"{key.label}: {xg.metric_id} {fmt(xm, xdec)} [{fmt(xl, xdec)}, {fmt(xh, xdec)}], "
-            f"{yg.metric_id} {fmt(ym, ydec)} [{fmt(yl, ydec)}, {fmt(yh, ydec)}]"
+            f"{key.label}: {xg.metric_id} {_tip(xm, xl, xh, xfew, xdec)}, "
+            f"{yg.metric_id} {_tip(ym, yl, yh, yfew, ydec)}"
         )
         fill = "#fff" if key.is_reference else color
         out.append(f'<g class="point" data-method="{escape(key.label)}"><title>{escape(tip)}</title>')
-        out.append(
-            f'<line x1="{_n(px(xl))}" y1="{cy}" x2="{_n(px(xh))}" y2="{cy}" stroke="{color}" class="ci"/>'
-        )
-        out.append(
-            f'<line x1="{cx}" y1="{_n(py(yl))}" x2="{cx}" y2="{_n(py(yh))}" stroke="{color}" class="ci"/>'
-        )
+        if not xfew:  # no whisker where there is no interval
+            out.append(
+                f'<line x1="{_n(px(xl))}" y1="{cy}" x2="{_n(px(xh))}" y2="{cy}" stroke="{color}" class="ci"/>'
+            )
+        if not yfew:
+            out.append(
+                f'<line x1="{cx}" y1="{_n(py(yl))}" x2="{cx}" y2="{_n(py(yh))}" stroke="{color}" class="ci"/>'
+            )
         out.append(f'<circle cx="{cx}" cy="{cy}" r="5" fill="{fill}" stroke="{color}" stroke-width="2"/>')
         out.append(
             f'<text x="{_n(lx)}" y="{_n(ly)}" text-anchor="{lanchor}" fill="{color}" class="plabel">{escape(key.method)}</text></g>'
         )
     out.append("</svg>")
     return "\n".join(out), left_out
+
+
+def _tip(mean: float, low: float, high: float, too_few: bool, decimals: int) -> str:
+    if too_few:
+        return f"{fmt(mean, decimals)} ({TOO_FEW})"
+    return f"{fmt(mean, decimals)} [{fmt(low, decimals)}, {fmt(high, decimals)}]"
 
 
 _CHAR_W, _TEXT_H = 6.5, 11.0

@@ -21,6 +21,7 @@ from .format import (
     absent_notes,
     column_title,
     concept_count,
+    concepts_text,
     displayed,
     fmt,
     group_decimals,
@@ -99,6 +100,10 @@ def _section_view(
                 continue
             mean, low, high = displayed(group, stat)
             special = w2_display(section, group, key, headline)
+            floor_cell = bool(special and special[0] == "floor")  # its text carries its own interval
+            notes = [TOO_FEW] if stat.interval.too_few and not floor_cell else []
+            if special and special[0] == "same":
+                notes.append(special[1])
             if structural(group, stat):
                 cells.append(
                     {
@@ -116,14 +121,12 @@ def _section_view(
             cells.append(
                 {
                     "value": repr(mean),
-                    "mean": special[1] if special and special[0] == "floor" else fmt(mean, d),
+                    "mean": special[1] if special and floor_cell else fmt(mean, d),
                     "low": fmt(low, d),
                     "high": fmt(high, d),
                     "flag": MISSING_MARK if stat.missing else "",
-                    "note": special[1]
-                    if special and special[0] == "same"
-                    else (TOO_FEW if stat.interval.too_few else ""),
-                    "ci": not (special and special[0] == "floor") and not stat.interval.too_few,
+                    "note": " ".join(notes),
+                    "ci": not floor_cell and not stat.interval.too_few,
                     "unranked": NOT_RANKED if not_ranked(section, group, key) else "",
                 }
             )
@@ -199,6 +202,7 @@ def _section_view(
         "version": section.suite_version,
         "label": section.label,
         "n_concepts": len(section.concepts),
+        "concepts_text": concepts_text(section),
         "n_methods": len(section.methods),
         "n_rows": section.n_rows,
         "headers": headers,

@@ -12,6 +12,7 @@ from .format import (
     column_header,
     column_title,
     concept_count,
+    concepts_text,
     fmt,
     group_decimals,
     headline_sentences,
@@ -77,7 +78,7 @@ def _section(
 ) -> list[str]:
     out = [f"## Suite `{section.label}`", ""]
     out.append(
-        f"{len(section.concepts)} concepts, {len(section.methods)} methods, {section.n_rows} rows. "
+        f"{concepts_text(section)}, {len(section.methods)} methods, {section.n_rows} rows. "
         + no_mixing_sentence()
     )
     out.append("")

@@ -1,4 +1,5 @@
-"""Leaderboard: row validation, bootstrap intervals, grouping, rendering and determinism."""
+"""Leaderboard: row validation, the summary table's cluster-t intervals, grouping, rendering and determinism
+(the bootstrap tests cover the public ``bootstrap_mean_ci``, which the page no longer uses)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from leaderboard.render_md import render_markdown
 from leaderboard.rows import parse_row
 from metrics.spec import METRICS
 
-# Few resamples keep the tests fast; determinism and the properties do not depend on the count.
+# Few resamples keep the bootstrap tests fast; determinism and the properties do not depend on the count.
 FAST = 2000
 
 
@@ -70,7 +71,7 @@ def test_bootstrap_contains_mean_and_is_ordered() -> None:
     rng = np.random.default_rng(1)
     for trial in range(20):
         values = rng.normal(0.5, 0.1, size=int(rng.integers(2, 40))).tolist()
-        ci = bootstrap_mean_ci(values, seed=trial)
+        ci = bootstrap_mean_ci(values, resamples=FAST, seed=trial)
         assert ci.low <= ci.mean <= ci.high
         assert ci.mean == pytest.approx(float(np.mean(values)), abs=1e-15)
         assert min(values) <= ci.low and ci.high <= max(values)
@@ -85,12 +86,12 @@ def test_bootstrap_degenerate_when_all_equal_or_single() -> None:
 
 def test_bootstrap_deterministic_and_order_invariant() -> None:
     values = [0.2, 0.5, 0.9, 0.4, 0.3, 0.75]
-    a = bootstrap_mean_ci(values, seed=7)
+    a = bootstrap_mean_ci(values, resamples=FAST, seed=7)
     shuffled = values[:]
     random.Random(3).shuffle(shuffled)
-    assert bootstrap_mean_ci(values, seed=7) == a
-    assert bootstrap_mean_ci(shuffled, seed=7) == a
-    assert bootstrap_mean_ci(values, seed=8) != a
+    assert bootstrap_mean_ci(values, resamples=FAST, seed=7) == a
+    assert bootstrap_mean_ci(shuffled, resamples=FAST, seed=7) == a
+    assert bootstrap_mean_ci(values, resamples=FAST, seed=8) != a
 
 
 def test_bootstrap_width_matches_normal_theory() -> None:
@@ -360,6 +361,24 @@ def test_fewer_than_five_concepts_print_the_mean_and_n_too_small() -> None:
     assert "| 0.250 (n too small) |" in render_markdown(board)
     html = render_html(board)
     assert "n too small" in html and '<span class="ci">' not in html
+
+
+def test_no_whisker_or_interval_text_where_there_is_no_interval() -> None:
+    rows = demo_rows()
+    four = set(sorted({r["concept"] for r in rows})[:4])
+    few = render_html(build_leaderboard(parsed([r for r in rows if r["concept"] in four])))
+    assert "<svg" in few and 'class="ci"' not in few  # scatter plots drawn, no whisker, no bracket
+    assert re.search(r"<title>[^<]*: subject_dino@1 [0-9.]+ \(n too small\), lfd@2 ", few)
+    cells = re.findall(r"<td[^>]*>.*?</td>", few, flags=re.S)
+    assert any("n too small" in c for c in cells)
+    assert all(c.count("n too small") <= 1 for c in cells)  # said once per cell
+    full = render_html(build_leaderboard(parsed(rows)))
+    assert full.count('class="ci"') > 0  # 8 concepts: whiskers and brackets are back
+    smoke = Path(__file__).resolve().parents[1] / "leaderboard" / "results" / "smoke.jsonl"
+    page = render_html(build_leaderboard(read_rows([smoke])))  # 2 concepts, W2's floor and its test
+    cells = re.findall(r"<td[^>]*>.*?</td>", page, flags=re.S)
+    assert all(c.count("n too small") <= 1 for c in cells)
+    assert any(re.fullmatch(r"<td[^>]*>floor [0-9.]+ \(n too small\)</td>", c) for c in cells)
 
 
 def test_html_is_self_contained_with_table_and_plots() -> None:
