@@ -165,6 +165,27 @@ def rebase(
     return out
 
 
+def merge(tiers: Mapping[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:
+    """One suite's measurement (``summarize(...)[suite]``) with another measurement of the same suite
+    against the same committed rows (runs measured later, on another machine): per (tier, metric, unit)
+    the larger deviation and the run it came from; units only one side has are kept."""
+    best: dict[tuple[str, str, str], list[Any]] = {}
+    for source in (tiers, more):
+        for tier, metrics in source.items():
+            for metric, entry in metrics.items():
+                for baseline, dev, unit, run in entry["units"]:
+                    key = (tier, metric, unit)
+                    if key not in best or float(dev) > float(best[key][1]):
+                        best[key] = [baseline, dev, unit, run]
+    out: dict[str, Any] = {}
+    for (tier, metric, _), unit in sorted(best.items()):
+        out.setdefault(tier, {}).setdefault(metric, {"units": []})["units"].append(unit)
+    for metrics in out.values():
+        for entry in metrics.values():
+            _finish(entry)
+    return out
+
+
 def tier_rule(units: Sequence[Sequence[Any]], margin: float) -> dict[str, float]:
     """rtol and atol for one (suite, tier, metric) from its units ``[baseline, max_abs, ...]`` (module rule)."""
     if not units:

@@ -153,6 +153,48 @@ def test_rebase_bounds_earlier_runs_by_the_triangle_inequality() -> None:
     assert got["max_abs"] == pytest.approx(3e-4) and got["worst"]["run"] == "a+xeon"
 
 
+def test_merge_keeps_each_units_largest_deviation() -> None:
+    from leaderboard.variation import merge
+
+    base = _rows()
+    concept = next(r.concept for r in base if r.method == "base" and r.metric == "clip_i")
+    v = _value(base, "base", concept, "clip_i")
+    first = summarize({"a": _rows({("base", concept, "clip_i"): v + 1e-4})}, base)["dreambench"]
+    later = summarize({"b": _rows({("base", concept, "clip_i"): v - 3e-4})}, base)["dreambench"]
+    got = merge(first, later)["fixed"]["clip_i@1"]
+    unit = next(u for u in got["units"] if u[2] == f"base {concept}")
+    assert unit[1] == pytest.approx(3e-4) and unit[3] == "b" and got["worst"]["run"] == "b"
+    swapped = merge(later, first)["fixed"]["clip_i@1"]["units"]
+    assert [u[:3] for u in swapped] == [u[:3] for u in got["units"]]  # order does not matter (ties aside)
+    same = merge(first, summarize({"c": base}, base)["dreambench"])  # a run that matches adds nothing
+    assert same["fixed"]["clip_i@1"]["max_abs"] == pytest.approx(1e-4)
+
+
+def test_add_runs_measures_a_recorded_run_against_every_committed_file(tmp_path: Path) -> None:
+    from benchmark.gate.variation import add_runs, record_run
+
+    committed = tmp_path / "results"
+    committed.mkdir()
+    rows = [r for r in demo_rows() if r["method"] == "base" or r["metric"] == "clip_i"]
+    main_rows = [dict(r, suite="toy") for r in rows]
+    rung_rows = [dict(r, suite="toy", rung=0.5) for r in rows if r["method"] != "base"]
+    for name, part in (("toy.jsonl", main_rows), ("toy-rungs.jsonl", rung_rows)):
+        (committed / name).write_text("".join(json.dumps(r) + "\n" for r in part))
+    moved = [dict(r, value=r["value"] + 0.01) for r in rung_rows]  # only the rung rows move
+    run = tmp_path / "runs" / "toy-new-native-t1-w2"
+    run.mkdir(parents=True)
+    (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in main_rows + moved))
+    record = record_run(run, "toy", "toy-new-native-t1-w2", threads=1, workers=2)
+    assert record["kernels"] == "native" and (run / "run_record.json").is_file()
+    summary = {"runs": [], "variation": {}}
+    got = add_runs(summary, [run.parent], committed)
+    trained = got["variation"]["toy"]["trained"]["clip_i@1"]
+    assert trained["max_abs"] == pytest.approx(0.01) and "×0.5" in trained["worst"]["unit"]
+    assert [r["name"] for r in got["runs"]] == ["toy-new-native-t1-w2"]
+    with pytest.raises(ValueError, match="already in the summary"):
+        add_runs(got, [run.parent], committed)
+
+
 def test_committed_tolerances_were_measured() -> None:
     """The committed file is the rule applied to a measurement: each entry covers its measured deviation
     times the margin, and names the runs it came from."""

@@ -52,13 +52,19 @@ COMMITTED = Path(__file__).resolve().parents[2] / "leaderboard" / "results"
 
 
 def _cpu_model() -> str:
+    """The CPU's model name, with its family and model numbers where /proc/cpuinfo gives them (virtual
+    machines often report only a vendor name such as "AMD EPYC", which does not tell two generations apart)."""
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    name = fields.get("model name") or platform.processor() or "unknown"
+    if "cpu family" in fields and "model" in fields:
+        return f"{name} (family {fields['cpu family']}, model {fields['model']})"
+    return name
 
 
 def run_name(suite: str, kernels: str, threads: int, workers: int) -> str:
@@ -204,6 +210,72 @@ def holdout(folders: list[Path], margin: float, committed: Path = COMMITTED) -> 
     return out
 
 
+def committed_rows(suite: str, committed: Path = COMMITTED) -> list[Any]:
+    """Every committed row of ``suite``: ``<suite>.jsonl`` and its companions ``<suite>-*.jsonl`` (the
+    rung rows), which the gate reads as one baseline folder."""
+    from leaderboard.rows import read_jsonl
+
+    files = [committed / f"{suite}.jsonl", *sorted(committed.glob(f"{suite}-*.jsonl"))]
+    return [row for f in files if f.is_file() for row in read_jsonl(f)]
+
+
+def record_run(
+    folder: Path, suite: str, name: str, threads: int, workers: int, wall_s: float | None = None
+) -> dict[str, Any]:
+    """``run_record.json`` for a run made outside :func:`run_one` (CI's own ``overfit-bench run`` on a new
+    machine): this machine's CPU and native kernels, no emulation, the rows' commits.
+
+    Raises:
+        FileNotFoundError: the folder has no results.jsonl.
+    """
+    import torch
+
+    rows = folder / "results.jsonl"
+    if not rows.is_file():
+        raise FileNotFoundError(f"{rows} not found: point `record` at the folder of a finished run")
+    revs = sorted({json.loads(line)["git_rev"] for line in rows.open() if line.strip()})
+    record = {
+        "name": name,
+        "suite": suite,
+        "kernels": "native",
+        "environment": {},
+        "omp_num_threads": threads,
+        "workers": workers,
+        "wall_s": wall_s,
+        "cpu": _cpu_model(),
+        "cpu_capability_native": torch.backends.cpu.get_cpu_capability(),
+        "torch": torch.__version__,
+        "git_rev": ",".join(str(r) for r in revs),
+    }
+    (folder / "run_record.json").write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def add_runs(summary: dict[str, Any], folders: list[Path], committed: Path = COMMITTED) -> dict[str, Any]:
+    """``summary`` (``summarize``'s output) with the finished runs under ``folders`` measured against every
+    committed row of their suite (:func:`committed_rows`, rung rows included) and merged in
+    (:func:`leaderboard.variation.merge`); their records are appended.
+
+    Raises:
+        FileNotFoundError: no finished run under ``folders``. ValueError: a run already in the summary.
+    """
+    from leaderboard.variation import merge, summarize
+
+    runs = read_runs(folders)
+    if not runs:
+        raise FileNotFoundError(f"no finished runs (run_record.json) under {', '.join(map(str, folders))}")
+    known = {r["name"] for r in summary["runs"]}
+    again = sorted(set(runs) & known)
+    if again:
+        raise ValueError(f"run(s) {', '.join(again)} already in the summary; give the new run another name")
+    for suite in sorted({rec["suite"] for rec, _ in runs.values()}):
+        suite_runs = {n: rows for n, (rec, rows) in runs.items() if rec["suite"] == suite}
+        measured = summarize(suite_runs, committed_rows(suite, committed)).get(suite, {})
+        summary["variation"][suite] = merge(summary["variation"].get(suite, {}), measured)
+    summary["runs"] = summary["runs"] + [runs[n][0] for n in sorted(runs)]
+    return summary
+
+
 def _csv(text: str) -> list[str]:
     return [t for t in text.split(",") if t]
 
@@ -234,6 +306,23 @@ def main(argv: list[str] | None = None) -> int:
     rb.add_argument("--run-name", required=True, help="names the machine that wrote the old rows")
     rb.add_argument("--cpu", default="", help="that machine's CPU, for the run record")
     rb.add_argument("--out", type=Path, required=True)
+    rc = sub.add_parser(
+        "record", help="write run_record.json for a run made outside `variation run` (e.g. CI's own run)"
+    )
+    rc.add_argument("folder", type=Path, help="holds the run's results.jsonl")
+    rc.add_argument("--suite", required=True)
+    rc.add_argument(
+        "--name", required=True, help="names the machine and setting, e.g. toy-epyc2-native-t1-w2"
+    )
+    rc.add_argument("--threads", type=int, required=True, help="torch threads per worker the run used")
+    rc.add_argument("--workers", type=int, required=True)
+    rc.add_argument("--wall-s", type=float, default=None)
+    ad = sub.add_parser(
+        "add", help="add finished runs to a summary: each unit keeps its largest deviation over all runs"
+    )
+    ad.add_argument("summary", type=Path)
+    ad.add_argument("folders", nargs="+", type=Path)
+    ad.add_argument("--out", type=Path, required=True)
     t = sub.add_parser("tolerances", help="the tolerance file (and its table) from a summary")
     t.add_argument("summary", type=Path)
     t.add_argument("--margin", type=float, default=3.0)
@@ -258,6 +347,17 @@ def main(argv: list[str] | None = None) -> int:
                     print(
                         f"{suite:6} {tier:8} {metric:10} max |dev| {entry['max_abs']:.3g}  max rel {entry['max_rel']:.3g}"
                     )
+        return 0
+    if args.command == "record":
+        record = record_run(args.folder, args.suite, args.name, args.threads, args.workers, args.wall_s)
+        print(
+            f"{record['name']}: {record['cpu']}, {record['cpu_capability_native']}, rows of {record['git_rev']}"
+        )
+        return 0
+    if args.command == "add":
+        summary = add_runs(json.loads(args.summary.read_text()), args.folders)
+        args.out.write_text(json.dumps(summary, indent=1) + "\n")
+        print(f"{len(summary['runs'])} runs in {args.out}")
         return 0
     if args.command == "rebase":
         from leaderboard.rows import read_jsonl
