@@ -242,7 +242,9 @@ def build_leaderboard(
     for (suite, version), part in parts:
         # the tables show each method at its tuned budget (rung 1) and the untrained references
         tuned = part[part["rung"].isna() | (part["rung"] == 1.0)]
-        sections.append(_build_section(str(suite), version, tuned, scales, level, clusters_from_base(part)))
+        clusters = clusters_from_base(part)
+        lead, lead_rule = lead_of.get(str(suite), ("", ""))
+        sections.append(_build_section(str(suite), version, tuned, scales, level, clusters))
         headlines.append(
             build_headline(
                 part,
@@ -252,20 +254,13 @@ def build_leaderboard(
                 levels=levels.get(str(suite), ()),
                 level_rule=dict(level_rules or {}).get(str(suite), ""),
                 notes=dict(headline_notes or {}).get(str(suite), ()),
-                clusters=clusters_from_base(part),
-                lead=lead_of.get(str(suite), ("", ""))[0],
-                lead_rule=lead_of.get(str(suite), ("", ""))[1],
+                clusters=clusters,
+                lead=lead,
+                lead_rule=lead_rule,
             )
         )
         every_pair = tuple(all_pairs(part))
-        paired.append(
-            paired_table(
-                part,
-                refs.get(str(suite), DEFAULT_REFERENCE),
-                every_pair,
-                lead_of.get(str(suite), ("", ""))[0],
-            )
-        )
+        paired.append(paired_table(part, refs.get(str(suite), DEFAULT_REFERENCE), every_pair, lead))
         pairs.append(every_pair)
 
     latest = max(rows, key=lambda r: (parse_created_at(r.created_at), r.created_at)).created_at

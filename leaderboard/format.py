@@ -78,8 +78,12 @@ def cell_text(group: Group, stat: MethodStat, decimals: int) -> str:
     (n too small)`` where there were too few concepts for an interval."""
     if structural(group, stat):
         return STRUCTURAL
-    mean, low, high = displayed(group, stat)
-    if stat.interval.too_few:
+    return interval_text(*displayed(group, stat), stat.interval.too_few, decimals)
+
+
+def interval_text(mean: float, low: float, high: float, too_few: bool, decimals: int) -> str:
+    """``mean [low, high]``, or ``mean (n too small)`` where there is no interval."""
+    if too_few:
         return f"{fmt(mean, decimals)} ({TOO_FEW})"
     return f"{fmt(mean, decimals)} [{fmt(low, decimals)}, {fmt(high, decimals)}]"
 

@@ -12,7 +12,7 @@ from html import escape
 from typing import Any
 
 from .aggregate import Group, MethodKey, Section
-from .format import TOO_FEW, decimals_for, displayed, fmt
+from .format import decimals_for, displayed, fmt, interval_text
 from .svg import Axes, AxesStyle, draw_axes
 
 
@@ -190,8 +190,8 @@ def render_scatter(
         color = colors[key]
         cx, cy = _n(px(xm)), _n(py(ym))
         tip = (
-            f"{key.label}: {xg.metric_id} {_tip(xm, xl, xh, xfew, xdec)}, "
-            f"{yg.metric_id} {_tip(ym, yl, yh, yfew, ydec)}"
+            f"{key.label}: {xg.metric_id} {interval_text(xm, xl, xh, xfew, xdec)}, "
+            f"{yg.metric_id} {interval_text(ym, yl, yh, yfew, ydec)}"
         )
         fill = "#fff" if key.is_reference else color
         out.append(f'<g class="point" data-method="{escape(key.label)}"><title>{escape(tip)}</title>')
@@ -209,12 +209,6 @@ def render_scatter(
         )
     out.append("</svg>")
     return "\n".join(out), left_out
-
-
-def _tip(mean: float, low: float, high: float, too_few: bool, decimals: int) -> str:
-    if too_few:
-        return f"{fmt(mean, decimals)} ({TOO_FEW})"
-    return f"{fmt(mean, decimals)} [{fmt(low, decimals)}, {fmt(high, decimals)}]"
 
 
 _CHAR_W, _TEXT_H = 6.5, 11.0

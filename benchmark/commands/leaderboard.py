@@ -73,6 +73,20 @@ def _levels(options: list[str]) -> dict[str, tuple[float, ...]]:
     return out
 
 
+def _profiles(rows: list[Any]) -> dict[str, Any]:
+    """Per suite in the rows: its profile's settings (a suite this installation has no manifest for is left
+    out)."""
+    from benchmark.settings import settings_for
+
+    out = {}
+    for suite in sorted({r.suite for r in rows}):
+        try:
+            out[suite] = settings_for(suite)
+        except Exception:  # rows of a suite this installation has no manifest for
+            continue
+    return out
+
+
 def _profile_levels(
     given: dict[str, tuple[float, ...]], rows: list[Any]
 ) -> tuple[dict[str, tuple[float, ...]], dict[str, str], dict[str, tuple[str, ...]]]:
@@ -82,13 +96,9 @@ def _profile_levels(
     levels: dict[str, tuple[float, ...]] = {}
     rules: dict[str, str] = {}
     notes: dict[str, tuple[str, ...]] = {}
+    profiles = _profiles(rows)
     for suite in sorted({r.suite for r in rows}):
-        try:
-            from benchmark.settings import settings_for
-
-            settings = settings_for(suite)
-        except Exception:  # rows of a suite this installation has no manifest for
-            settings = None
+        settings = profiles.get(suite)
         if settings is not None:
             levels[suite] = settings.headline_levels
             rules[suite] = settings.headline_levels_rule
@@ -104,33 +114,20 @@ def _profile_levels(
 def _leads(rows: list[Any]) -> dict[str, tuple[str, str]]:
     """Per suite in the rows whose profile names one: its ``headline_specific`` and the rule that chose it
     (a suite this installation does not know keeps the metric registry's order)."""
-    out = {}
-    for suite in sorted({r.suite for r in rows}):
-        try:
-            from benchmark.settings import settings_for
-
-            settings = settings_for(suite)
-        except Exception:  # rows of a suite this installation has no manifest for
-            continue
-        if settings.headline_specific:
-            out[suite] = (settings.headline_specific, settings.headline_specific_rule)
-    return out
+    return {
+        suite: (s.headline_specific, s.headline_specific_rule)
+        for suite, s in _profiles(rows).items()
+        if s.headline_specific
+    }
 
 
 def _references(option: str | None, rows: list[Any]) -> dict[str, str]:
     """Per suite in the rows: ``--reference`` or the suite profile's ``reference_method`` (a suite this
     installation does not know keeps the leaderboard's default)."""
-    out = {}
-    for suite in sorted({r.suite for r in rows}):
-        if option:
-            out[suite] = option
-            continue
-        try:
-            from benchmark.settings import settings_for
-
-            out[suite] = settings_for(suite).reference_method
-        except Exception:  # rows of a suite this installation has no manifest for
-            continue
+    if option:
+        out = {suite: option for suite in sorted({r.suite for r in rows})}
+    else:
+        out = {suite: s.reference_method for suite, s in _profiles(rows).items()}
     if option and not any(r.method == option for r in rows):
         methods = ", ".join(sorted({r.method for r in rows}))
         raise ValueError(f"--reference {option!r}: no row has that method (methods in the rows: {methods})")
