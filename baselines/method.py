@@ -26,7 +26,7 @@ from baselines.data import ConceptInfo, class_images, concept_info, encode_laten
 from baselines.models import Components, components_of
 from baselines.pipeline import CustomizedPipeline
 from baselines.prompts import render_template
-from baselines.training import TrainConfig, TrainingData, TrainResult, train
+from baselines.training import KEEP_LAST, TrainConfig, TrainingData, TrainResult, train
 
 logger = logging.getLogger(__name__)
 
@@ -260,6 +260,7 @@ class Method:
             progress=progress,
             checkpoint_dir=wd / "checkpoints" if wd is not None else None,
             resume_key=key,
+            keep_last=wd is not None and (wd / KEEP_LAST).exists(),
         )
 
     def load(self, artifact: Artifact | str | Path, pipeline: Any) -> CustomizedPipeline:

@@ -10,7 +10,8 @@ generator seeded by ``seed``, so a run is reproducible and device-independent in
 
 Mixed precision: ``fp16``/``bf16`` autocast on CUDA (GradScaler for fp16); fp32 elsewhere. Trainable
 tensors stay fp32. Checkpoints (trainables, optimizer, LR schedule, scaler, generator, losses) are
-written atomically every ``checkpoint_every`` steps and a run resumes from the latest one.
+written atomically every ``checkpoint_every`` steps, and at the last step when a longer run of the same training
+may follow (``keep_last``: the next rung of a trajectory); a run resumes from the latest one.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 PRECISIONS = ("no", "fp16", "bf16")
 _CKPT = re.compile(r"^step-(\d{6,})\.pt$")
+KEEP_LAST = ".keep-last-step"  # in a fit's work dir: a longer fit of the same run may follow this one
 
 
 @dataclass(frozen=True)
@@ -213,8 +215,8 @@ class Trainer:
             return nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
 
-    def loss(self, batch: Batch) -> torch.Tensor:
-        """Weighted ε-MSE of a batch (differentiable)."""
+    def inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The noised latents, timesteps and regression target of a batch, on the trainer's device."""
         dev = self.device
         latents, noise = batch.latents.to(dev), batch.noise.to(dev)
         t = batch.timesteps.to(dev)
@@ -223,8 +225,18 @@ class Trainer:
             target = self.scheduler.get_velocity(latents, noise, t)
         else:
             target = noise
+        return noisy, t, target
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        """Weighted ε-MSE of a batch (differentiable)."""
+        noisy, t, target = self.inputs(batch)
         with self._autocast():
             pred = self.pipe.predict(noisy, t, batch.prompts)
+        return self.loss_of(pred, target, batch)
+
+    def loss_of(self, pred: torch.Tensor, target: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """The loss of a batch from the model's prediction and the target (:meth:`inputs`)."""
+        dev = self.device
         pred, target = pred.float(), target.float()
         n = batch.n_instance
         diff = pred[:n] - target[:n]
@@ -253,6 +265,10 @@ class Trainer:
             else:
                 loss.backward()
             total += float(loss.detach())
+        return self.apply_gradients(total)
+
+    def apply_gradients(self, total: float) -> float:
+        """Clip, step the optimizer and the schedule on the accumulated gradients; log ``total``."""
         trainable = [p for p in self.params.values() if p.requires_grad]
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
@@ -305,6 +321,11 @@ def latest_checkpoint(directory: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
+def _checkpoint_step(path: Path | None) -> int:
+    m = _CKPT.match(path.name) if path is not None else None
+    return int(m.group(1)) if m else -1
+
+
 def save_checkpoint(directory: Path, state: dict[str, Any]) -> Path:
     """Write ``step-NNNNNN.pt`` atomically (temp file + rename) and delete older checkpoints."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -340,6 +361,7 @@ def train(
     progress: bool = True,
     checkpoint_dir: Path | None = None,
     resume_key: str = "",
+    keep_last: bool = False,
 ) -> TrainResult:
     """Train ``params`` (the tensors ``pipe`` reads) for ``cfg.steps`` optimizer steps.
 
@@ -347,6 +369,8 @@ def train(
         checkpoint_dir: where checkpoints go; a run resumes from the latest one there.
         resume_key: identifies the run (data, method, config minus ``steps``); a checkpoint written
             under another key is an error rather than silently mixed in.
+        keep_last: a longer fit of the same run may follow (the next rung of a trajectory): when this
+            fit ends between checkpoints, leave one at its last step too, unless a later one is there.
 
     Returns:
         :class:`TrainResult`.
@@ -389,5 +413,17 @@ def train(
                 state.update(resume_key=resume_key, eval_before=eval_before)
                 save_checkpoint(checkpoint_dir, state)
         bar.close()
+        if (
+            keep_last
+            and checkpoint_dir is not None
+            and cfg.checkpoint_every
+            and trainer.step > resumed
+            and trainer.step % cfg.checkpoint_every
+            and _checkpoint_step(latest_checkpoint(checkpoint_dir)) < trainer.step
+        ):
+            # the next, longer fit of this run resumes here instead of from an earlier step
+            state = trainer.state_dict()
+            state.update(resume_key=resume_key, eval_before=eval_before)
+            save_checkpoint(checkpoint_dir, state)
         eval_after = trainer.evaluate(held)
     return TrainResult(trainer.losses, eval_before, eval_after, trainer.step, resumed)

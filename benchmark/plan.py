@@ -6,9 +6,9 @@ base samples and predictions, each job's LFD values), so "cached" means the run 
 features are counted as to-do when their images are (they are cheap and keyed by backbone weights,
 which would have to be loaded to name). Work that several jobs share (the base model's generations, LFD
 samples and predictions) is counted once. The rungs of a trajectory are one training run (each longer
-rung resumes from the previous rung's last checkpoint, ``benchmark.scoring.score_trajectory``), so its
-training steps are counted as that run trains them: the longest rung's steps once when the shorter rungs
-fall on checkpoints.
+rung resumes from the checkpoint the previous rung's fit leaves at its last step,
+``benchmark.scoring.score_trajectory``), so its training steps are counted as that run trains them: the
+longest rung's steps once.
 
 Estimates multiply the counts by the cost table measured for the suite's own model: the committed
 ``benchmark/perf/costs*.json`` whose ``models`` lists it (``costs.json``: the SD-1.5 architecture,
@@ -194,7 +194,9 @@ def make_plan(
             trajectory = handle.trains and handle.has_recipe()
             ladder = rung_steps(ctx, handle, s.rungs) if trajectory else {None: None}
             every = int(stages.method_config(ctx, handle).get("checkpoint_every") or 0) if trajectory else 0
-            resume_from = _checkpoint_step(stages.fit_work_dir(ctx, handle, concept)) if trajectory else 0
+            resume_from = (
+                _checkpoint_step(stages.fit_work_dir(ctx, handle, concept)) if trajectory and every else 0
+            )
             for rung, steps in ladder.items():
                 h = handle if rung in (None, 1.0) or steps is None else handle.with_steps(steps, rung)
                 plan.jobs += 1
@@ -210,8 +212,10 @@ def make_plan(
                         start = resume_from if 0 < resume_from <= n else 0
                         plan.train_steps[h.name] += (n - start) * int(cfg.get("grad_accum", 1))
                         plan.train_fits[h.name] += 1
-                        if every and n >= every:
-                            resume_from = (n // every) * every  # the last checkpoint this fit leaves
+                        if every and len(ladder) > 1 and (n >= every or resume_from <= n):
+                            # a rung's fit leaves its last step (a later checkpoint survives only a fit
+                            # too short to have saved one on the grid, which deletes the others)
+                            resume_from = n
                 gen = _gen_inputs(ctx, fit_key, concept, 0)
                 if first("generate", gen):  # the base method's own images are the shared ones
                     generated = done("generate", gen)

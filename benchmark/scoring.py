@@ -469,21 +469,16 @@ def rung_steps(ctx: RunContext, method: MethodHandle, rungs: Sequence[float]) ->
 
 def score_trajectory(ctx: RunContext, method: MethodHandle, concept: Any) -> list[dict[str, Any]]:
     """Rows of (method, concept) at every rung of the suite (``settings.rungs``), all rungs taken from one
-    training run: each longer fit resumes from the previous rung's last checkpoint (rung steps that are
-    multiples of the method's ``checkpoint_every`` make that exact). A method that trains nothing, or
-    whose budget the harness cannot set (no recipe), is scored once, with rung null."""
+    training run: each longer fit resumes from the checkpoint the previous rung's fit leaves at its last
+    step (``baselines.training.train``; a resumed run equals an uninterrupted one bit for bit). A method
+    that trains nothing, or whose budget the harness cannot set (no recipe), is scored once, with rung
+    null."""
     if not (method.trains and method.has_recipe()):
         return score_job(ctx, method, concept, rung=None)
     steps = rung_steps(ctx, method, ctx.settings.rungs)
     every = int(stages.method_config(ctx, method).get("checkpoint_every") or 0)
-    lower = [n for r, n in steps.items() if n < max(steps.values())]
-    if lower and (not every or any(n % every for n in lower)):
-        log.warning(
-            "%s: rung steps %s are not all multiples of checkpoint_every %s; longer rungs train from scratch",
-            method.name,
-            sorted(steps.values()),
-            every,
-        )
+    if len(steps) > 1 and not every:
+        log.warning("%s: checkpoint_every is 0, so every rung trains from scratch", method.name)
     keep = ctx.keep_fit_work
     ctx.keep_fit_work = len(steps) > 1
     rows: list[dict[str, Any]] = []

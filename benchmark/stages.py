@@ -97,6 +97,11 @@ def fit(ctx: RunContext, method: MethodHandle, concept: Any) -> tuple[Path, str]
     def compute(out: Path) -> None:
         # Checkpoints live outside the temporary folder so that a killed fit resumes.
         work = fit_work_dir(ctx, method, concept)
+        if ctx.keep_fit_work:  # a longer rung follows: the built-in trainer leaves this fit's last step
+            from baselines.training import KEEP_LAST
+
+            work.mkdir(parents=True, exist_ok=True)
+            (work / KEEP_LAST).touch()
         config, base = method_config(ctx, method), ctx.base_components()
         with method_stage(method.name, concept.id, "fit"):
             artifact = method.fit(

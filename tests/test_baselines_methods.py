@@ -144,6 +144,32 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(name: str, tmp_path
         )
 
 
+def test_a_fit_ending_between_checkpoints_leaves_its_last_step_and_a_longer_fit_resumes_there(
+    tmp_path,
+) -> None:
+    from baselines.training import KEEP_LAST
+
+    method = baselines.get_method("dreambooth-lora")
+    cfg = fit_config("dreambooth-lora", steps=5, checkpoint_every=4)
+    full = method.fit(concept(), tiny(), cfg, seed=1, progress=False)
+    # a plain fit (no longer fit to follow) writes no checkpoint off the grid
+    alone = tmp_path / "alone"
+    method.fit(concept(), tiny(), {**cfg, "steps": 3}, seed=1, progress=False, work_dir=alone)
+    assert not (alone / "checkpoints").exists() or not list((alone / "checkpoints").iterdir())
+    # a rung of a trajectory (the harness marks its work dir) leaves its last step
+    (tmp_path / KEEP_LAST).touch()
+    short = method.fit(concept(), tiny(), {**cfg, "steps": 3}, seed=1, progress=False, work_dir=tmp_path)
+    assert short.log["resumed_from"] == 0
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-000003.pt"]
+    resumed = method.fit(concept(), tiny(), cfg, seed=1, progress=False, work_dir=tmp_path)
+    assert resumed.log["resumed_from"] == 3
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-000005.pt"]
+    assert all(torch.equal(full.tensors[k], resumed.tensors[k]) for k in full.tensors)
+    assert resumed.log["losses"] == full.log["losses"]
+    assert resumed.meta["eval_loss_before"] == full.meta["eval_loss_before"]
+    assert resumed.meta["eval_loss_after"] == full.meta["eval_loss_after"]
+
+
 def test_prior_preservation_caches_class_images(tmp_path) -> None:
     method = baselines.get_method("dreambooth")
     cfg = fit_config(
@@ -153,3 +179,14 @@ def test_prior_preservation_caches_class_images(tmp_path) -> None:
     files = sorted(p.name for p in (tmp_path / "class_images").iterdir())
     assert files == ["class-0.png", "class-1.png"]
     assert art.meta["config"]["prior_preservation"] is True and math.isfinite(art.log["losses"][0])
+
+
+def test_a_shorter_fit_keeps_a_later_checkpoint_it_cannot_use(tmp_path) -> None:
+    from baselines.training import KEEP_LAST
+
+    method = baselines.get_method("dreambooth-lora")
+    cfg = fit_config("dreambooth-lora", steps=4, checkpoint_every=4)
+    (tmp_path / KEEP_LAST).touch()
+    method.fit(concept(), tiny(), cfg, seed=1, progress=False, work_dir=tmp_path)
+    method.fit(concept(), tiny(), {**cfg, "steps": 2}, seed=1, progress=False, work_dir=tmp_path)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-000004.pt"]

@@ -61,10 +61,10 @@ def test_a_trajectory_is_one_resumed_training_run(tmp_path: Path) -> None:
     plan = _toy_plan(tmp_path, ["textual-inversion"], rungs=(0.5, 1.0, 2.0))
     assert plan.stages["trainings"].todo == 3 and plan.train_fits["textual-inversion"] == 3
     assert plan.train_steps["textual-inversion"] == 300
-    # infusion: 38 steps, a checkpoint every 19; rung 0.25 (10 steps) ends before the first checkpoint, so
-    # rung 0.5 (19) trains from scratch and rung 1 (38) resumes from 19: 10 + 19 + 19
+    # infusion: 38 steps, a checkpoint every 19; rung 0.25 (10 steps) ends before the first checkpoint but
+    # leaves one at its last step, so rung 0.5 (19) resumes from 10 and rung 1 (38) from 19: 38 in all
     plan = _toy_plan(tmp_path, ["infusion"], rungs=(0.25, 0.5, 1.0))
-    assert plan.train_steps["infusion"] == 10 + 19 + 19
+    assert plan.train_steps["infusion"] == 38
 
 
 def test_a_model_without_a_table_gets_the_counts_and_a_line_saying_how_to_measure_one(tmp_path: Path) -> None:

@@ -576,3 +576,31 @@ def test_plan_counts_what_a_run_cached_and_prices_the_rest(tiny_toy_run) -> None
     assert not (root / "no-cache").exists()  # a plan writes nothing
     with pytest.raises(EnvironmentProblem, match="bench costs"):
         load_costs(root / "no-table.json")
+
+
+def test_a_trajectory_rung_off_the_checkpoint_grid_leaves_its_last_step_for_the_next(tiny_toy_run) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    from baselines import load_method
+    from baselines.artifact import Artifact
+    from benchmark.jobs import job_context
+    from benchmark.stages import fit, fit_work_dir
+    from benchmark.toy.tuning import _spec
+
+    root, _, settings = tiny_toy_run
+    overrides = {**settings.method_overrides, "dreambooth-lora": {"lr": 1e-2, "checkpoint_every": 3}}
+    tuned = settings.replace(method_overrides=overrides)
+    method = load_method("dreambooth-lora")
+    ctx = job_context(_spec(tuned, root / "offgrid"))
+    concept = ctx.suite.concepts[0]
+    ctx.keep_fit_work = True  # what score_trajectory sets while a longer rung follows
+    fit(ctx, method.with_steps(2), concept)
+    work = fit_work_dir(ctx, method, concept)
+    assert sorted(p.name for p in (work / "checkpoints").iterdir()) == ["step-000002.pt"]
+    path, _ = fit(ctx, method.with_steps(4), concept)
+    resumed = Artifact.load(path / "artifact.safetensors")
+    fresh_ctx = job_context(_spec(tuned, root / "offgrid-fresh"))
+    fresh_path, _ = fit(fresh_ctx, method.with_steps(4), concept)
+    fresh = Artifact.load(fresh_path / "artifact.safetensors")
+    assert json.loads((path / "fit.json").read_text())["log"]["resumed_from"] == 2
+    assert all(torch.equal(resumed.tensors[k], fresh.tensors[k]) for k in fresh.tensors)

@@ -331,7 +331,8 @@ def checkpoint_every(steps: int, rungs: Sequence[float] = RUNGS[1:]) -> int:
     tuned budget trains once. The default, ½, 1, 2 and 4 (1, 2 and 4 only when half of ``steps`` is odd),
     is what ``--apply`` wrote for the built-ins (it is part of their config hash); ``overfit-bench tune``
     passes every rung of :data:`RUNGS`, so ¼ resumes too. An interval below ``steps`` // 4 is not kept
-    (``steps`` instead: the rungs below it then train on their own)."""
+    (``steps`` instead). Since 2026-12-07 a rung's fit also leaves its last step, so rungs off this grid
+    resume as well; the interval stays because it is part of the built-ins' config hash."""
     every = math.gcd(*rung_steps(steps, rungs))
     return every if every >= max(1, steps // 4) else steps
 
