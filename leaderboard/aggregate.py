@@ -23,13 +23,11 @@ from .clustered import cluster_t_interval
 from .frame import rows_frame
 from .learning import Assessment, assess
 from .paired import DEFAULT_REFERENCE, PairedCell, PairedTable, all_pairs, clusters_from_base, paired_table
+from .references import REFERENCE_METHODS
 from .rows import ResultRow, RowError, Version, parse_created_at, version_sort_key
 from .scale import RAW, DisplayScale
 from .stats import DEFAULT_LEVEL, Interval
 from .trajectory import Headline, build_headline
-
-REFERENCE_METHODS: tuple[str, ...] = ("base", "real")
-"""SPEC §2.3 reference rows: listed after the customization methods and marked as references."""
 
 
 def clustered_mean(values: Mapping[str, float], clusters: Mapping[str, str], level: float) -> Interval:
@@ -137,7 +135,7 @@ class Section:
 
     def did_not_learn(self, key: MethodKey) -> bool:
         """Whether ``key`` is flagged (its fidelity is not above the base model's: :mod:`leaderboard.learning`),
-        so its overfitting numbers are not ranked."""
+        so none of its numbers is ranked."""
         return self.learning is not None and (key.method, key.version) in self.learning.unranked
 
     def concepts_of(self, key: MethodKey) -> tuple[str, ...]:
@@ -167,6 +165,18 @@ class Leaderboard:
     headlines: tuple[Headline | None, ...] = ()
     paired: tuple[PairedTable | None, ...] = ()
     pairs: tuple[tuple[PairedCell, ...], ...] = ()
+    graders: tuple[str, ...] = ()  # metrics of role grader whose rows were read and left off the page
+    n_grader_rows: int = 0
+
+    def grader_sentence(self) -> str:
+        """Which rows the page leaves out and why ("" when there are none)."""
+        if not self.graders:
+            return ""
+        return (
+            f"The {self.n_grader_rows} rows of {', '.join(self.graders)} (a synthetic suite's ground truth, "
+            "the oracle) are left off this page: the oracle grades the metrics (docs/VALIDITY.md), it is never "
+            "one of them."
+        )
 
     def headline_for(self, section: Section) -> Headline | None:
         """The matched-fidelity headline of ``section`` (None without trajectory data)."""
@@ -232,6 +242,11 @@ def build_leaderboard(
     scales = dict(scales or {})
     levels = dict(fidelity_levels or {})
     everything = rows_frame(rows)
+    graded = everything["metric"].map(lambda m: m in METRICS and METRICS[m].role == "grader")
+    graders = tuple(sorted(set(everything.loc[graded, "metric"])))
+    everything = everything[~graded]  # the oracle grades the metrics; it is never one of them
+    if everything.empty:
+        raise RowError("no result rows to aggregate: only rows of grader metrics (the oracle), never shown")
     parts = sorted(
         everything.groupby(["suite", "suite_version"], sort=False),
         key=lambda item: (item[0][0], version_sort_key(item[0][1])),
@@ -274,6 +289,8 @@ def build_leaderboard(
         headlines=tuple(headlines),
         paired=tuple(paired),
         pairs=tuple(pairs),
+        graders=graders,
+        n_grader_rows=int(graded.sum()),
     )
 
 

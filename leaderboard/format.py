@@ -13,6 +13,7 @@ from metrics.spec import METRICS, floor_of
 from .aggregate import Group, Leaderboard, MethodKey, MethodStat, Section
 from .clustered import MIN_UNITS
 from .learning import NOT_RANKED
+from .references import REFERENCE_NOTE
 
 DEFAULT_DIGITS = 3
 
@@ -150,17 +151,29 @@ def absent_notes(section: Section) -> list[str]:
     return notes
 
 
-def ranks_learning(group: Group) -> bool:
-    """Whether the column is one a method that did not learn must not win: an overfitting metric, or one a
-    floor pairs with (read from the specs)."""
-    spec = METRICS.get(group.metric)
-    return spec is not None and (spec.role == "overfitting" or floor_of(group.metric) is not None)
+REFERENCES_SENTENCE = (
+    "Reference rows are shown for reading and never ranked: base is the base model itself, which changes "
+    "nothing (it reads 0 on every measure paired with it, and its W2 cell is the sampling floor), and real "
+    "is the reference photos scored against each other."
+)
+
+
+def unranked_note(section: Section, group: Group, key: MethodKey) -> str:
+    """Why ``key``'s cell in ``group`` is greyed and kept out of the ranking, or "": a reference row (the
+    base model changes nothing, so it would win every overfitting column and read 0 where a measure is
+    paired with it; the reference photos are no method), or a method that did not learn, on every column
+    (it keeps the base model's prompt fidelity, so it would win CLIP-T as well as the overfitting ones)."""
+    if key.is_reference:
+        return REFERENCE_NOTE
+    if section.did_not_learn(key):
+        return NOT_RANKED
+    return ""
 
 
 def not_ranked(section: Section, group: Group, key: MethodKey) -> bool:
-    """Whether ``key``'s cell in ``group`` is shown greyed and left out of the ranking (the method did not
-    learn and the column is an overfitting one)."""
-    return ranks_learning(group) and section.did_not_learn(key)
+    """Whether ``key``'s cell in ``group`` is shown greyed and left out of the ranking
+    (:func:`unranked_note`)."""
+    return bool(unranked_note(section, group, key))
 
 
 def unranked_methods(section: Section) -> frozenset[str]:
@@ -170,7 +183,7 @@ def unranked_methods(section: Section) -> frozenset[str]:
 
 def learning_notes(section: Section) -> list[str]:
     """The section's learning lines: each method that did not learn on some concepts or at all (flagged:
-    its overfitting numbers are not ranked), and what could not be assessed."""
+    none of its numbers is ranked), and what could not be assessed."""
     return section.learning.notes() if section.learning is not None else []
 
 
@@ -181,8 +194,9 @@ def learning_sentence(section: Section) -> str:
     return (
         f"Did each method learn? Its {section.learning.fidelity} against the base model's, per concept (one-sided "
         "Welch test on the two rows at alpha 0.05) and over concepts (one-sided paired t-test at alpha 0.05). "
-        f"A method whose mean is not above the base model's is flagged and its overfitting cells read "
-        f'"{NOT_RANKED}": a method that changes nothing must not look best on any column.'
+        f'A method whose mean is not above the base model\'s is flagged and its cells read "{NOT_RANKED}", '
+        "and the reference rows are never ranked: a method that changes nothing must not look best on any "
+        "column."
     )
 
 
@@ -215,6 +229,7 @@ def summary_sentence(board: Leaderboard) -> str:
     return (
         f"Built from {board.n_rows} result rows; latest row created_at {board.latest_created_at}; "
         f"package versions {', '.join(board.package_versions)}; git revisions {revs}."
+        + (f" {board.grader_sentence()}" if board.graders else "")
     )
 
 
@@ -403,8 +418,11 @@ def _row_means(table: Any) -> list[float]:
     return out
 
 
+BASE_ROW_LABEL = "base (reference at its own fidelity, not at this level; not ranked)"
+
+
 def _base_row(headline: Any, metrics: list[str], d: int) -> list[str]:
-    base = ["base (reference, not a rung)", fmt(headline.base_fidelity, 3)]
+    base = [BASE_ROW_LABEL, fmt(headline.base_fidelity, 3)]
     for m in metrics:
         if m == headline.floored and headline.floor is not None:
             base.append(f"floor {fmt(headline.floor, d)}")
@@ -412,6 +430,9 @@ def _base_row(headline: Any, metrics: list[str], d: int) -> list[str]:
         # the base model's own measured mean (row 0 of every trajectory: the same base rows)
         row0: Any = next((t.metrics[m][0] for t in headline.trajectories if m in t.metrics), [])
         measured = [float(v) for v in row0 if not math.isnan(float(v))]
+        if measured and METRICS[m].structural_zero and all(v == 0.0 for v in measured):
+            base.append(STRUCTURAL)
+            continue
         base.append(fmt(sum(measured) / len(measured), d) if measured else "—")
     return base
 
@@ -475,7 +496,6 @@ def headline_sentences(headline: Any) -> list[str]:
 def w2_display(section: Section, group: Group, key: MethodKey, headline: Any) -> tuple[str, str] | None:
     """For the summary table's W2 column: the base row's floor cell ``("floor", text)``, or the
     not-detected note for a method whose calibrated test finds no difference from base; None otherwise."""
-    from metrics.spec import floor_of
 
     if headline is None or group.metric not in (headline.floored, headline.tested):
         return None

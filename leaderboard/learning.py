@@ -4,8 +4,9 @@ The suite's first principle: a method that changes nothing must not look best on
 that did not learn the concept leaves the base model's images (nearly) as they were, so its overfitting
 measures (W2, LFD, ...) read near zero: the best on the board, for the wrong reason. So before anything
 is ranked, each method's *fidelity* (the suite's headline fidelity: the first present of
-:func:`leaderboard.trajectory.fidelity_metrics`, ``identity`` where the suite has a ground-truth scorer,
-else ``dino``) is compared with the base model's, at the method's tuned budget (rung 1) or its only rows:
+:func:`leaderboard.trajectory.fidelity_metrics`, ``subject_dino`` on every built-in suite; never the
+oracle's ``identity``, which grades the metrics and is left off the page) is compared with the base
+model's, at the method's tuned budget (rung 1) or its only rows:
 
 - per concept, the method *learned* the concept when its fidelity is above the base model's by more than
   sampling noise: a one-sided Welch test from the two rows' summary statistics (mean = the row's value,
@@ -13,7 +14,7 @@ else ``dino``) is compared with the base model's, at the method's tuned budget (
   images (spec ``share``, e.g. identity) is the binomial sqrt(p(1-p)/n) of the row itself; otherwise the
   row's ``extra["se"]``; with neither, the concept is *not assessed*. Identical values, or zero spread with
   a difference <= 0, are "not learned"; zero spread with a difference > 0 is "learned".
-- per method, it is *flagged* (did not learn; its overfitting numbers are not ranked) when its mean
+- per method, it is *flagged* (did not learn; none of its cells is ranked) when its mean
   fidelity over concepts is not above the base model's: a one-sided paired t-test over concepts of
   (method - base) at :data:`ALPHA`; every difference <= 0 (or zero spread with mean <= 0) flags it. With a
   single concept the per-concept verdict decides (not assessed and above base: not flagged).
@@ -53,7 +54,7 @@ class Learning:
         not_assessed: concepts without a recorded spread (no per-concept verdict).
         mean_method, mean_base: mean fidelity over ``concepts``.
         p_value: the one-sided paired t-test's p-value (None when the rule decided without it).
-        flagged: did not learn: its overfitting numbers are not ranked.
+        flagged: did not learn: none of its numbers is ranked.
         reason: how the over-concepts verdict was reached, in words.
     """
 
@@ -88,8 +89,8 @@ class Learning:
         if self.flagged:
             parts.append(
                 f"did not learn ({self.fidelity} {self.mean_method:.3f} against the base model's "
-                f"{self.mean_base:.3f} over {_concepts(len(self.concepts))}: {self.reason}); its overfitting "
-                "numbers are not ranked"
+                f"{self.mean_base:.3f} over {_concepts(len(self.concepts))}: {self.reason}); none of its "
+                "numbers is ranked"
             )
         if self.not_learned:
             parts.append(
@@ -132,7 +133,7 @@ class Assessment:
 
     @property
     def unranked(self) -> frozenset[tuple[str, Version]]:
-        """The flagged methods: their overfitting numbers are not ranked."""
+        """The flagged methods: none of their numbers is ranked."""
         return frozenset(k for k, v in self.methods.items() if v.flagged)
 
 

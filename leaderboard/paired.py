@@ -184,6 +184,7 @@ def paired_rows(
     """Header and text rows of the page's paired-difference table (a method that did not learn shows its
     fidelity difference only)."""
     from .learning import NOT_RANKED
+    from .references import REFERENCE_METHODS, REFERENCE_NOTE
 
     metrics = page_metrics(table)
     header = ["method"] + [f"Δ {m} {METRICS[m].arrow} (better on)" for m in metrics]
@@ -197,6 +198,8 @@ def paired_rows(
                 row.append("— (structural 0)" if METRICS[m].structural_zero else "—")
             elif m in zero_ref:
                 row.append(f"— (reference: structural 0; own {cell.diff.mean:.3g})")
+            elif method in REFERENCE_METHODS and METRICS[m].role == "overfitting":
+                row.append(REFERENCE_NOTE)  # the base model changes nothing: it would win every column
             elif method in unranked and METRICS[m].role == "overfitting":
                 row.append(NOT_RANKED)
             elif cell.diff.mean == 0.0 and cell.diff.low == cell.diff.high == 0.0:

@@ -12,7 +12,15 @@ from html import escape
 from typing import Any
 
 from .aggregate import Group, MethodKey, Section
-from .format import decimals_for, displayed, fmt, interval_text
+from .format import (
+    STRUCTURAL_NOTE,
+    decimals_for,
+    displayed,
+    fmt,
+    interval_text,
+    structural,
+    unranked_note,
+)
 from .svg import Axes, AxesStyle, draw_axes
 
 
@@ -193,8 +201,12 @@ def render_scatter(
             f"{key.label}: {xg.metric_id} {interval_text(xm, xl, xh, xfew, xdec)}, "
             f"{yg.metric_id} {interval_text(ym, yl, yh, yfew, ydec)}"
         )
-        fill = "#fff" if key.is_reference else color
-        out.append(f'<g class="point" data-method="{escape(key.label)}"><title>{escape(tip)}</title>')
+        note = _point_note(section, xg, yg, key)
+        if note:
+            tip += f" ({note})"
+        fill = "#fff" if note else color  # hollow: a reference, or a point that is not ranked
+        ranked = "" if note else ' data-ranked="1"'
+        out.append(f'<g class="point" data-method="{escape(key.label)}"{ranked}><title>{escape(tip)}</title>')
         if not xfew:  # no whisker where there is no interval
             out.append(
                 f'<line x1="{_n(px(xl))}" y1="{cy}" x2="{_n(px(xh))}" y2="{cy}" stroke="{color}" class="ci"/>'
@@ -209,6 +221,16 @@ def render_scatter(
         )
     out.append("</svg>")
     return "\n".join(out), left_out
+
+
+def _point_note(section: Section, xg: Group, yg: Group, key: MethodKey) -> str:
+    """Why a scatter point is drawn hollow and not ranked, or "": a reference row, a method that did not
+    learn, or a structural 0 on either axis (LFD of a method that cannot change other prompts)."""
+    for group in (xg, yg):
+        stat = group.stat_for(key)
+        if stat is not None and structural(group, stat):
+            return STRUCTURAL_NOTE
+    return unranked_note(section, yg, key)
 
 
 _CHAR_W, _TEXT_H = 6.5, 11.0
@@ -278,8 +300,9 @@ def method_colors(section: Section) -> dict[MethodKey, str]:
 def render_trajectories(headline: Any, metric: str, colors: dict[str, str]) -> str:
     """One SVG: every method's measured trajectory (mean over concepts per measured rung, a dot each) with the
     suite's fidelity on x and ``metric`` on y, the headline levels as dashed lines, the base model as a
-    hollow square joined to no curve, and the Pareto front over every method's rungs (higher fidelity,
-    lower overfitting) as a grey band."""
+    hollow square joined to no curve, the curves of methods that are not ranked (did not learn, or a
+    structural 0) dashed with hollow dots, and the Pareto front over the ranked methods' rungs (higher
+    fidelity, lower overfitting) as a grey band."""
     from .trajectory import pareto_front, ranked
 
     curves = []
@@ -351,19 +374,24 @@ def render_trajectories(headline: Any, metric: str, colors: dict[str, str]) -> s
         out.append(f'<text x="{bx}" y="{by}" dx="7" dy="12" font-size="11" fill="#333">base</text>')
     for method, pts in curves:
         color = colors.get(method, "#333")
+        # dashed with hollow dots: not ranked (did not learn, or a structural 0), and not in the band
+        note = "" if method in counted else " (not ranked)"
+        dash = "" if method in counted else ' stroke-dasharray="5 3"'
         path = " ".join(f"{_n(px(x))},{_n(py(y))}" for x, y, _ in pts)
         out.append(f'<g class="curve" data-method="{escape(method)}">')
-        out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
+        out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"{dash}/>')
         for x, y, r in pts:
-            tip = f"{method} ×{r:g}: {headline.fidelity} {x:.3g}, {metric} {y:.3g}"
+            tip = f"{method} ×{r:g}: {headline.fidelity} {x:.3g}, {metric} {y:.3g}{note}"
+            fill = "#fff" if note else color
             out.append(
-                f'<circle cx="{_n(px(x))}" cy="{_n(py(y))}" r="3.5" fill="{color}"><title>{escape(tip)}</title></circle>'
+                f'<circle cx="{_n(px(x))}" cy="{_n(py(y))}" r="3.5" fill="{fill}" stroke="{color}">'
+                f"<title>{escape(tip)}</title></circle>"
             )
         if pts:
             x, y, _ = pts[-1]
             out.append(
                 f'<text x="{_n(px(x) + 6)}" y="{_n(py(y))}" font-size="11" font-weight="600" fill="{color}">'
-                f"{escape(method)}</text>"
+                f"{escape(method + note)}</text>"
             )
         out.append("</g>")
     out.append("</svg>")

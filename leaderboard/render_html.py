@@ -35,15 +35,14 @@ from .format import (
     metric_definitions,
     missing_notes,
     no_mixing_sentence,
-    not_ranked,
     structural,
     summary_groups,
     summary_sentence,
     template,
     unranked_methods,
+    unranked_note,
     w2_display,
 )
-from .learning import NOT_RANKED
 from .paired import PairedTable, paired_rows, paired_sentence
 from .plots import PLOTS, method_colors, render_scatter, render_trajectories
 from .trajectory import Headline
@@ -127,7 +126,7 @@ def _section_view(
                     "flag": MISSING_MARK if stat.missing else "",
                     "note": " ".join(notes),
                     "ci": not floor_cell and not stat.interval.too_few,
-                    "unranked": NOT_RANKED if not_ranked(section, group, key) else "",
+                    "unranked": unranked_note(section, group, key),
                 }
             )
         rows.append(
@@ -163,6 +162,8 @@ def _section_view(
                 caption = (
                     plot.caption.format(x=xg.metric, y=yg.metric)
                     + f" Whiskers: {level} cluster-t intervals over concepts (none where {TOO_FEW})."
+                    + " Hollow points are not ranked: the references, methods that did not learn, and "
+                    "structural zeros (their tooltips say which)."
                 )
                 if left_out:
                     caption += f" Not shown (lacking one of the two metrics): {', '.join(left_out)}."
@@ -188,10 +189,17 @@ def _section_view(
                         "have": stat.n_concepts,
                         "count": f"{stat.n_concepts}/{len(section.concepts)}",
                         "numbers": [
-                            {"value": repr(v), "text": TOO_FEW if stat.interval.too_few and i else fmt(v, d)}
+                            {"value": repr(v), "text": STRUCTURAL if i == 0 else ""}
+                            if structural(group, stat)
+                            else {
+                                "value": repr(v),
+                                "text": TOO_FEW if stat.interval.too_few and i else fmt(v, d),
+                            }
                             for i, v in enumerate(displayed(group, stat))
                         ],
-                        "unranked": NOT_RANKED if not_ranked(section, group, stat.key) else "",
+                        "unranked": STRUCTURAL_NOTE
+                        if structural(group, stat)
+                        else unranked_note(section, group, stat.key),
                     }
                     for stat in group.stats
                 ],

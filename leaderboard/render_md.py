@@ -6,6 +6,8 @@ from .aggregate import Leaderboard, Section
 from .format import (
     DEFAULT_DIGITS,
     MISSING_MARK,
+    REFERENCES_SENTENCE,
+    STRUCTURAL,
     TOO_FEW,
     absent_notes,
     cell_text,
@@ -26,13 +28,14 @@ from .format import (
     missing_notes,
     no_mixing_sentence,
     not_ranked,
+    structural,
     summary_groups,
     summary_sentence,
     template,
     unranked_methods,
+    unranked_note,
     w2_display,
 )
-from .learning import NOT_RANKED
 from .markdown import table_lines
 from .paired import PairedTable, paired_rows, paired_sentence
 from .trajectory import Headline
@@ -61,8 +64,9 @@ def _headline(headline: Headline, digits: int, unranked: frozenset[str] = frozen
     metrics = list(headline.shown())
     out.append(
         "Measured trajectories (fidelity against each overfitting metric; a dot per measured rung; dashed: "
-        "the levels; hollow square: the base model, not joined to any curve; grey band: the Pareto front "
-        "over every method's rungs):"
+        "the levels; hollow square: the base model, not joined to any curve; dashed with hollow dots: a "
+        "method that is not ranked, because it did not learn or reads a structural 0; grey band: the Pareto "
+        "front over the ranked methods' rungs):"
     )
     out.append("")
     out.extend(f"![{m} along training](figures/{figure_name(headline, m)})" for m in metrics)
@@ -97,11 +101,13 @@ def _section(
             text = cell_text(group, stat, d)
             if special is not None:
                 text = special[1] if special[0] == "floor" else f"{text} {special[1]}"
-            if not_ranked(section, group, key):
-                text += f" ({NOT_RANKED})"
+            if not_ranked(section, group, key) and not key.is_reference:  # references: the sentence below
+                text += f" ({unranked_note(section, group, key)})"
             cells.append(text + (f" {MISSING_MARK}" if stat.missing else ""))
         body.append(cells)
     out.extend(table_lines(header, body))
+    if any(key.is_reference for key in section.methods):
+        out += ["", REFERENCES_SENTENCE]
     learned = learning_notes(section)
     if learned:
         out += ["", learning_sentence(section), ""]
@@ -136,18 +142,23 @@ def _section(
             )
         out.append("")
         scale = group.scale.label
-        rows = [
-            [
-                method_label(s.key),
-                str(s.key.version),
-                f"{s.n_concepts}/{len(section.concepts)}",
-                fmt(group.scale(s.interval.mean), d)
-                + (f" ({NOT_RANKED})" if not_ranked(section, group, s.key) else ""),
-                TOO_FEW if s.interval.too_few else fmt(group.scale(s.interval.low), d),
-                TOO_FEW if s.interval.too_few else fmt(group.scale(s.interval.high), d),
-            ]
-            for s in group.stats
-        ]
+        rows = []
+        for s in group.stats:
+            note = unranked_note(section, group, s.key)
+            if structural(group, s):
+                count = f"{s.n_concepts}/{len(section.concepts)}"
+                rows.append([method_label(s.key), str(s.key.version), count, STRUCTURAL, "", ""])
+                continue
+            rows.append(
+                [
+                    method_label(s.key),
+                    str(s.key.version),
+                    f"{s.n_concepts}/{len(section.concepts)}",
+                    fmt(group.scale(s.interval.mean), d) + (f" ({note})" if note else ""),
+                    TOO_FEW if s.interval.too_few else fmt(group.scale(s.interval.low), d),
+                    TOO_FEW if s.interval.too_few else fmt(group.scale(s.interval.high), d),
+                ]
+            )
         out.extend(
             table_lines(
                 [

@@ -241,7 +241,18 @@ def matched_at(t: Trajectory, metric: str, level: float, clusters: Mapping[str, 
     value, status = _read(t, metric, level, None)
     if value is None:
         return Matched(None, None, None, status)
-    low, high, why = jackknife_t_interval(lambda idx: _read(t, metric, level, idx)[0], t.concepts, clusters)
+    # the units are the concepts the method has measured rungs for, not every concept of the section
+    have = np.array(
+        [
+            i
+            for i in range(len(t.concepts))
+            if np.isfinite(t.metrics[metric][1:, i]).any() and np.isfinite(t.fidelity[1:, i]).any()
+        ],
+        dtype=np.int64,
+    )
+    low, high, why = jackknife_t_interval(
+        lambda idx: _read(t, metric, level, have[idx])[0], tuple(t.concepts[i] for i in have), clusters
+    )
     return Matched(value, low, high, status, why)
 
 

@@ -86,6 +86,8 @@ ROLES: Mapping[str, str] = MappingProxyType(
         "floor": "what the paired overfitting metric reads from sampling alone (a property of the concept, "
         "computed once with the base model's rows)",
         "diagnostic": "reported, never ranked",
+        "grader": "ground truth that grades the measured metrics (a synthetic suite's oracle; docs/VALIDITY.md): "
+        "computed and stored in the rows, never shown or ranked on the leaderboard",
     }
 )
 AGGREGATIONS = ("mean",)
@@ -476,11 +478,11 @@ _SPECS = (
         higher_is_better=True,
         inputs=("generated_identity",),
         compute="metrics.similarity:identity_metric",
-        role="fidelity",
+        role="grader",
         share=True,
         definition="share of generated images the suite's identity scorer reads as the concept (on a synthetic "
         "suite with an oracle: it reads the concept's shape and pattern). Exists only for suites with ground truth; "
-        "it grades the measured metrics (docs/VALIDITY.md) and is never a headline axis.",
+        "it grades the measured metrics (docs/VALIDITY.md) and is never on the leaderboard (role grader).",
     ),
     MetricSpec(
         key="w2_floor",

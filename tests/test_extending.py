@@ -251,7 +251,7 @@ def test_an_outside_method_that_returns_the_base_model_is_named_as_not_learning(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """run, score --method and score --images of a method that changes nothing: each names it on the
-    terminal (its fidelity equals the base model's, so its overfitting numbers are not ranked)."""
+    terminal (its fidelity equals the base model's, so none of its numbers is ranked)."""
     manifest = _write_suite(tmp_path)
     method = "tests.external_method:BaseModelMethod"
     flagged = f"mini@1 {method}@0: did not learn (subject_dino "
@@ -264,7 +264,7 @@ def test_an_outside_method_that_returns_the_base_model_is_named_as_not_learning(
     assert flagged in out and "did not learn on 1 of 1 concept " in out
     assert main(["score", *common, "--method", method, "--out", str(tmp_path / "s")]) == 0
     out = capsys.readouterr().out
-    assert flagged in out and "its overfitting numbers are not ranked" in out
+    assert flagged in out and "none of its numbers is ranked" in out
     assert {r["method"] for r in read_rows(tmp_path / "s" / "results.jsonl")} == {
         method,
         "real",

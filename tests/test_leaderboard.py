@@ -266,6 +266,12 @@ def test_arrows_and_definitions_come_from_spec() -> None:
     md = render_markdown(board)
     html = render_html(board)
     for spec in METRICS.values():
+        if (
+            spec.role == "grader"
+        ):  # the oracle grades the metrics: never on the page, only said to be left off
+            assert spec.definition.split(";")[0][:40] not in md and f'data-metric="{spec.id}"' not in html
+            assert f"rows of {spec.key} (a synthetic suite's ground truth, the oracle) are left off" in md
+            continue
         assert spec.definition.split(";")[0][:40] in md
         if spec.key == "w2_floor":  # no column of its own: the base row's W2 cell and its own table show it
             assert f"{spec.id} {spec.arrow} — {spec.name}" in md
@@ -378,7 +384,12 @@ def test_no_whisker_or_interval_text_where_there_is_no_interval() -> None:
     page = render_html(build_leaderboard(read_rows([smoke])))  # 2 concepts, W2's floor and its test
     cells = re.findall(r"<td[^>]*>.*?</td>", page, flags=re.S)
     assert all(c.count("n too small") <= 1 for c in cells)
-    assert any(re.fullmatch(r"<td[^>]*>floor [0-9.]+ \(n too small\)</td>", c) for c in cells)
+    assert any(
+        re.fullmatch(
+            r"<td[^>]*>floor [0-9.]+ \(n too small\)<span class=\"unranked-note\">[^<]*</span></td>", c
+        )
+        for c in cells
+    )
 
 
 def test_html_is_self_contained_with_table_and_plots() -> None:
@@ -460,7 +471,7 @@ def test_no_nonzero_value_prints_as_zero_in_any_output(tmp_path: Path) -> None:
     md, html = render_markdown(board), render_html(board)
     for text in (md, html):
         assert "1.4e-05" in text  # the mean of the tiny method, not 0.0000
-        assert "0.0000" in text  # the true zero stays a zero
+        assert "0 (structural)" in text  # the true zero of lfd (a structural-zero metric) is said to be one
     csv_text = render_csv(board)
     assert (
         "1.3899999999999999e-05" in csv_text and ",0.0,,,0.95," in csv_text
@@ -611,8 +622,10 @@ def test_a_method_that_does_not_learn_is_flagged_and_its_overfitting_not_ranked(
     md = render_markdown(board)
     noop_cells, good_cells = _md_cells(md, "noop"), _md_cells(md, "good")
     for column, cell in noop_cells.items():
-        unranked = column.startswith(("w2@1", "lfd@2"))  # the overfitting columns, not the fidelity
-        assert cell.endswith("(not ranked: did not learn)") == unranked, column
+        if column in ("method", "version", "concepts"):
+            continue
+        # every metric column: a method that changes nothing keeps the base model's prompt fidelity too
+        assert cell.endswith("(not ranked: did not learn)"), column
     assert noop_cells["w2@1 ↓ (raw)"].startswith("0.05")  # the value is still shown
     assert not any("not ranked" in c for c in good_cells.values())
     assert "- noop@1: did not learn (subject_dino 0.150 against the base model's 0.150" in md
@@ -629,8 +642,11 @@ def test_a_method_that_does_not_learn_is_flagged_and_its_overfitting_not_ranked(
     noop_row = re.search(r'<tr data-method="noop@1">.*?</tr>', html, re.S)
     good_row = re.search(r'<tr data-method="good@1">.*?</tr>', html, re.S)
     assert noop_row is not None and good_row is not None
-    assert noop_row.group(0).count('class="unranked" data-unranked="1"') == 2
+    # every metric cell of the method that did not learn (its subject_dino, w2, lfd) sorts last
+    assert noop_row.group(0).count('class="unranked" data-unranked="1"') == 3
     assert 'class="unranked"' not in good_row.group(0)
+    base_row = re.search(r'<tr[^>]*data-method="base@1">.*?</tr>', html, re.S)
+    assert base_row is not None and "reference: not ranked" in base_row.group(0)  # the base model never wins
     assert "noop@1: did not learn" in html and "ca.dataset.unranked" in html  # the sort puts them last
 
 
@@ -682,3 +698,47 @@ def test_structural_zeros_and_methods_that_did_not_learn_shape_no_area_or_pareto
     # counted among all three, db's rungs would be dominated by the zero and the method that did not learn
     assert pareto_counts([zero, real, noop], "lfd")["db"] == (2, 0, 2)
     assert pareto_counts(ranked([zero, real, noop], "lfd", frozenset({"noop"})), "lfd")["db"] == (2, 2, 0)
+
+
+def test_a_reading_rests_on_the_concepts_the_method_was_measured_on() -> None:
+    from leaderboard.trajectory import Trajectory, matched_at
+
+    concepts = tuple(f"c{i}" for i in range(8))
+    clusters = {c: c for c in concepts}  # 8 independent units
+    fid = np.tile(np.array([[0.0], [0.4], [0.8]]), (1, 8)) + np.linspace(0, 0.01, 8)
+    values = np.tile(np.array([[0.0], [0.2], [0.6]]), (1, 8)) + np.linspace(0, 0.05, 8)
+    full = Trajectory("m", "1", (0.0, 1.0, 2.0), concepts, fid, {"w2": values})
+    read = matched_at(full, "w2", 0.6, clusters)
+    assert read.value is not None and read.low is not None and read.high is not None
+    half = values.copy()
+    half[1:, 4:] = np.nan  # measured on 4 concepts only: fewer than 5 units, no interval
+    part = matched_at(Trajectory("m", "1", (0.0, 1.0, 2.0), concepts, fid, {"w2": half}), "w2", 0.6, clusters)
+    assert part.value is not None and part.low is None and part.high is None and part.why == "n too small"
+
+
+def test_the_oracle_and_the_base_model_are_never_ranked_anywhere(tmp_path: Path) -> None:
+    rows = demo_rows()
+    rows += [
+        {**r, "metric": "identity", "metric_version": 1, "backbone": "identity", "value": 0.5}
+        for r in rows
+        if r["metric"] == "subject_dino"
+    ]
+    board = build_leaderboard(parsed(rows))
+    assert board.graders == ("identity",) and board.n_grader_rows > 0
+    csv_text, html, md = render_csv(board), render_html(board), render_markdown(board)
+    paired = "\n".join(",".join(map(str, (c.method, c.reference, c.metric))) for c in board.pairs[0])
+    for text in (csv_text, paired):
+        assert "identity" not in text
+    assert "identity@1" not in md and 'data-metric="identity@1"' not in html
+    # the base model's overfitting differences against the reference are not ranked either
+    (table,) = [p for p in board.paired if p is not None]
+    from leaderboard.paired import paired_rows
+
+    header, body = paired_rows(table)
+    base = next(r for r in body if r[0] == "base")
+    overfitting = [
+        i for i, h in enumerate(header) if h.startswith("Δ") and METRICS[h.split()[1]].role == "overfitting"
+    ]
+    assert overfitting and all(base[i] in ("reference: not ranked", "— (structural 0)") for i in overfitting)
+    # hollow, unranked points in the scatter plots for the references
+    assert re.search(r'<g class="point" data-method="base@1"><title>[^<]*\(reference: not ranked\)', html)

@@ -92,7 +92,9 @@ def test_every_spec_matches_its_compute_function(key: str) -> None:
 @pytest.mark.parametrize("key", sorted(METRICS))
 def test_every_spec_names_what_the_leaderboard_reads(key: str) -> None:
     spec = METRICS[key]
-    assert spec.role in ("fidelity", "overfitting", "floor", "diagnostic")
+    assert spec.role in ("fidelity", "overfitting", "floor", "diagnostic", "grader")
+    if spec.role == "grader":  # ground truth: never a headline axis, never on the page
+        assert spec.headline is None and not spec.plots
     if spec.role == "floor":
         assert METRICS[spec.pairs_with].role == "overfitting" and spec.reference
     if spec.role == "fidelity":

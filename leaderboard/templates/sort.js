@@ -16,7 +16,8 @@
           var ca = a[0].cells[col], cb = b[0].cells[col];
           var va = ca.dataset.value, vb = cb.dataset.value;
           if (numeric) {
-            // a missing value, or one of a method that did not learn (not ranked), sorts last either way
+            // a missing value, or a cell that is not ranked (a method that did not learn, a reference
+            // row, a structural zero), sorts last either way
             var ma = va === undefined || ca.dataset.unranked !== undefined;
             var mb = vb === undefined || cb.dataset.unranked !== undefined;
             if (ma !== mb) return ma ? 1 : -1;
