@@ -321,9 +321,11 @@ def latest_checkpoint(directory: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def _checkpoint_step(path: Path | None) -> int:
-    m = _CKPT.match(path.name) if path is not None else None
-    return int(m.group(1)) if m else -1
+def checkpoint_step(directory: Path) -> int:
+    """The step of the latest checkpoint in ``directory`` (0: none)."""
+    latest = latest_checkpoint(directory)
+    m = _CKPT.match(latest.name) if latest is not None else None
+    return int(m.group(1)) if m else 0
 
 
 def save_checkpoint(directory: Path, state: dict[str, Any]) -> Path:
@@ -419,7 +421,7 @@ def train(
             and cfg.checkpoint_every
             and trainer.step > resumed
             and trainer.step % cfg.checkpoint_every
-            and _checkpoint_step(latest_checkpoint(checkpoint_dir)) < trainer.step
+            and checkpoint_step(checkpoint_dir) < trainer.step
         ):
             # the next, longer fit of this run resumes here instead of from an earlier step
             state = trainer.state_dict()

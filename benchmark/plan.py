@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
@@ -252,9 +251,9 @@ STAGES = ("trainings", "images", "lfd_samples", "lfd_base_rows", "lfd_rows", "fe
 
 def _checkpoint_step(work_dir: Path) -> int:
     """The step of the last checkpoint a killed trajectory left in its fit folder (0: none)."""
-    found = [int(m.group(1)) for p in (work_dir / "checkpoints").glob("step-*.pt")
-             if (m := re.match(r"^step-(\d+)\.pt$", p.name))]  # fmt: skip
-    return max(found, default=0)
+    from baselines.training import checkpoint_step
+
+    return checkpoint_step(work_dir / "checkpoints")
 
 
 def _fit_inputs(ctx: Any, method: Any, concept: Any) -> dict[str, Any]:

@@ -158,22 +158,16 @@ REFERENCES_SENTENCE = (
 )
 
 
-def unranked_note(section: Section, group: Group, key: MethodKey) -> str:
-    """Why ``key``'s cell in ``group`` is greyed and kept out of the ranking, or "": a reference row (the
-    base model changes nothing, so it would win every overfitting column and read 0 where a measure is
-    paired with it; the reference photos are no method), or a method that did not learn, on every column
-    (it keeps the base model's prompt fidelity, so it would win CLIP-T as well as the overfitting ones)."""
+def unranked_note(section: Section, key: MethodKey) -> str:
+    """Why ``key``'s cells are greyed and kept out of the ranking, or "": a reference row (the base model
+    changes nothing, so it would win every overfitting column and read 0 where a measure is paired with
+    it; the reference photos are no method), or a method that did not learn, on every column (it keeps the
+    base model's prompt fidelity, so it would win CLIP-T as well as the overfitting ones)."""
     if key.is_reference:
         return REFERENCE_NOTE
     if section.did_not_learn(key):
         return NOT_RANKED
     return ""
-
-
-def not_ranked(section: Section, group: Group, key: MethodKey) -> bool:
-    """Whether ``key``'s cell in ``group`` is shown greyed and left out of the ranking
-    (:func:`unranked_note`)."""
-    return bool(unranked_note(section, group, key))
 
 
 def unranked_methods(section: Section) -> frozenset[str]:

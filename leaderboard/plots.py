@@ -230,7 +230,7 @@ def _point_note(section: Section, xg: Group, yg: Group, key: MethodKey) -> str:
         stat = group.stat_for(key)
         if stat is not None and structural(group, stat):
             return STRUCTURAL_NOTE
-    return unranked_note(section, yg, key)
+    return unranked_note(section, key)
 
 
 _CHAR_W, _TEXT_H = 6.5, 11.0

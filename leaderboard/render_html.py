@@ -126,7 +126,7 @@ def _section_view(
                     "flag": MISSING_MARK if stat.missing else "",
                     "note": " ".join(notes),
                     "ci": not floor_cell and not stat.interval.too_few,
-                    "unranked": unranked_note(section, group, key),
+                    "unranked": unranked_note(section, key),
                 }
             )
         rows.append(
@@ -181,28 +181,7 @@ def _section_view(
                 "scale": group.scale.label,
                 "better": _better(group),
                 "columns": ("mean", f"{level} CI low", f"{level} CI high"),
-                "rows": [
-                    {
-                        "reference": stat.key.is_reference,
-                        "label": method_label(stat.key),
-                        "version": str(stat.key.version),
-                        "have": stat.n_concepts,
-                        "count": f"{stat.n_concepts}/{len(section.concepts)}",
-                        "numbers": [
-                            {"value": repr(v), "text": STRUCTURAL if i == 0 else ""}
-                            if structural(group, stat)
-                            else {
-                                "value": repr(v),
-                                "text": TOO_FEW if stat.interval.too_few and i else fmt(v, d),
-                            }
-                            for i, v in enumerate(displayed(group, stat))
-                        ],
-                        "unranked": STRUCTURAL_NOTE
-                        if structural(group, stat)
-                        else unranked_note(section, group, stat.key),
-                    }
-                    for stat in group.stats
-                ],
+                "rows": [_metric_row(section, group, stat, d) for stat in group.stats],
             }
         )
     return {
@@ -221,6 +200,28 @@ def _section_view(
         "tables": tables,
         "headline": _headline_view(headline, digits, by_name, unranked_methods(section)),
         "paired": _paired_view(paired, unranked_methods(section)),
+    }
+
+
+def _metric_row(section: Section, group: Any, stat: Any, d: int) -> dict[str, Any]:
+    """One method's row of a metric's own table: mean and interval, or ``0 (structural)`` alone."""
+    zero = structural(group, stat)
+    return {
+        "reference": stat.key.is_reference,
+        "label": method_label(stat.key),
+        "version": str(stat.key.version),
+        "have": stat.n_concepts,
+        "count": f"{stat.n_concepts}/{len(section.concepts)}",
+        "numbers": [
+            {
+                "value": repr(v),
+                "text": (STRUCTURAL if i == 0 else "")
+                if zero
+                else (TOO_FEW if stat.interval.too_few and i else fmt(v, d)),
+            }
+            for i, v in enumerate(displayed(group, stat))
+        ],
+        "unranked": STRUCTURAL_NOTE if zero else unranked_note(section, stat.key),
     }
 
 

@@ -27,7 +27,6 @@ from .format import (
     metric_definitions,
     missing_notes,
     no_mixing_sentence,
-    not_ranked,
     structural,
     summary_groups,
     summary_sentence,
@@ -101,8 +100,9 @@ def _section(
             text = cell_text(group, stat, d)
             if special is not None:
                 text = special[1] if special[0] == "floor" else f"{text} {special[1]}"
-            if not_ranked(section, group, key) and not key.is_reference:  # references: the sentence below
-                text += f" ({unranked_note(section, group, key)})"
+            note = unranked_note(section, key)
+            if note and not key.is_reference:  # references: the sentence under the table
+                text += f" ({note})"
             cells.append(text + (f" {MISSING_MARK}" if stat.missing else ""))
         body.append(cells)
     out.extend(table_lines(header, body))
@@ -144,7 +144,7 @@ def _section(
         scale = group.scale.label
         rows = []
         for s in group.stats:
-            note = unranked_note(section, group, s.key)
+            note = unranked_note(section, s.key)
             if structural(group, s):
                 count = f"{s.n_concepts}/{len(section.concepts)}"
                 rows.append([method_label(s.key), str(s.key.version), count, STRUCTURAL, "", ""])
