@@ -15,6 +15,7 @@ def _toy_plan(tmp_path: Path, methods: list[str], **changes: Any) -> Any:
     from benchmark.plan import make_plan
     from benchmark.settings import settings_for
 
+    changes.setdefault("rungs", (1.0,))  # one rung unless a test asks for more (the profile has four)
     return make_plan(
         suite="toy",
         methods=methods,
@@ -24,6 +25,34 @@ def _toy_plan(tmp_path: Path, methods: list[str], **changes: Any) -> Any:
         data_root=str(tmp_path / "data"),
         workers=2,
     )
+
+
+def test_the_default_toy_run_scores_every_trainable_method_at_four_rungs_one_past_its_budget(
+    tmp_path: Path,
+) -> None:
+    from baselines import load_method
+    from benchmark.commands.run import default_methods
+    from benchmark.plan import make_plan
+    from benchmark.settings import settings_for
+
+    settings = settings_for("toy")  # what `overfit-bench run` with no arguments uses
+    assert len(settings.rungs) >= 4 and 1.0 in settings.rungs and max(settings.rungs) > 1.0
+    methods = default_methods()
+    trainable = [m for m in methods if load_method(m).trains]
+    assert len(trainable) >= 10
+    plan = make_plan(
+        suite="toy",
+        methods=methods,
+        concepts=None,
+        settings=settings,
+        cache_root=tmp_path / "cache",
+        data_root=str(tmp_path / "data"),
+        workers=2,
+    )
+    concepts = len(plan.concepts)
+    # every trainable method: one fit per rung and concept; the base model once per concept
+    assert plan.rungs == settings.rungs and concepts == 8
+    assert plan.jobs == (len(trainable) * len(settings.rungs) + len(methods) - len(trainable)) * concepts
 
 
 def test_each_committed_table_names_its_models_and_what_measured_it() -> None:

@@ -269,6 +269,7 @@ def tiny_toy_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
         steps=3,
         lfd_timesteps=3,
         method_overrides={"*": {**settings.method_overrides["*"], **fast}},
+        rungs=(1.0,),
     )
     result = run_suite(
         suite="toy",

@@ -81,7 +81,7 @@ def run_mutation(
     if mutation not in MUTATIONS:
         raise KeyError(f"unknown mutation {mutation!r}; known: {', '.join(MUTATIONS)}")
     source: str | Path = suite
-    settings = settings_for(suite)
+    settings = settings_for(suite).replace(rungs=(1.0,))  # the tuned budget: what the committed rows gate
     if mutation == "lr":
         import benchmark.stages as stages
         from benchmark.jobs import job_context

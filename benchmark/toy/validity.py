@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 STUDY_METHOD = "dreambooth"
 OVERTRAIN_FACTOR = 3
+# rungs of the main run the study reads (docs/DECISIONS.md, 2026-12-07: the default run has four)
+MAIN_RUNGS: tuple[float | None, ...] = (None, 1.0)
 # rungs of the over-trained run: ×1, ×2 and ×3 the tuned steps, from one training run (the ladder)
 LADDER = (1 / 3, 2 / 3, 1.0)
 COPY = "copy"
@@ -342,7 +344,9 @@ def run_study(
     over_label = f"{STUDY_METHOD} ×{OVERTRAIN_FACTOR}"
     ladder_steps = rung_steps(over_ctx, study, LADDER)
 
-    rows = _rows_by(results_path)
+    # the main run at its tuned budget (rung 1, or null for the base model): the runs the committed study
+    # read; the default run's other rungs (0.25, 0.5, 2) are left out until a rule for them is committed
+    rows = {k: v for k, v in _rows_by(results_path).items() if k[1] in MAIN_RUNGS}
     over_rows = _rows_by(over_dir / "results.jsonl")
     # every (method, rung) of the run: its label, its image folder under run_dir/images and its handle
     entries_of: list[tuple[str, float | None, str, Any]] = []
