@@ -39,7 +39,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--rungs",
         help="training budgets to score each trainable method at, as multiples of its tuned steps, e.g. "
-        "0.5,1,2; 'full' for the whole ladder 0.25,0.5,1,2,4 (default: the suite's profile)",
+        "0.5,1,2; 'full' for the whole ladder 0.25,0.5,1,2,4 (default: the suite's profile; toy: 0.25,0.5,1,2)",
     )
     p.add_argument("--out", type=Path, help="run folder (default: runs/<suite>)")
     p.add_argument(
