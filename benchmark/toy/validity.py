@@ -39,8 +39,9 @@ log = logging.getLogger(__name__)
 
 STUDY_METHOD = "dreambooth"
 OVERTRAIN_FACTOR = 3
-# rungs of the main run the study reads (docs/DECISIONS.md, 2026-12-07: the default run has four)
-MAIN_RUNGS: tuple[float | None, ...] = (None, 1.0)
+# the main run's tuned budget (rung 1, or null for the base model): the population the study read until
+# 2026-12-07; since then it reads every rung of the run and reports this part beside it (docs/DECISIONS.md)
+TUNED_RUNGS: tuple[float | None, ...] = (None, 1.0)
 # rungs of the over-trained run: ×1, ×2 and ×3 the tuned steps, from one training run (the ladder)
 LADDER = (1 / 3, 2 / 3, 1.0)
 COPY = "copy"
@@ -344,9 +345,9 @@ def run_study(
     over_label = f"{STUDY_METHOD} ×{OVERTRAIN_FACTOR}"
     ladder_steps = rung_steps(over_ctx, study, LADDER)
 
-    # the main run at its tuned budget (rung 1, or null for the base model): the runs the committed study
-    # read; the default run's other rungs (0.25, 0.5, 2) are left out until a rule for them is committed
-    rows = {k: v for k, v in _rows_by(results_path).items() if k[1] in MAIN_RUNGS}
+    # every (method, rung, concept) of the main run (issue 23: "over every (method, rung, concept) run"; the
+    # rule of docs/DECISIONS.md 2026-12-07, committed before the study read the other rungs)
+    rows = _rows_by(results_path)
     over_rows = _rows_by(over_dir / "results.jsonl")
     # every (method, rung) of the run: its label, its image folder under run_dir/images and its handle
     entries_of: list[tuple[str, float | None, str, Any]] = []
@@ -358,7 +359,7 @@ def run_study(
                 entries_of.append((name, rung, name, handle))
                 continue
             steps = rung_steps(ctx, handle, [rung])[rung]
-            entries_of.append((f"{name} ×{rung:g}", rung, f"{name}@{steps}", handle.with_steps(steps)))
+            entries_of.append((rung_label(name, rung), rung, f"{name}@{steps}", handle.with_steps(steps)))
     runs: list[dict[str, Any]] = []
     for concept in ctx.suite.concepts:
         cfg = concept_config(ctx.suite, concept.id)
@@ -401,8 +402,24 @@ def run_study(
         "study_method": STUDY_METHOD,
         "factor": OVERTRAIN_FACTOR,
         "oracle_eval": oracle_accuracy(),
-        "budgets": {name: _budget(ctx, load_method(name)) for name in methods},
+        "budgets": {
+            label: _budget(ctx, load_method(name))
+            | ({} if rung in TUNED_RUNGS else {"steps": folder_steps(folder)})
+            for label, rung, folder, _ in entries_of
+            for name in [label.split(" ×")[0]]
+        },
     }
+
+
+def rung_label(method: str, rung: float | None) -> str:
+    """A run's label in the study: the method's name at its tuned budget (and for the base model), else
+    ``"<method> ×<rung>"``."""
+    return method if rung in TUNED_RUNGS else f"{method} ×{rung:g}"
+
+
+def folder_steps(folder: str) -> int:
+    """The steps in a rung's image folder name ``<method>@<steps>``."""
+    return int(folder.rsplit("@", 1)[1])
 
 
 def _budget(ctx: Any, method: Any) -> dict[str, Any]:
@@ -695,7 +712,7 @@ def render_report(study: Mapping[str, Any], command: str) -> str:
     budgets = study.get("budgets") or {}
     lines += [
         "",
-        "### Identity at the tuned budget (oracle: share of images showing the concept's shape and pattern)",
+        "### Identity of every run (oracle: share of images showing the concept's shape and pattern)",
         "",
     ]
     rows = []
@@ -832,6 +849,7 @@ def render_report(study: Mapping[str, Any], command: str) -> str:
         )
         + ".",
     ]
+    lines += _population_section(study["runs"])
     lines += _control_section(study["runs"])
     ladder = ladder_labels(study)
     lines += [
@@ -898,6 +916,69 @@ CONTROL_METRICS = (
 )
 # The concept-specific overfitting measures read against issue 23's control targets.
 COLLAPSE_MEASURES = ("w2", "mmd_base", "leakage", "heldout_gap", "layout", "collapse")
+
+
+def tuned_only(runs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The runs the study read until 2026-12-07: the main run at its tuned budget and the base model, the
+    ladder, the copy and the rendered controls (every entry whose ``rung`` is in :data:`TUNED_RUNGS`)."""
+    return [r for r in runs if r.get("rung") in TUNED_RUNGS]
+
+
+def population_targets(runs: Sequence[Mapping[str, Any]]) -> list[tuple[str, float, int]]:
+    """Issue 22's and 23's rank targets over ``runs`` (runs only: no endpoints), as ``(what, value, n)``."""
+    from benchmark.toy.agreement import agreement_row
+
+    out: list[tuple[str, float, int]] = []
+    for metric in ("heldout_gap", "leakage"):
+        row = agreement_row(runs, metric, _oracle_reader(runs, "train_background"))["no_endpoints"]
+        out.append((f"{metric}: ρ with training-background share, pooled (≥ 0.8)", row["pooled"], row["n"]))
+        out.append((f"{metric}: ρ with training-background share, within (≥ 0.7)", row["within"], row["n"]))
+        part = next(c for c in collapse_given_identity(runs) if c["metric"] == metric)
+        out.append((f"{metric}: partial ρ given identity (≥ 0.7)", part["partial_rho"], part["n"]))
+        ind = learning_independence(runs, metric)
+        out.append((f"{metric}: ρ with identity at share 0 (|ρ| ≤ 0.2)", ind["rho"], ind["n"]))
+    for metric in ("subject_dino", "subject_clip_i"):
+        row = agreement_row(runs, metric, _oracle_reader(runs, "identity"))["no_endpoints"]
+        out.append((f"{metric}: ρ with identity, pooled (≥ 0.8)", row["pooled"], row["n"]))
+        out.append((f"{metric}: ρ with identity, within", row["within"], row["n"]))
+        part = next(c for c in context_independence(runs) if c["metric"] == metric)
+        out.append(
+            (
+                f"{metric}: partial ρ with training-background share given identity (≤ 0.2)",
+                part["partial_rho"],
+                part["n"],
+            )
+        )
+    row = agreement_row(runs, "lfd", _oracle_reader(runs, "nonconcept_drop"))
+    for key in ("no_endpoints", "no_endpoints_no_zeros"):
+        for way in ("pooled", "within"):
+            what = "runs" if key == "no_endpoints" else "runs, no zeros"
+            out.append(
+                (f"lfd: ρ with the non-concept accuracy drop, {what}, {way}", row[key][way], row[key]["n"])
+            )
+    return out
+
+
+def _population_section(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Issue 22's and 23's rank targets over every rung of the main run and over its tuned budget only."""
+    from leaderboard.markdown import table_lines
+
+    every, tuned = population_targets(runs), population_targets(tuned_only(runs))
+    lines = [
+        "",
+        "### 4b. The rank targets over every rung and over the tuned budget only",
+        "",
+        "Runs only (the endpoints — base, copy, rendered controls — left out; n counts (run, concept) pairs). "
+        "*Every rung*: every rung of the main run for every trainable method (the default run's ¼, ½, 1, 2×) "
+        "and the DreamBooth ladder, the population of the tables above. *Tuned budget only*: the main run's "
+        "rung 1 and the ladder, the population this study read until 2026-12-07.",
+        "",
+    ]
+    rows = [
+        [what, _f(a, 2), str(n_a), _f(b, 2), str(n_b)]
+        for (what, a, n_a), (_, b, n_b) in zip(every, tuned, strict=True)
+    ]
+    return lines + table_lines(["target", "every rung", "n", "tuned budget only", "n"], rows)
 
 
 def _control_section(runs: Sequence[Mapping[str, Any]]) -> list[str]:
