@@ -77,3 +77,21 @@ def test_the_targets_are_spearman_over_the_runs_without_endpoints() -> None:
     # leakage equals the share here, so its pooled ρ is exactly 1 on either population
     assert every["leakage: ρ with training-background share, pooled (≥ 0.8)"][0] == 1.0
     assert tuned["subject_clip_i: ρ with identity, pooled (≥ 0.8)"][0] == 1.0
+
+
+def test_a_saved_readout_is_reused_only_for_the_same_images_label_and_oracle(tmp_path) -> None:
+    import json
+
+    from benchmark.toy.validity import _saved_readout, readout_key
+
+    img = tmp_path / "0_0.png"
+    img.write_bytes(b"first")
+    key = readout_key("dora ×0.5", [img], "oracle-a")
+    saved = tmp_path / "saved.json"
+    saved.write_text(json.dumps({"key": key, "oracle": {"identity": 0.25}}), encoding="utf-8")
+    assert _saved_readout(saved, key) == {"identity": 0.25}
+    assert readout_key("dora ×0.5", [img], "oracle-b") != key
+    assert readout_key("dora", [img], "oracle-a") != key
+    img.write_bytes(b"second")
+    assert _saved_readout(saved, readout_key("dora ×0.5", [img], "oracle-a")) is None
+    assert _saved_readout(tmp_path / "absent.json", key) is None

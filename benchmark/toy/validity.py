@@ -23,6 +23,7 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import logging
@@ -306,6 +307,7 @@ def run_study(
     ``<run_dir>/validity-overtrained``), so it is cached and resumable like any run.
     """
     from baselines import load_method
+    from benchmark.io import atomic_write_json
     from benchmark.jobs import job_context
     from benchmark.jobspec import JobSpec
     from benchmark.runner import run_suite
@@ -318,12 +320,16 @@ def run_study(
     from metrics.similarity import render_slot
 
     results_path = run_dir / "results.jsonl"
+    # each (run, concept)'s oracle readout is saved as it is made, so a killed study resumes, and two
+    # studies of one run with disjoint --methods share their work (the ladder and copy are read by both)
+    readout_dir = run_dir / READOUT_DIR
     if not results_path.is_file():
         raise FileNotFoundError(f"{results_path}: no toy run there; run `overfit-bench run` first")
     settings = settings_for("toy")
     spec = JobSpec(suite="toy", settings=settings, cache=cache_root, run_dir=run_dir, progress=progress)
     ctx = job_context(spec)
     oracle = load_oracle(oracle_checkpoint())
+    oracle_sum = hashlib.sha256(oracle_checkpoint().read_bytes()).hexdigest()
 
     # over-trained variant, through the harness
     study = load_method(STUDY_METHOD)
@@ -380,8 +386,15 @@ def run_study(
         copy_files = [train[k % len(train)] for k in range(len(plan))]
         entries.append((COPY, None, copy_files, _copy_rows(ctx, concept), None, None))
         for label, rung, files, metrics, mctx, method in entries:
-            readout = concept_readout(read_images(oracle, files), class_prompts, cfg)
-            damage = _damage_readout(mctx, oracle, method, concept) if method is not None else NO_DAMAGE
+            saved = readout_dir / concept.id / f"{label.replace(' ', '_')}.json"
+            key = readout_key(label, files, oracle_sum)
+            found = _saved_readout(saved, key)
+            if found is None:
+                readout = concept_readout(read_images(oracle, files), class_prompts, cfg)
+                damage = _damage_readout(mctx, oracle, method, concept) if method is not None else NO_DAMAGE
+                found = {**readout, **damage}
+                atomic_write_json(saved, {"key": key, "label": label, "concept": concept.id, "oracle": found})
+                log.info("validity: read %s on %s", label, concept.id)
             runs.append(
                 {
                     "label": label,
@@ -389,7 +402,7 @@ def run_study(
                     "concept": concept.id,
                     "tier": cfg["tier"],
                     "metrics": metrics,
-                    "oracle": {**readout, **damage},
+                    "oracle": found,
                 }
             )
     if controls is not None:
@@ -420,6 +433,29 @@ def rung_label(method: str, rung: float | None) -> str:
 def folder_steps(folder: str) -> int:
     """The steps in a rung's image folder name ``<method>@<steps>``."""
     return int(folder.rsplit("@", 1)[1])
+
+
+READOUT_DIR = "validity-readouts"
+
+
+def readout_key(label: str, files: Sequence[Path], oracle_sum: str) -> str:
+    """What a saved readout was made from: the run's label, the bytes of the images the oracle read and the
+    oracle's checksum (the damage readout's model is the one that drew those images)."""
+    h = hashlib.sha256(f"{label}\n{oracle_sum}\n".encode())
+    for f in files:
+        h.update(Path(f).read_bytes())
+    return h.hexdigest()
+
+
+def _saved_readout(path: Path, key: str) -> dict[str, Any] | None:
+    """The readout saved at ``path`` when it was made from ``key``, else None."""
+    if not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return dict(saved["oracle"]) if isinstance(saved, dict) and saved.get("key") == key else None
 
 
 def _budget(ctx: Any, method: Any) -> dict[str, Any]:
