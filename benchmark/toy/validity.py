@@ -812,7 +812,8 @@ def render_report(study: Mapping[str, Any], command: str) -> str:
             if label != COPY
         ],
     )
-    power = damage_power(study["runs"], list(budgets))
+    # the spread between methods at their tuned budgets (a rung's label is "<method> ×<rung>")
+    power = damage_power(study["runs"], [label for label in budgets if " ×" not in label])
     if power:
         from benchmark.toy.damage import DAMAGE_SEEDS, N_PROMPTS
 
