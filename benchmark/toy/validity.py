@@ -328,8 +328,9 @@ def run_study(
     settings = settings_for("toy")
     spec = JobSpec(suite="toy", settings=settings, cache=cache_root, run_dir=run_dir, progress=progress)
     ctx = job_context(spec)
-    oracle = load_oracle(oracle_checkpoint())
-    oracle_sum = hashlib.sha256(oracle_checkpoint().read_bytes()).hexdigest()
+    checkpoint = oracle_checkpoint()
+    oracle = load_oracle(checkpoint)
+    oracle_sum = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
 
     # over-trained variant, through the harness
     study = load_method(STUDY_METHOD)
@@ -416,10 +417,9 @@ def run_study(
         "factor": OVERTRAIN_FACTOR,
         "oracle_eval": oracle_accuracy(),
         "budgets": {
-            label: _budget(ctx, load_method(name))
+            label: _budget(ctx, load_method(handle.name))
             | ({} if rung in TUNED_RUNGS else {"steps": folder_steps(folder)})
-            for label, rung, folder, _ in entries_of
-            for name in [label.split(" ×")[0]]
+            for label, rung, folder, handle in entries_of
         },
     }
 
