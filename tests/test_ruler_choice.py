@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -48,3 +50,27 @@ def test_a_missing_candidate_is_one_clear_line(tmp_path, capsys: pytest.CaptureF
     assert main(["--candidate", str(tmp_path / "nope"), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "ruler_checkpoint.pt" in err and "train" in err
+
+
+def test_the_candidates_training_summary_keeps_its_length_time_and_curve(tmp_path) -> None:
+    from benchmark.toy.ruler_choice import training_summary
+
+    assert training_summary(tmp_path) is None
+    record = {
+        "name": "toy-ssl",
+        "steps_done": 3,
+        "total_steps": 3,
+        "wall_s": 1.5,
+        "loss_curve": [[3, 0.5]],
+        "pending": [0.1],
+        "world": {"big": True},
+    }
+    (tmp_path / "training_record.json").write_text(json.dumps(record))
+    got = training_summary(tmp_path)
+    assert got == {
+        "name": "toy-ssl",
+        "steps_done": 3,
+        "total_steps": 3,
+        "wall_s": 1.5,
+        "loss_curve": [[3, 0.5]],
+    }

@@ -7,6 +7,11 @@ the smaller of ``subject_dino@1``'s and ``leakage@2``'s control scores on the tw
 exactly as :mod:`benchmark.toy.mask_variants` defines them (issue 22's and issue 23's control targets as
 margins). Only the tuning suite's four rendered controls are read: no evaluated concept, no method's run,
 no row.
+
+The written record (``OUT/ruler_choice.json``; the committed one is ``docs/validity/ruler_choice.json``)
+also holds, for information only, the candidate's training record (steps, wall time, loss curve) and both
+rulers' linear probes (:mod:`benchmark.toy.ruler_probe`; the shipped ruler's from its committed
+``probe.json``). Neither enters the choice.
 """
 
 from __future__ import annotations
@@ -73,6 +78,25 @@ def choose(scores: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
     return {"adopt": bool(adopt), "winner": CANDIDATE if adopt else SHIPPED}
 
 
+def training_summary(folder: Path) -> dict[str, Any] | None:
+    """The parts of a ruler run's ``training_record.json`` worth keeping beside the choice (None: no record)."""
+    path = folder / "training_record.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text(encoding="utf-8"))
+    keep = ("name", "seed", "steps_done", "total_steps", "wall_s", "torch_threads", "n_params", "config")
+    return {**{k: record[k] for k in keep if k in record}, "loss_curve": record.get("loss_curve", [])}
+
+
+def probes(candidate: Path) -> dict[str, Any]:
+    """The linear probes of the shipped ``toy-ssl`` (from the committed probe file) and of the candidate."""
+    from benchmark.toy.ruler_probe import PROBE_FILE, probe
+    from benchmark.toy.rulers import load_ruler
+
+    shipped = json.loads(PROBE_FILE.read_text(encoding="utf-8"))["rulers"]["toy-ssl"]
+    return {SHIPPED: shipped, CANDIDATE: probe(load_ruler("dino", "toy-ssl", candidate))}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmark.toy.ruler_choice", description=__doc__.split("\n")[0]
@@ -102,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["tables"][which] = table
         result["scores"][which] = ruler_score(table)
     result["choice"] = choose(result["scores"])
+    result["candidate_training"] = training_summary(args.candidate)
+    result["probes"] = probes(args.candidate)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "ruler_choice.json").write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({"scores": result["scores"], "choice": result["choice"]}, indent=1))
