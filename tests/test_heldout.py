@@ -55,3 +55,22 @@ def test_spec_reads_held_out_views_and_the_base_on_disjoint_seeds() -> None:
     spec = get_metric("heldout_gap@1")
     assert spec.refs == ("generated:clip", "reference:clip", "heldout:clip", "base_alt:clip")
     assert spec.role == "overfitting" and spec.headline is None
+
+
+def test_the_candidate_views_are_the_same_draws_at_the_training_position() -> None:
+    from benchmark.toy.heldout import heldout_views_at_training_position
+
+    current = heldout_scenes(CONCEPT)
+    moved = heldout_scenes(CONCEPT, at_training_position=True)
+    assert all(s.position == "center" for s in moved)
+    # everything but the position is the current views' (the position is still drawn, then not used)
+    assert [s.__class__(**{**vars(s), "position": "center"}) for s in current] == moved
+    assert len(heldout_views_at_training_position(CONCEPT, 16)) == 8
+
+
+def test_the_current_views_did_not_move() -> None:
+    # the scenes of toy-heldout@1 as the committed rows were made from them (pinned before the candidate
+    # views were added): the first two views' background, position, size and jitter
+    scenes = heldout_scenes(CONCEPT)
+    assert [(s.background, s.position) for s in scenes[:2]] == [("sand", "top left"), ("snow", "bottom left")]
+    assert scenes[0].seed == 1224600778 and scenes[0].size == pytest.approx(0.46762793771915206, abs=0)
