@@ -108,11 +108,17 @@ def test_choice_takes_the_higher_score_and_a_tie_keeps_leakage() -> None:
         choose({"leakage": 1})
 
 
-def test_analyse_and_render_name_the_choice_and_every_agreement_part() -> None:
+def noisy_evidence() -> list[dict]:
+    """Controls and 60 tuning runs whose metric ``m`` is the training-background share (the rung) and
+    whose identity is noise (a fixed seed)."""
     share = lambda m, r, c: r  # noqa: E731
     rng = np.random.default_rng(0)
     noise = {k: float(rng.normal()) for k in itertools.product(range(6), range(5), range(2))}
-    runs = _controls() + _runs(share, share, lambda m, r, c: noise[(m, r, c)])
+    return _controls() + _runs(share, share, lambda m, r, c: noise[(m, r, c)])
+
+
+def test_analyse_and_render_name_the_choice_and_every_agreement_part() -> None:
+    runs = noisy_evidence()
     for r in runs:
         r["metrics"] = {"leakage": r["metrics"]["m"], "heldout_gap": -r["metrics"]["m"]}
     result = analyse(runs)

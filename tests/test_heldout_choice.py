@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
-
-import numpy as np
-
 from benchmark.toy.column_choice import render
 from benchmark.toy.heldout_choice import CANDIDATE, CURRENT, LOADERS, RULE, TITLE, analyse, choose
-from tests.test_column_choice import _controls, _runs
+from tests.test_column_choice import noisy_evidence
 
 
 def test_the_candidate_replaces_the_current_views_only_with_a_strictly_higher_score() -> None:
@@ -20,10 +16,7 @@ def test_the_candidate_replaces_the_current_views_only_with_a_strictly_higher_sc
 
 
 def test_both_views_are_scored_by_the_column_rules_eight_targets_on_the_same_runs() -> None:
-    share = lambda m, r, c: r  # noqa: E731
-    rng = np.random.default_rng(0)
-    noise = {k: float(rng.normal()) for k in itertools.product(range(6), range(5), range(2))}
-    runs = _controls() + _runs(share, share, lambda m, r, c: noise[(m, r, c)])
+    runs = noisy_evidence()
     for r in runs:
         r["metrics"] = {CURRENT: -r["metrics"]["m"], CANDIDATE: r["metrics"]["m"]}
     result = analyse(runs)
@@ -33,3 +26,17 @@ def test_both_views_are_scored_by_the_column_rules_eight_targets_on_the_same_run
     text = render(result, "cmd", title=TITLE, rule=RULE)
     assert text.startswith(f"# {TITLE}") and RULE in text
     assert "(a tie keeps `heldout_gap, toy-heldout@1 views`)" in text
+
+
+def test_render_only_rewrites_the_report_from_the_saved_result(tmp_path) -> None:
+    import json
+
+    from benchmark.toy.heldout_choice import main
+
+    runs = noisy_evidence()
+    for r in runs:
+        r["metrics"] = {CURRENT: r["metrics"]["m"], CANDIDATE: r["metrics"]["m"]}
+    (tmp_path / "heldout_choice.json").write_text(json.dumps({**analyse(runs), "runs": runs}))
+    assert main(["--out", str(tmp_path), "--render"]) == 0
+    text = (tmp_path / "heldout_choice.md").read_text()
+    assert text.startswith(f"# {TITLE}") and "Chosen: **`heldout_gap, toy-heldout@1 views`**" in text

@@ -418,36 +418,57 @@ def _cell(values: Mapping[str, Any], target: str) -> str:
     return "; ".join(f"{c}: " + " → ".join(_f(v) for v in vals) for c, vals in rungs.items()) or "—"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmark.toy.column_choice", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("--out", type=Path, required=True, help="folder for column_choice.{json,md}")
+def rule_main(
+    argv: Sequence[str] | None,
+    *,
+    name: str,
+    description: str,
+    analyse_runs: Callable[[Sequence[Mapping[str, Any]]], dict[str, Any]],
+    render_result: Callable[[Mapping[str, Any]], str],
+    values: Callable[[Any, Any, Sequence[Path], str], dict[str, float]] | None = None,
+    runs_file: str = RUNS_FILE,
+) -> int:
+    """The command line of a rule scored on the tuning evidence (this one, or another that reads the same
+    runs): ``python -m benchmark.toy.<name> --out DIR [--cache C] [--work W] [--render]`` writes
+    ``DIR/<name>.{json,md}``; images and partial results go under ``--work`` (default ``runs/toy/<name>``)."""
+    parser = argparse.ArgumentParser(prog=f"python -m benchmark.toy.{name}", description=description)
+    parser.add_argument("--out", type=Path, required=True, help=f"folder for {name}.{{json,md}}")
     parser.add_argument(
         "--cache", type=Path, default=None, help="cache folder (default as `overfit-bench run`)"
     )
     parser.add_argument(
         "--work",
         type=Path,
-        default=Path("runs/toy/column_choice"),
+        default=Path("runs/toy") / name,
         help="folder for images and partial results",
     )
-    parser.add_argument("--render", action="store_true", help="only re-render OUT/column_choice.md")
+    parser.add_argument("--render", action="store_true", help=f"only re-render OUT/{name}.md")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from benchmark.paths import cache_dir
 
     args.out.mkdir(parents=True, exist_ok=True)
     if args.render:
-        result = json.loads((args.out / "column_choice.json").read_text())
+        result = json.loads((args.out / f"{name}.json").read_text())
     else:
         args.work.mkdir(parents=True, exist_ok=True)
-        runs = measure(cache_dir(args.cache), args.work, progress=True)
-        result = {**analyse(runs), "runs": runs}
-        (args.out / "column_choice.json").write_text(json.dumps(result, indent=1))
-    (args.out / "column_choice.md").write_text(render(result))
-    print(render(result))
+        runs = measure(cache_dir(args.cache), args.work, progress=True, values=values, runs_file=runs_file)
+        result = {**analyse_runs(runs), "runs": runs}
+        (args.out / f"{name}.json").write_text(json.dumps(result, indent=1))
+    text = render_result(result)
+    (args.out / f"{name}.md").write_text(text)
+    print(text)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return rule_main(
+        argv,
+        name="column_choice",
+        description=__doc__.split("\n")[0],
+        analyse_runs=analyse,
+        render_result=render,
+    )
 
 
 if __name__ == "__main__":

@@ -15,10 +15,7 @@ Command line (images and the partial results under ``--work``; a killed run resu
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
-import logging
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -83,39 +80,17 @@ def analyse(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmark.toy.heldout_choice", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("--out", type=Path, required=True, help="folder for heldout_choice.{json,md}")
-    parser.add_argument(
-        "--cache", type=Path, default=None, help="cache folder (default as `overfit-bench run`)"
-    )
-    parser.add_argument(
-        "--work",
-        type=Path,
-        default=Path("runs/toy/heldout_choice"),
-        help="folder for images and partial results",
-    )
-    parser.add_argument("--render", action="store_true", help="only re-render OUT/heldout_choice.md")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from benchmark.paths import cache_dir
-    from benchmark.toy.column_choice import measure, render
+    from benchmark.toy.column_choice import render, rule_main
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    if args.render:
-        result = json.loads((args.out / "heldout_choice.json").read_text())
-    else:
-        args.work.mkdir(parents=True, exist_ok=True)
-        runs = measure(
-            cache_dir(args.cache), args.work, progress=True, values=gap_values, runs_file=RUNS_FILE
-        )
-        result = {**analyse(runs), "runs": runs}
-        (args.out / "heldout_choice.json").write_text(json.dumps(result, indent=1))
-    text = render(result, COMMAND, title=TITLE, rule=RULE)
-    (args.out / "heldout_choice.md").write_text(text)
-    print(text)
-    return 0
+    return rule_main(
+        argv,
+        name="heldout_choice",
+        description=__doc__.split("\n")[0],
+        analyse_runs=analyse,
+        render_result=lambda result: render(result, COMMAND, title=TITLE, rule=RULE),
+        values=gap_values,
+        runs_file=RUNS_FILE,
+    )
 
 
 if __name__ == "__main__":
