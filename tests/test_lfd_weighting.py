@@ -85,7 +85,7 @@ def test_damage_prompts_never_name_the_concepts_shape() -> None:
 
 def test_the_validity_study_reads_drops_and_their_power_from_the_damage_readout() -> None:
     from benchmark.toy.damage import drop_se, readout
-    from benchmark.toy.validity import _oracle_reader, damage_power
+    from benchmark.toy.validity_report import _oracle_reader, damage_power
 
     table = np.array(
         [[1, 1, np.nan, 1], [1, 0, np.nan, 1], [0, 0, np.nan, 0], [1, 1, np.nan, 1]], dtype=float

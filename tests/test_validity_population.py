@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import spearmanr
 
-from benchmark.toy.validity import folder_steps, population_targets, rung_label, tuned_only
+from benchmark.toy.validity import folder_steps
+from benchmark.toy.validity_design import rung_label
+from benchmark.toy.validity_report import population_targets, tuned_only
 
 CONCEPTS = ("c1", "c2", "c3")
 

@@ -221,7 +221,7 @@ def over_context(ctx: Any, spec: Any) -> Any:
     from baselines import load_method
     from benchmark.jobs import job_context
     from benchmark.stages import method_config
-    from benchmark.toy.validity import LADDER, OVERTRAIN_FACTOR, STUDY_METHOD
+    from benchmark.toy.validity_design import LADDER, OVERTRAIN_FACTOR, STUDY_METHOD
 
     steps = int(method_config(ctx, load_method(STUDY_METHOD))["steps"])
     overrides = dict(ctx.settings.method_overrides)
@@ -236,7 +236,7 @@ def run_files(ctx: Any, over: Any, concept: Any, label: str) -> tuple[list[Path]
     from baselines import load_method
     from benchmark.scoring import files_digest, rung_steps
     from benchmark.stages import generate, generation_plan, image_files
-    from benchmark.toy.validity import COPY, LADDER, OVERTRAIN_FACTOR, STUDY_METHOD
+    from benchmark.toy.validity_design import COPY, LADDER, OVERTRAIN_FACTOR, STUDY_METHOD
 
     plan = generation_plan(ctx, concept)
     if label == COPY:
@@ -292,11 +292,10 @@ def evaluated_runs(
 
 
 def report(runs: Sequence[Mapping[str, Any]], which: str) -> dict[str, Any]:
-    """The validity study's readings of leakage (:mod:`benchmark.toy.validity`) for ``which`` recipe."""
+    """The validity study's readings of leakage (:mod:`benchmark.toy.validity_report`) for ``which`` recipe."""
     from benchmark.toy.agreement import agreement_row, collapse_targets, control_table
-    from benchmark.toy.validity import (
-        OVERTRAIN_FACTOR,
-        STUDY_METHOD,
+    from benchmark.toy.validity_design import OVERTRAIN_FACTOR, STUDY_METHOD
+    from benchmark.toy.validity_report import (
         _oracle_reader,
         collapse_given_identity,
         ladder_labels,
