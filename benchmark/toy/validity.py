@@ -36,13 +36,10 @@ import numpy as np
 
 from benchmark.toy.validity_design import (
     ATTRS,
-    BASE_QUALITY_N,
     COPY,
     LADDER,
-    NO_DAMAGE,
     OVERTRAIN_FACTOR,
     PROBE_SCENE,
-    PROBE_SEEDS,
     STUDY_METHOD,
     TUNED_RUNGS,
     rung_label,
@@ -50,6 +47,14 @@ from benchmark.toy.validity_design import (
 from benchmark.toy.validity_report import render_report, write_outputs
 
 log = logging.getLogger(__name__)
+
+BASE_QUALITY_N = 200
+# the damage readout of an entry without a model to prompt (copy, rendered controls)
+NO_DAMAGE: dict[str, float] = {
+    "nonconcept_acc": float("nan"),
+    **{f"nonconcept_{k}_acc": float("nan") for k in ATTRS},
+}
+PROBE_SEEDS = 20
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The validity study's design: which method it over-trains and how far, which rungs form the tuned
-budget, the ladder, the attributes the oracle reads and the probe scene, and how a run is labelled. Shared by
-the study (:mod:`benchmark.toy.validity`) and its report (:mod:`benchmark.toy.validity_report`)."""
+budget, the ladder, the attributes the oracle reads and the probe scene, and how a run is labelled: what the
+study (:mod:`benchmark.toy.validity`) and its report (:mod:`benchmark.toy.validity_report`) both read."""
 
 from __future__ import annotations
 
@@ -12,15 +12,8 @@ TUNED_RUNGS: tuple[float | None, ...] = (None, 1.0)
 # rungs of the over-trained run: ×1, ×2 and ×3 the tuned steps, from one training run (the ladder)
 LADDER = (1 / 3, 2 / 3, 1.0)
 COPY = "copy"
-BASE_QUALITY_N = 200
 ATTRS = ("shape", "colour", "background", "position")
-# the damage readout of an entry without a model to prompt (copy, rendered controls)
-NO_DAMAGE: dict[str, float] = {
-    "nonconcept_acc": float("nan"),
-    **{f"nonconcept_{k}_acc": float("nan") for k in ATTRS},
-}
 
-PROBE_SEEDS = 20
 PROBE_SCENE = "a red star on a snow background"
 
 
